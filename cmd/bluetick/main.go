@@ -1,0 +1,48 @@
+// Command bluetick is the Bluetick messaging server: one binary with the
+// subcommands serve, user and version. It loads the configuration, wires
+// the packages together and holds no logic of its own.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `bluetick — a WhatsApp-style XMPP messaging server
+
+Usage:
+  bluetick serve [flags]                  run the server (zero config: localhost, ./bluetick-data)
+  bluetick user add NAME [--password P]   create an account (password read from stdin if not given)
+  bluetick user passwd NAME [--password P]
+  bluetick user del NAME
+  bluetick user list
+  bluetick version
+
+Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
+Run "bluetick serve -h" for all serve flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "user":
+		err = userCmd(os.Args[2:])
+	case "version", "--version", "-v":
+		fmt.Println("bluetick", version())
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "bluetick: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bluetick:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"bluetick/internal/c2s"
+	"bluetick/internal/certs"
+	"bluetick/internal/config"
+	"bluetick/internal/server"
+	"bluetick/internal/store/sqlite"
+)
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "0.1.0-dev"
+}
+
+// loadConfig parses the common flags and the config file; flags override
+// the file, which overrides the defaults.
+func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	path := fs.String("config", "", "TOML config file (see docs/configuration.md)")
+	domain := fs.String("domain", "", "XMPP domain (default localhost)")
+	data := fs.String("data", "", "data directory (default ./bluetick-data)")
+	c2sAddr := fs.String("c2s", "", "client STARTTLS listener, host:port (default :5222; \"off\" disables)")
+	tlsAddr := fs.String("c2s-tls", "", "client direct-TLS listener (default :5223; \"off\" disables)")
+	httpAddr := fs.String("http", "", "HTTP listener for WebSocket and /healthz (default :5280; \"off\" disables)")
+	reg := fs.String("registration", "", "in-band registration: closed or open")
+	starttls := fs.String("require-starttls", "", "auto, always or never")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 && fs.Name() == "serve" {
+		return config.Config{}, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	c, err := config.Load(*path)
+	if err != nil {
+		return c, err
+	}
+	set := func(dst *string, v string) {
+		if v == "off" {
+			*dst = ""
+		} else if v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Domain, *domain)
+	set(&c.DataDir, *data)
+	set(&c.Listen.C2S, *c2sAddr)
+	set(&c.Listen.C2STLS, *tlsAddr)
+	set(&c.Listen.HTTP, *httpAddr)
+	set(&c.Registration, *reg)
+	set(&c.TLS.RequireSTARTTLS, *starttls)
+	return c, c.Validate()
+}
+
+// raiseFileLimit lifts the soft open-files limit to the hard one: every
+// client is a file descriptor.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	raiseFileLimit()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %v", cfg.DataDir, err)
+	}
+	st, err := sqlite.Open(cfg.DBPath())
+	if err != nil {
+		return fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+	}
+	defer st.Close()
+	tlsConf, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
+	if err != nil {
+		return err
+	}
+	server.Version = version()
+	im := server.New(cfg, st, log)
+	svc := c2s.New(cfg, im, tlsConf, log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
+
+	var listeners []net.Listener
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %v (is another server on that port? change it with a flag or the config)", addr, err)
+		}
+		listeners = append(listeners, ln)
+		return ln, nil
+	}
+	errc := make(chan error, 4)
+	if cfg.Listen.C2S != "" {
+		ln, err := listen(cfg.Listen.C2S)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- svc.ServeTCP(ln, false) }()
+	}
+	if cfg.Listen.C2STLS != "" {
+		ln, err := listen(cfg.Listen.C2STLS)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- svc.ServeTCP(ln, true) }()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"status\":\"ok\",\"connections\":%d,\"sessions\":%d}\n", svc.Active(), im.Router.Count())
+	})
+	var servers []*http.Server
+	for _, hl := range []struct {
+		addr string
+		tls  bool
+	}{{cfg.Listen.HTTP, false}, {cfg.Listen.HTTPTLS, true}} {
+		if hl.addr == "" {
+			continue
+		}
+		ln, err := listen(hl.addr)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, hs)
+		if hl.tls {
+			hs.TLSConfig = tlsConf.Clone()
+			hs.TLSConfig.NextProtos = []string{"http/1.1"}
+			go func() { errc <- hs.ServeTLS(ln, "", "") }()
+		} else {
+			go func() { errc <- hs.Serve(ln) }()
+		}
+	}
+	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
+		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("listener failed", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	svc.Shutdown(context.Background())
+	for _, hs := range servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		hs.Shutdown(sctx)
+		cancel()
+	}
+	time.Sleep(200 * time.Millisecond) // let session ends store what they hold
+	return nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"bluetick/internal/auth"
+	"bluetick/internal/jid"
+	"bluetick/internal/store"
+	"bluetick/internal/store/sqlite"
+)
+
+// userCmd manages accounts directly in the store; it works while the server
+// runs (SQLite in WAL mode allows a second process).
+func userCmd(args []string) error {
+	if len(args) == 0 {
+		return errors.New("user: say add, passwd, del or list (e.g. bluetick user add alice)")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	pw := fs.String("password", "", "password (read from stdin when absent)")
+	// Accept "user add NAME --password X" as well as flags first.
+	var name string
+	rest := args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	cfg, err := loadConfig(fs, rest)
+	if err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if sub != "list" && name == "" {
+		return fmt.Errorf("user %s: which user? (e.g. bluetick user %s alice)", sub, sub)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := sqlite.Open(cfg.DBPath())
+	if err != nil {
+		return fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if name != "" {
+		if name, err = jid.PrepareLocal(name); err != nil {
+			return fmt.Errorf("user name: %v (use letters, digits and . _ -; no @ / : or spaces)", err)
+		}
+	}
+	password := func() (string, error) {
+		if *pw != "" {
+			return *pw, nil
+		}
+		fmt.Fprintf(os.Stderr, "password for %s@%s: ", name, cfg.Domain)
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if err != nil {
+				return "", errors.New("no password given (use --password or type one on stdin)")
+			}
+			return "", errors.New("empty password")
+		}
+		return line, nil
+	}
+	switch sub {
+	case "add", "passwd":
+		p, err := password()
+		if err != nil {
+			return err
+		}
+		creds, err := auth.NewCredentials(p, auth.DefaultIterations)
+		if err != nil {
+			return fmt.Errorf("password not acceptable: %v", err)
+		}
+		if sub == "add" {
+			err = st.CreateUser(ctx, name, creds)
+			if errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("user %s already exists (use bluetick user passwd %s to change the password)", name, name)
+			}
+		} else {
+			err = st.SetCredentials(ctx, name, creds)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no user %s (create it with bluetick user add %s)", name, name)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s %s@%s\n", map[string]string{"add": "created", "passwd": "password changed for"}[sub], name, cfg.Domain)
+	case "del":
+		if err := st.DeleteUser(ctx, name); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %s", name)
+		} else if err != nil {
+			return err
+		}
+		fmt.Printf("deleted %s@%s\n", name, cfg.Domain)
+	case "list":
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Printf("%s@%s\n", u, cfg.Domain)
+		}
+	default:
+		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del or list)", sub)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package c2s
+
+import (
+	"context"
+	"strconv"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/server"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/xmlstream"
+)
+
+// bind handles resource binding (RFC 6120 §7). It returns true once a
+// session is bound; false after an error reply the client may retry.
+func (st *stream) bind(iq *xmlstream.Element) (bool, error) {
+	if iq.Attr("type") != "set" {
+		return false, st.t.Write([]*xmlstream.Element{stanza.ErrorReply(iq, stanza.ErrBadRequest)})
+	}
+	res := iq.Child(nsBind, "bind").ChildText(nsBind, "resource")
+	if res == "" {
+		res = "bt-" + server.NewID()[:10]
+	}
+	full, err := jid.New(st.user, st.svc.cfg.Domain, res)
+	if err != nil {
+		return false, st.t.Write([]*xmlstream.Element{stanza.ErrorReply(iq, stanza.NewError("bad-request", "the resource is not valid"))})
+	}
+	s := session.New(server.NewID(), full, st.svc.cfg.Limits.MaxQueue, st.hooks())
+	st.adopt(s)
+	s.Attach(st.t)
+	st.svc.im.Bound(context.Background(), s)
+	result := xmlstream.New(xmlstream.NSClient, "iq", "type", "result", "id", iq.Attr("id"))
+	result.Append(xmlstream.New(nsBind, "bind").Append(xmlstream.New(nsBind, "jid").AppendText(full.String())))
+	_ = s.Send(result)
+	st.log = st.log.With("jid", full.String())
+	return true, nil
+}
+
+// hooks are the IM core's hooks plus ending the session when its queue
+// overflows.
+func (st *stream) hooks() session.Hooks {
+	h := st.svc.im.Hooks()
+	h.Overflow = func(s *session.Session) {
+		st.closedBy.Store(true)
+		go st.svc.end(s)
+	}
+	return h
+}
+
+// adopt makes st the owner of s.
+func (st *stream) adopt(s *session.Session) {
+	st.svc.rmu.Lock()
+	o := st.svc.sessions[s.ID()]
+	if o == nil {
+		o = &owned{sess: s}
+		st.svc.sessions[s.ID()] = o
+	}
+	o.owner = st
+	st.svc.rmu.Unlock()
+	st.sess = s
+	st.bound.Store(true)
+}
+
+// resume takes over a session after a dropped connection (XEP-0198 §5).
+func (st *stream) resume(el *xmlstream.Element) (bool, error) {
+	id := el.Attr("previd")
+	h, err := strconv.ParseUint(el.Attr("h"), 10, 32)
+	if err != nil || id == "" {
+		return false, st.t.Write([]*xmlstream.Element{smFailed("bad-request", "previd and h are required")})
+	}
+	st.svc.rmu.Lock()
+	o := st.svc.sessions[id]
+	var prev *stream
+	ok := o != nil && o.sess.JID().Local() == st.user
+	if ok {
+		if _, resumable := o.sess.SM(); !resumable || o.sess.Closed() {
+			ok = false
+		}
+	}
+	if ok {
+		prev = o.owner
+		o.owner = st // from now on the old connection cannot end it
+	}
+	st.svc.rmu.Unlock()
+	if !ok {
+		return false, st.t.Write([]*xmlstream.Element{smFailed("item-not-found", "no session to resume")})
+	}
+	s := o.sess
+	if prev != nil {
+		prev.fail(&stanza.StreamError{Condition: "conflict", Text: "session resumed by another connection"})
+	}
+	s.Detach()
+	seqs, err := s.Ack(uint32(h))
+	if err != nil {
+		st.svc.rmu.Lock()
+		o.owner = nil
+		st.svc.rmu.Unlock()
+		go st.svc.end(s)
+		return false, &stanza.StreamError{Condition: "undefined-condition", Text: "handled count too high"}
+	}
+	if len(seqs) > 0 {
+		st.svc.im.Hooks().Delivered(s, seqs)
+	}
+	st.sess = s
+	st.bound.Store(true)
+	st.log = st.log.With("jid", s.JID().String(), "resumed", id)
+	resumed := xmlstream.New(nsSM, "resumed", "previd", id, "h", strconv.FormatUint(uint64(s.InboundH()), 10))
+	if err := st.t.Write([]*xmlstream.Element{resumed}); err != nil {
+		return false, err
+	}
+	s.Attach(st.t) // writes everything still unacknowledged
+	return true, nil
+}
+
+// smNonza handles <enable/>, <r/> and <a/> on a bound session.
+func (st *stream) smNonza(el *xmlstream.Element) error {
+	s := st.sess
+	switch el.Name {
+	case "enable":
+		if sm, _ := s.SM(); sm {
+			s.SendControl(smFailed("unexpected-request", "stream management is already enabled"))
+			return nil
+		}
+		resume := el.Attr("resume") == "true" || el.Attr("resume") == "1"
+		s.EnableSM(resume)
+		en := xmlstream.New(nsSM, "enabled", "id", s.ID())
+		if resume {
+			en.SetAttr("resume", "true")
+			en.SetAttr("max", strconv.Itoa(int(st.svc.cfg.Stream.ResumeTimeout.Seconds())))
+		}
+		s.SendControl(en)
+	case "r":
+		if sm, _ := s.SM(); sm {
+			s.SendControl(xmlstream.New(nsSM, "a", "h", strconv.FormatUint(uint64(s.InboundH()), 10)))
+		}
+	case "a":
+		h, err := strconv.ParseUint(el.Attr("h"), 10, 32)
+		if err != nil {
+			return &stanza.StreamError{Condition: "bad-format", Text: "<a/> needs a numeric h"}
+		}
+		seqs, err := s.Ack(uint32(h))
+		if err != nil {
+			return &stanza.StreamError{Condition: "undefined-condition", Text: "handled count too high"}
+		}
+		if len(seqs) > 0 {
+			st.svc.im.Hooks().Delivered(s, seqs)
+		}
+	default:
+		return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown stream management element"}
+	}
+	return nil
+}
+
+// smFailed is XEP-0198's <failed/> with a stanza error condition.
+func smFailed(cond, text string) *xmlstream.Element {
+	f := xmlstream.New(nsSM, "failed")
+	f.Append(xmlstream.New(stanza.NSStanzas, cond))
+	if text != "" {
+		f.Append(xmlstream.New(stanza.NSStanzas, "text").AppendText(text))
+	}
+	return f
+}

@@ -1,0 +1,166 @@
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"bluetick/internal/config"
+	"bluetick/internal/server"
+	"bluetick/internal/session"
+	"bluetick/internal/xmlstream"
+)
+
+// Service accepts client connections for one IM core.
+type Service struct {
+	cfg  config.Config
+	im   *server.Server
+	tls  *tls.Config
+	log  *slog.Logger
+	lim  xmlstream.Limits
+	conn *rateLimiter // new connections per IP
+	auth *rateLimiter // authentication attempts per IP
+
+	active atomic.Int64 // open connections
+
+	// sessions maps session ids (the XEP-0198 resumption id) to every
+	// live session of this node, attached or hibernated.
+	rmu       sync.Mutex
+	sessions map[string]*owned
+
+	wg sync.WaitGroup
+}
+
+// owned tracks which connection currently drives a session, so a
+// connection that lost its session to a resumption does not end it.
+type owned struct {
+	sess  *session.Session
+	owner *stream
+}
+
+// New returns a service; tlsConf serves STARTTLS and direct TLS.
+func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Logger) *Service {
+	return &Service{
+		cfg:       cfg,
+		im:        im,
+		tls:       tlsConf,
+		log:       log,
+		lim:       xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
+		conn:      newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
+		auth:      newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
+		sessions:  map[string]*owned{},
+	}
+}
+
+// Active is the number of open client connections.
+func (s *Service) Active() int64 { return s.active.Load() }
+
+// ServeTCP accepts connections on ln until it is closed. With directTLS the
+// TLS handshake comes first (XEP-0368); otherwise STARTTLS is offered.
+func (s *Service) ServeTCP(ln net.Listener, directTLS bool) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			s.log.Error("c2s: accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c, directTLS)
+		}()
+	}
+}
+
+func (s *Service) admit(remote string) bool {
+	if s.active.Load() >= int64(s.cfg.Limits.MaxConnections) {
+		s.log.Warn("c2s: connection refused, max_connections reached", "remote", remote)
+		return false
+	}
+	if !s.conn.allow(hostOf(remote)) {
+		s.log.Warn("c2s: connection refused, too many from this address", "remote", remote)
+		return false
+	}
+	return true
+}
+
+func (s *Service) serveConn(c net.Conn, directTLS bool) {
+	if !s.admit(c.RemoteAddr().String()) {
+		c.Close()
+		return
+	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	if directTLS {
+		tc := tls.Server(c, s.tls)
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			s.log.Debug("c2s: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	t := newTCPTransport(c, directTLS, s.lim)
+	st := newStream(s, t)
+	t.onRead = st.touch
+	st.run()
+}
+
+// WebSocketHandler serves RFC 7395 at the path it is mounted on.
+func (s *Service) WebSocketHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.admit(r.RemoteAddr) {
+			http.Error(w, "too many connections", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			Subprotocols:       []string{"xmpp"},
+			InsecureSkipVerify: true, // browsers on any origin may connect; auth is SASL, not cookies
+		})
+		if err != nil {
+			return // Accept has answered the HTTP request
+		}
+		if c.Subprotocol() != "xmpp" {
+			c.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 §3.2)")
+			return
+		}
+		s.active.Add(1)
+		defer s.active.Add(-1)
+		t := newWSTransport(c, r, s.lim)
+		st := newStream(s, t)
+		t.onRead = st.touch
+		st.run()
+	})
+}
+
+// Shutdown closes every session with <system-shutdown/>.
+func (s *Service) Shutdown(ctx context.Context) {
+	s.rmu.Lock()
+	all := make([]*owned, 0, len(s.sessions))
+	for _, o := range s.sessions {
+		all = append(all, o)
+	}
+	s.rmu.Unlock()
+	for _, o := range all {
+		o.sess.Kick("system-shutdown", "")
+	}
+}

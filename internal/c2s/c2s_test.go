@@ -1,0 +1,155 @@
+package c2s
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"bluetick/internal/config"
+	"bluetick/internal/xmlstream"
+)
+
+func TestMessageRoutedWithStanzaIDAndRealFrom(t *testing.T) {
+	srv := startServer(t, nil)
+	alice, bob := dial(t, srv.addr), dial(t, srv.addr)
+	alice.login("alice", "pc")
+	bob.login("bob", "phone")
+	bob.presence()
+	bob.expect("presence") // own presence reflected
+	alice.send("<message to='bob@localhost' from='mallory@localhost/x' type='chat' id='m1'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>")
+	m := bob.expect("message")
+	if m.Attr("from") != alice.jid {
+		t.Fatalf("from = %q, want the real sender %q", m.Attr("from"), alice.jid)
+	}
+	sid := m.Child("urn:xmpp:sid:0", "stanza-id")
+	if sid == nil || sid.Attr("by") != "bob@localhost" || sid.Attr("id") == "" {
+		t.Fatalf("stanza-id missing or wrong: %v", m)
+	}
+	// ✓✓: the receipt travels back.
+	bob.send("<message to='" + alice.jid + "' id='r1'><received xmlns='urn:xmpp:receipts' id='m1'/></message>")
+	r := alice.expect("message")
+	if r.Child("urn:xmpp:receipts", "received").Attr("id") != "m1" {
+		t.Fatalf("receipt: %v", r)
+	}
+}
+
+func TestOfflineDeliveredInOrderWithDelay(t *testing.T) {
+	srv := startServer(t, nil)
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	for i := 1; i <= 5; i++ {
+		alice.send(fmt.Sprintf("<message to='bob@localhost' type='chat' id='o%d'><body>%d</body></message>", i, i))
+	}
+	// Round trip so all five are handled before bob logs in.
+	alice.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.expect("iq")
+	bob := dial(t, srv.addr)
+	bob.login("bob", "phone")
+	bob.presence()
+	for i := 1; i <= 5; i++ {
+		m := bob.expect("message")
+		if m.Attr("id") != fmt.Sprintf("o%d", i) {
+			t.Fatalf("message %d has id %q", i, m.Attr("id"))
+		}
+		if d := m.Child("urn:xmpp:delay", "delay"); d == nil || d.Attr("stamp") == "" {
+			t.Fatalf("no delay stamp: %v", m)
+		}
+	}
+}
+
+func TestStreamResumptionLosesNothing(t *testing.T) {
+	srv := startServer(t, nil)
+	bob := dial(t, srv.addr)
+	bob.login("bob", "phone")
+	bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	en := bob.expect("enabled")
+	id := en.Attr("id")
+	bob.presence()
+	bob.expect("presence")
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<message to='bob@localhost' type='chat' id='lost1'><body>while you were away</body></message>")
+	bob.expect("message")
+	// Bob's connection dies before he acks anything.
+	bob.conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	alice.send("<message to='bob@localhost' type='chat' id='lost2'><body>second</body></message>")
+
+	// Bob's client had processed 2 stanzas: his presence reflection and
+	// lost1. The server must resend lost2 only.
+	bob2 := dial(t, srv.addr)
+	bob2.auth("bob")
+	bob2.send("<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='2'/>")
+	if r := bob2.expect("resumed"); r.Attr("previd") != id {
+		t.Fatalf("resumed = %v", r)
+	}
+	m := bob2.expect("message")
+	if m.Attr("id") != "lost2" {
+		t.Fatalf("after resume got %q, want lost2 (lost1 was acked by h=2)", m.Attr("id"))
+	}
+	// Nothing else is resent: a ping round trip comes back with no message before it.
+	bob2.send("<iq type='get' id='pp'><ping xmlns='urn:xmpp:ping'/></iq>")
+	if el := bob2.next(); el.Name != "iq" {
+		t.Fatalf("unexpected %v after resume, want only the ping result", el)
+	}
+}
+
+func TestMalformedXMLGetsStreamErrorOthersUnaffected(t *testing.T) {
+	srv := startServer(t, nil)
+	alice, bob := dial(t, srv.addr), dial(t, srv.addr)
+	alice.login("alice", "pc")
+	bob.login("bob", "phone")
+	bob.presence()
+	bob.expect("presence")
+	mallory := dial(t, srv.addr)
+	mallory.login("carol", "x")
+	mallory.send("<message><body>unclosed</wrong></message>")
+	e := mallory.expect("error")
+	if e.Space != xmlstream.NSStream || e.Child("urn:ietf:params:xml:ns:xmpp-streams", "not-well-formed") == nil {
+		t.Fatalf("stream error = %v", e)
+	}
+	alice.send("<message to='bob@localhost' type='chat' id='still'><body>ok</body></message>")
+	if m := bob.expect("message"); m.Attr("id") != "still" {
+		t.Fatalf("got %v", m)
+	}
+}
+
+func TestOversizeStanzaPolicyViolation(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Limits.MaxStanzaBytes = 20000 })
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<message to='bob@localhost'><body>" + strings.Repeat("x", 30000) + "</body></message>")
+	e := alice.expect("error")
+	if e.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
+		t.Fatalf("stream error = %v", e)
+	}
+}
+
+func TestUnknownIQServiceUnavailableAndDisco(t *testing.T) {
+	srv := startServer(t, nil)
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<iq type='get' id='u1' to='localhost'><query xmlns='urn:example:nope'/></iq>")
+	r := alice.expect("iq")
+	if r.Attr("type") != "error" || r.Child("", "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "service-unavailable") == nil {
+		t.Fatalf("unknown iq answered %v", r)
+	}
+	alice.send("<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+	r = alice.expect("iq")
+	q := r.Child("http://jabber.org/protocol/disco#info", "query")
+	feats := map[string]bool{}
+	for _, f := range q.Elements() {
+		if f.Name == "feature" {
+			feats[f.Attr("var")] = true
+		}
+	}
+	for _, want := range []string{"urn:xmpp:ping", "jabber:iq:version", "jabber:iq:last", "http://jabber.org/protocol/disco#info"} {
+		if !feats[want] {
+			t.Errorf("disco lacks %s: %v", want, feats)
+		}
+	}
+	if feats["jabber:iq:register"] {
+		t.Error("registration is closed but advertised")
+	}
+}

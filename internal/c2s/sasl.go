@@ -1,0 +1,126 @@
+package c2s
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"bluetick/internal/auth"
+	"bluetick/internal/jid"
+	"bluetick/internal/stanza"
+	"bluetick/internal/xmlstream"
+)
+
+// maxAuthFailures on one stream before it is closed; the doubling delay
+// makes each further guess slower anyway.
+const maxAuthFailures = 5
+
+// mechanisms offered: SCRAM always, PLAIN only inside TLS (RFC 6120 §13.8).
+func mechanisms(secure bool) []string { return auth.Mechanisms(secure) }
+
+// sasl runs one SASL exchange (RFC 6120 §6.4) starting with <auth/>. It
+// returns true on success; false after a <failure/> the client may retry.
+func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
+	ctx := context.Background()
+	mech := first.Attr("mechanism")
+	fail := func(cond, text string) (bool, error) {
+		st.failures++
+		if cond == "not-authorized" || cond == "invalid-authzid" {
+			delay := st.svc.cfg.Limits.FailedAuthDelay.Duration << (st.failures - 1)
+			if delay > 8*time.Second {
+				delay = 8 * time.Second
+			}
+			time.Sleep(delay)
+		}
+		f := xmlstream.New(nsSASL, "failure").Append(xmlstream.New(nsSASL, cond))
+		if text != "" {
+			f.Append(xmlstream.New(nsSASL, "text", "xml:lang", "en").AppendText(text))
+		}
+		if err := st.t.Write([]*xmlstream.Element{f}); err != nil {
+			return false, err
+		}
+		if st.failures >= maxAuthFailures {
+			return false, &stanza.StreamError{Condition: "policy-violation", Text: "too many failed authentication attempts"}
+		}
+		return false, nil
+	}
+	if !st.svc.auth.allow(st.t.Remote().String()) {
+		return fail("temporary-auth-failure", "too many login attempts from this address; wait a minute")
+	}
+	allowed := false
+	for _, m := range mechanisms(st.t.Secure()) {
+		if m == mech {
+			allowed = true
+		}
+	}
+	if !allowed {
+		if mech == auth.Plain {
+			return fail("encryption-required", "PLAIN needs TLS")
+		}
+		return fail("invalid-mechanism", "")
+	}
+	neg, err := auth.NewNegotiator(mech, auth.Config{
+		Lookup:      st.svc.im.Store().Credential,
+		PrepareUser: jid.PrepareLocal,
+	})
+	if err != nil {
+		return fail("invalid-mechanism", "")
+	}
+	in, err := decode64(first.Text())
+	if err != nil {
+		return fail("incorrect-encoding", "")
+	}
+	for {
+		out, done, err := neg.Step(ctx, in)
+		if err != nil {
+			var f *auth.Failure
+			if errors.As(err, &f) {
+				return fail(f.Condition, f.Text)
+			}
+			st.log.Error("sasl", "err", err)
+			return fail("temporary-auth-failure", "")
+		}
+		if done {
+			succ := xmlstream.New(nsSASL, "success")
+			if len(out) > 0 {
+				succ.AppendText(base64.StdEncoding.EncodeToString(out))
+			}
+			st.user = neg.Username()
+			st.log = st.log.With("user", st.user)
+			return true, st.t.Write([]*xmlstream.Element{succ})
+		}
+		ch := xmlstream.New(nsSASL, "challenge")
+		if len(out) > 0 {
+			ch.AppendText(base64.StdEncoding.EncodeToString(out))
+		}
+		if err := st.t.Write([]*xmlstream.Element{ch}); err != nil {
+			return false, err
+		}
+		el, err := st.next()
+		if err != nil {
+			return false, err
+		}
+		if el.Space != nsSASL {
+			return false, &stanza.StreamError{Condition: "policy-violation", Text: "SASL exchange in progress"}
+		}
+		switch el.Name {
+		case "abort":
+			return fail("aborted", "")
+		case "response":
+			if in, err = decode64(el.Text()); err != nil {
+				return fail("incorrect-encoding", "")
+			}
+		default:
+			return false, &stanza.StreamError{Condition: "policy-violation", Text: "SASL exchange in progress"}
+		}
+	}
+}
+
+// decode64 decodes SASL data; "=" is an empty response (RFC 6120 §6.4.2).
+func decode64(s string) ([]byte, error) {
+	if s == "=" || s == "" {
+		return nil, nil
+	}
+	return base64.StdEncoding.DecodeString(s)
+}

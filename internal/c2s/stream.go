@@ -1,0 +1,387 @@
+package c2s
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/server"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/xmlstream"
+)
+
+// Namespaces of stream negotiation.
+const (
+	nsTLS     = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL    = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind    = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSession = "urn:ietf:params:xml:ns:xmpp-session" // RFC 3921 legacy, still sent by some clients
+	nsSM      = "urn:xmpp:sm:3"
+	nsRegFeat = "http://jabber.org/features/iq-register"
+)
+
+// stream is one client connection's state machine.
+type stream struct {
+	svc *Service
+	t   transport
+	log *slog.Logger
+	id  string
+
+	user     string   // authenticated localpart, "" before SASL success
+	sess     *session.Session
+	failures int // failed authentications on this stream
+
+	// Idle watchdog: lastRead is unix nanos of the last byte read; the
+	// timer pings a silent client once, then closes it.
+	lastRead atomic.Int64
+	pinged   atomic.Bool
+	timer    *time.Timer
+	bound    atomic.Bool
+	started  time.Time
+
+	closeOnce sync.Once
+	closedBy  atomic.Bool // we closed it with a stream error
+}
+
+func newStream(svc *Service, t transport) *stream {
+	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now()}
+	st.log = svc.log.With("conn", st.id, "transport", t.Kind(), "remote", t.Remote().String())
+	st.lastRead.Store(time.Now().UnixNano())
+	return st
+}
+
+// touch records client activity (called by the transport on every read).
+func (st *stream) touch() {
+	st.lastRead.Store(time.Now().UnixNano())
+	st.pinged.Store(false)
+}
+
+// watchdog runs on a timer, never on a goroutine of its own: before
+// binding it enforces the negotiation timeout; afterwards it pings a client
+// silent for the idle timeout and closes one silent for twice that.
+func (st *stream) watchdog() {
+	idle := st.svc.cfg.Limits.IdleTimeout.Duration
+	if !st.bound.Load() {
+		if time.Since(st.started) >= st.svc.cfg.Limits.NegotiationTimeout.Duration {
+			st.fail(&stanza.StreamError{Condition: "connection-timeout", Text: "negotiation took too long"})
+			return
+		}
+		st.timer.Reset(time.Second)
+		return
+	}
+	silent := time.Since(time.Unix(0, st.lastRead.Load()))
+	if silent < idle {
+		st.timer.Reset(idle - silent)
+		return
+	}
+	if st.pinged.Load() {
+		st.fail(&stanza.StreamError{Condition: "connection-timeout", Text: "no answer to ping"})
+		return
+	}
+	st.pinged.Store(true)
+	if s := st.sess; s != nil {
+		if sm, _ := s.SM(); sm {
+			s.SendControl(xmlstream.New(nsSM, "r"))
+		} else {
+			ping := xmlstream.New(xmlstream.NSClient, "iq", "type", "get", "id", "ping"+server.NewID(), "to", s.JID().String(), "from", st.svc.cfg.Domain)
+			ping.Append(xmlstream.New(server.NSPing, "ping"))
+			_ = s.Send(ping)
+		}
+	}
+	st.timer.Reset(idle)
+}
+
+// fail ends the stream with a stream error.
+func (st *stream) fail(se *stanza.StreamError) {
+	st.closedBy.Store(true)
+	st.t.Close(se)
+}
+
+// run drives the connection from the first byte to the end.
+func (st *stream) run() {
+	st.timer = time.AfterFunc(time.Second, st.watchdog)
+	defer st.timer.Stop()
+	err := st.negotiate()
+	if err == nil {
+		err = st.serve()
+	}
+	st.finish(err)
+}
+
+// finish decides the session's fate: hibernate for resumption when the
+// connection simply broke and the client asked for resumption; otherwise
+// end it (undelivered messages go to the offline store).
+func (st *stream) finish(err error) {
+	var se *stanza.StreamError
+	clean := errors.Is(err, errStreamEnd)
+	switch {
+	case err == nil, clean:
+		st.t.Close(nil)
+	case errors.As(err, &se):
+		st.log.Debug("stream error", "condition", se.Condition, "text", se.Text)
+		st.fail(se)
+	case isNetErr(err):
+		st.t.Close(nil)
+	default:
+		// A decoder error: not-well-formed, policy-violation, ...
+		se = stanza.StreamErrorFor(err)
+		st.log.Debug("stream error", "condition", se.Condition, "err", err)
+		st.fail(se)
+		clean = true // the client broke the protocol: no resumption
+	}
+	s := st.sess
+	if s == nil {
+		return
+	}
+	if !st.release(s) {
+		return // a resumption took the session over
+	}
+	s.Detach()
+	_, resumable := s.SM()
+	if resumable && !clean && !st.closedBy.Load() && !s.Closed() {
+		s.Hibernate(st.svc.cfg.Stream.ResumeTimeout.Duration, func() { st.svc.end(s) })
+		return
+	}
+	st.svc.end(s)
+}
+
+// release drops this stream's ownership of s, reporting whether it still
+// owned it.
+func (st *stream) release(s *session.Session) bool {
+	st.svc.rmu.Lock()
+	defer st.svc.rmu.Unlock()
+	o := st.svc.sessions[s.ID()]
+	if o == nil || o.owner != st {
+		return false
+	}
+	o.owner = nil
+	return true
+}
+
+// end finishes a session for good.
+func (svc *Service) end(s *session.Session) {
+	svc.rmu.Lock()
+	o := svc.sessions[s.ID()]
+	if o == nil || o.sess != s || o.owner != nil {
+		// Already ended, or resumed by a new connection in the meantime.
+		svc.rmu.Unlock()
+		return
+	}
+	delete(svc.sessions, s.ID())
+	svc.rmu.Unlock()
+	svc.im.End(context.Background(), s)
+}
+
+var errStreamEnd = errors.New("c2s: stream closed by client")
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) || errors.Is(err, context.Canceled) || isWSClosed(err)
+}
+
+// next reads the next event, mapping the stream end to errStreamEnd.
+func (st *stream) next() (*xmlstream.Element, error) {
+	ev, err := st.t.Next()
+	if err != nil {
+		return nil, err
+	}
+	switch ev.Kind {
+	case xmlstream.StreamEnd:
+		return nil, errStreamEnd
+	case xmlstream.StreamStart:
+		return nil, &stanza.StreamError{Condition: "bad-format", Text: "unexpected stream header"}
+	}
+	return ev.Elem, nil
+}
+
+// header reads and answers a stream header (RFC 6120 §4.7).
+func (st *stream) header() error {
+	ev, err := st.t.Next()
+	if err != nil {
+		return err
+	}
+	if ev.Kind != xmlstream.StreamStart {
+		// Answer with our header first so the error is well-formed.
+		st.t.SendHeader(st.svc.cfg.Domain, st.id, "en")
+		return &stanza.StreamError{Condition: "bad-format", Text: "expected a stream header"}
+	}
+	h := ev.Elem
+	if err := st.t.SendHeader(st.svc.cfg.Domain, st.id, "en"); err != nil {
+		return err
+	}
+	if st.t.Kind() != "websocket" && (h.Space != xmlstream.NSStream || h.Name != "stream") {
+		return &stanza.StreamError{Condition: "invalid-namespace", Text: "the root must be <stream:stream>"}
+	}
+	if ev.DefaultNS != xmlstream.NSClient {
+		return &stanza.StreamError{Condition: "invalid-namespace", Text: "the content namespace must be jabber:client"}
+	}
+	if to := h.Attr("to"); to != "" {
+		d, err := jid.Parse(to)
+		if err != nil || d.Domain() != st.svc.cfg.Domain || !d.IsBare() || d.Local() != "" {
+			return &stanza.StreamError{Condition: "host-unknown", Text: "this server serves " + st.svc.cfg.Domain}
+		}
+	}
+	if v := h.Attr("version"); v == "" || v[0] != '1' {
+		return &stanza.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
+	}
+	return nil
+}
+
+func (st *stream) sendFeatures(f *xmlstream.Element) error {
+	return st.t.Write([]*xmlstream.Element{f})
+}
+
+// tlsRequired tells whether this client must encrypt before authenticating.
+func (st *stream) tlsRequired() bool {
+	switch st.svc.cfg.TLS.RequireSTARTTLS {
+	case "never":
+		return false
+	case "always":
+		return !st.t.Secure()
+	}
+	return !st.t.Secure() && !st.t.Remote().IsLoopback()
+}
+
+// negotiate runs TLS, SASL and binding (or resumption).
+func (st *stream) negotiate() error {
+	for {
+		if err := st.header(); err != nil {
+			return err
+		}
+		f := xmlstream.New(xmlstream.NSStream, "features")
+		if st.user == "" {
+			if st.t.CanStartTLS() && st.svc.tls != nil {
+				tlsF := xmlstream.New(nsTLS, "starttls")
+				if st.tlsRequired() {
+					tlsF.Append(xmlstream.New(nsTLS, "required"))
+				}
+				f.Append(tlsF)
+			}
+			if !st.tlsRequired() {
+				mechs := xmlstream.New(nsSASL, "mechanisms")
+				for _, m := range mechanisms(st.t.Secure()) {
+					mechs.Append(xmlstream.New(nsSASL, "mechanism").AppendText(m))
+				}
+				f.Append(mechs)
+				if st.svc.cfg.Registration == "open" {
+					f.Append(xmlstream.New(nsRegFeat, "register"))
+				}
+			}
+		} else {
+			f.Append(xmlstream.New(nsBind, "bind"))
+			f.Append(xmlstream.New(nsSession, "session").Append(xmlstream.New(nsSession, "optional")))
+			f.Append(xmlstream.New(nsSM, "sm"))
+		}
+		if err := st.sendFeatures(f); err != nil {
+			return err
+		}
+		restart, err := st.negotiateStep()
+		if err != nil || !restart {
+			return err
+		}
+		st.t.Restart()
+	}
+}
+
+// negotiateStep handles elements until the stream restarts (after STARTTLS
+// or SASL: restart true) or a session is bound (restart false).
+func (st *stream) negotiateStep() (restart bool, err error) {
+	for {
+		el, err := st.next()
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case el.Space == nsTLS && el.Name == "starttls":
+			if !st.t.CanStartTLS() || st.svc.tls == nil || st.user != "" {
+				return false, &stanza.StreamError{Condition: "policy-violation", Text: "STARTTLS is not available here"}
+			}
+			st.t.Write([]*xmlstream.Element{xmlstream.New(nsTLS, "proceed")})
+			if err := st.t.StartTLS(st.svc.tls); err != nil {
+				return false, err
+			}
+			return true, nil
+		case st.user == "" && st.tlsRequired():
+			return false, &stanza.StreamError{Condition: "policy-violation", Text: "STARTTLS is required before authentication"}
+		case el.Space == nsSASL && el.Name == "auth":
+			if st.user != "" {
+				return false, &stanza.StreamError{Condition: "policy-violation", Text: "already authenticated"}
+			}
+			ok, err := st.sasl(el)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				return true, nil
+			}
+		case st.user == "" && streamNS(el) == xmlstream.NSClient && el.Name == "iq" && st.svc.cfg.Registration == "open":
+			if err := st.register(el); err != nil {
+				return false, err
+			}
+		case st.user == "":
+			return false, &stanza.StreamError{Condition: "not-authorized", Text: "authenticate first"}
+		case el.Space == nsSM && el.Name == "resume":
+			ok, err := st.resume(el)
+			if err != nil || ok {
+				return false, err
+			}
+		case el.Space == nsSM && el.Name == "enable":
+			st.t.Write([]*xmlstream.Element{smFailed("unexpected-request", "bind a resource first")})
+		case streamNS(el) == xmlstream.NSClient && el.Name == "iq" && el.Child(nsBind, "bind") != nil:
+			ok, err := st.bind(el)
+			if err != nil || ok {
+				return false, err
+			}
+		case streamNS(el) == xmlstream.NSClient && (el.Name == "iq" || el.Name == "message" || el.Name == "presence"):
+			return false, &stanza.StreamError{Condition: "not-authorized", Text: "bind a resource first"}
+		default:
+			return false, &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unexpected <" + el.Name + "/> during negotiation"}
+		}
+	}
+}
+
+// serve handles stanzas and stream-management nonzas of a bound session.
+func (st *stream) serve() error {
+	ctx := context.Background()
+	for {
+		el, err := st.next()
+		if err != nil {
+			return err
+		}
+		s := st.sess
+		if el.Space == nsSM {
+			if err := st.smNonza(el); err != nil {
+				return err
+			}
+			continue
+		}
+		if streamNS(el) != xmlstream.NSClient {
+			return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown element <" + el.Name + "/> in " + el.Space}
+		}
+		el.Space = xmlstream.NSClient
+		switch el.Name {
+		case "message", "presence":
+			st.svc.im.Handle(ctx, s, el)
+		case "iq":
+			if el.Attr("type") == "set" && el.Child(nsSession, "session") != nil {
+				// RFC 3921 session establishment: a no-op kept for old clients.
+				_ = s.Send(xmlstream.New(xmlstream.NSClient, "iq", "type", "result", "id", el.Attr("id")))
+			} else {
+				st.svc.im.Handle(ctx, s, el)
+			}
+		default:
+			return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown stanza <" + el.Name + "/>"}
+		}
+		if sm, _ := s.SM(); sm {
+			s.Handled()
+		}
+	}
+}

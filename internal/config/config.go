@@ -1,0 +1,253 @@
+// Package config is Bluetick's one configuration: every key, its default and
+// why, loaded from an optional TOML file and overridden by flags. Validate
+// names the offending key and the fix, so a bad config fails with one clear
+// line instead of a surprise at runtime.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"bluetick/internal/jid"
+)
+
+// Duration is a time.Duration written as "30s", "5m", "720h" in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses Go duration syntax, plus a "d" suffix for days.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	if strings.HasSuffix(s, "d") {
+		var days int
+		if _, err := fmt.Sscanf(s, "%dd", &days); err != nil || fmt.Sprintf("%dd", days) != s {
+			return fmt.Errorf("bad duration %q (use e.g. 30d, 12h, 5m, 30s)", s)
+		}
+		d.Duration = time.Duration(days) * 24 * time.Hour
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q (use e.g. 30d, 12h, 5m, 30s)", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Config is the whole server configuration. Zero-config start uses Default().
+type Config struct {
+	// Domain is the XMPP domain users live on (alice@Domain).
+	Domain string `toml:"domain"`
+	// DataDir holds the SQLite database and the generated certificate.
+	DataDir string `toml:"data_dir"`
+
+	Listen  Listen  `toml:"listen"`
+	TLS     TLS     `toml:"tls"`
+	Limits  Limits  `toml:"limits"`
+	Offline Offline `toml:"offline"`
+	Stream  Stream  `toml:"stream"`
+	// Registration is XEP-0077 in-band registration: "closed" (default: only
+	// `bluetick user add` creates accounts) or "open" (anyone may register).
+	Registration string `toml:"registration"`
+}
+
+// Listen holds the listening addresses; an empty address disables that
+// listener.
+type Listen struct {
+	// C2S is the client port with STARTTLS (RFC 6120).
+	C2S string `toml:"c2s"`
+	// C2STLS is the direct-TLS client port (XEP-0368).
+	C2STLS string `toml:"c2s_tls"`
+	// HTTP serves the WebSocket endpoint /xmpp-websocket (RFC 7395) and
+	// /healthz. Plain HTTP: put a TLS-terminating proxy in front outside
+	// loopback, or set HTTPTLS.
+	HTTP string `toml:"http"`
+	// HTTPTLS serves the same handlers over HTTPS (optional).
+	HTTPTLS string `toml:"https"`
+}
+
+// TLS picks the certificate. When both files are empty a self-signed
+// certificate for Domain is generated once in DataDir and kept.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// RequireSTARTTLS: "auto" (default) requires STARTTLS before
+	// authentication except for clients connecting from loopback; "always";
+	// "never" (testing only: passwords would travel in clear).
+	RequireSTARTTLS string `toml:"require_starttls"`
+}
+
+// Limits bound what one client may cost the server.
+type Limits struct {
+	// MaxStanzaBytes caps one stanza; bigger gets a policy-violation stream
+	// error. 256 KiB fits any message while bounding memory per read.
+	MaxStanzaBytes int `toml:"max_stanza_bytes"`
+	// MaxQueue caps a session's outbound queue (unsent plus unacked
+	// stanzas). A client that falls this far behind is cut off and its
+	// messages go to the offline store.
+	MaxQueue int `toml:"max_queue"`
+	// IdleTimeout: a connection silent this long is pinged; silent for twice
+	// this, it is closed.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ConnectionsPerIPPerMinute caps new connections from one address.
+	ConnectionsPerIPPerMinute int `toml:"connections_per_ip_per_minute"`
+	// LoginsPerIPPerMinute caps authentication attempts from one address.
+	LoginsPerIPPerMinute int `toml:"logins_per_ip_per_minute"`
+	// FailedAuthDelay is added before answering each failed authentication,
+	// doubling per failure on the same connection.
+	FailedAuthDelay Duration `toml:"failed_auth_delay"`
+	// MaxConnections caps concurrent client connections on this node.
+	MaxConnections int `toml:"max_connections"`
+	// NegotiationTimeout bounds the time from TCP accept to a bound session.
+	NegotiationTimeout Duration `toml:"negotiation_timeout"`
+}
+
+// Offline is the store-and-forward queue for users who are not online.
+type Offline struct {
+	// Expiry: messages older than this are deleted, as WhatsApp does after
+	// 30 days.
+	Expiry Duration `toml:"expiry"`
+	// Quota is the most messages held per user; more are refused with
+	// resource-constraint so the sender knows (0 = unlimited).
+	Quota int `toml:"quota"`
+}
+
+// Stream tunes XEP-0198 stream management.
+type Stream struct {
+	// ResumeTimeout is how long a dropped session may be resumed; after it
+	// the unacknowledged messages move to the offline store.
+	ResumeTimeout Duration `toml:"resume_timeout"`
+}
+
+// Default is the zero-config setup: localhost, ./bluetick-data, the standard
+// ports.
+func Default() Config {
+	return Config{
+		Domain:  "localhost",
+		DataDir: "bluetick-data",
+		Listen: Listen{
+			C2S:    ":5222",
+			C2STLS: ":5223",
+			HTTP:   ":5280",
+		},
+		TLS: TLS{RequireSTARTTLS: "auto"},
+		Limits: Limits{
+			MaxStanzaBytes:            256 << 10,
+			MaxQueue:                  1000,
+			IdleTimeout:               Duration{5 * time.Minute},
+			ConnectionsPerIPPerMinute: 300,
+			LoginsPerIPPerMinute:      120,
+			FailedAuthDelay:           Duration{500 * time.Millisecond},
+			MaxConnections:            100000,
+			NegotiationTimeout:        Duration{60 * time.Second},
+		},
+		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000},
+		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
+		Registration: "closed",
+	}
+}
+
+// Load reads a TOML file over the defaults. Unknown keys are an error: a
+// typo must not silently fall back to a default.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %v (pass an existing file to --config, or none for defaults)", err)
+	}
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %v", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("config %s: unknown key %q (see docs/configuration.md for the keys)", path, und[0].String())
+	}
+	return c, nil
+}
+
+// Validate checks every key and returns one error naming the first bad key
+// and how to fix it.
+func (c *Config) Validate() error {
+	if c.Domain == "" {
+		return errors.New("config: domain is empty (set domain = \"example.com\")")
+	}
+	d, err := jid.New("", c.Domain, "")
+	if err != nil {
+		return fmt.Errorf("config: domain %q is not a valid XMPP domain (use a host name such as chat.example.com)", c.Domain)
+	}
+	c.Domain = d.Domain()
+	if c.DataDir == "" {
+		return errors.New("config: data_dir is empty (set data_dir = \"/var/lib/bluetick\")")
+	}
+	for _, l := range []struct{ key, val string }{
+		{"listen.c2s", c.Listen.C2S}, {"listen.c2s_tls", c.Listen.C2STLS},
+		{"listen.http", c.Listen.HTTP}, {"listen.https", c.Listen.HTTPTLS},
+	} {
+		if l.val == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.val); err != nil {
+			return fmt.Errorf("config: %s = %q is not host:port (use e.g. \":5222\" or \"127.0.0.1:5222\", or \"\" to disable)", l.key, l.val)
+		}
+	}
+	if c.Listen.C2S == "" && c.Listen.C2STLS == "" && c.Listen.HTTP == "" && c.Listen.HTTPTLS == "" {
+		return errors.New("config: every listener is disabled (set listen.c2s = \":5222\")")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("config: tls.cert_file and tls.key_file must be set together (or both left empty for a self-signed certificate)")
+	}
+	switch c.TLS.RequireSTARTTLS {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("config: tls.require_starttls = %q (use \"auto\", \"always\" or \"never\")", c.TLS.RequireSTARTTLS)
+	}
+	switch c.Registration {
+	case "closed", "open":
+	default:
+		return fmt.Errorf("config: registration = %q (use \"closed\" or \"open\")", c.Registration)
+	}
+	positive := []struct {
+		key string
+		v   int64
+	}{
+		{"limits.max_stanza_bytes", int64(c.Limits.MaxStanzaBytes)},
+		{"limits.max_queue", int64(c.Limits.MaxQueue)},
+		{"limits.idle_timeout", int64(c.Limits.IdleTimeout.Duration)},
+		{"limits.connections_per_ip_per_minute", int64(c.Limits.ConnectionsPerIPPerMinute)},
+		{"limits.logins_per_ip_per_minute", int64(c.Limits.LoginsPerIPPerMinute)},
+		{"limits.max_connections", int64(c.Limits.MaxConnections)},
+		{"limits.negotiation_timeout", int64(c.Limits.NegotiationTimeout.Duration)},
+		{"offline.expiry", int64(c.Offline.Expiry.Duration)},
+		{"stream.resume_timeout", int64(c.Stream.ResumeTimeout.Duration)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("config: %s must be greater than zero", p.key)
+		}
+	}
+	if c.Limits.MaxStanzaBytes < 10000 {
+		return errors.New("config: limits.max_stanza_bytes must be at least 10000 (RFC 6120 §13.12 requires servers to accept 10000-byte stanzas)")
+	}
+	if c.Limits.FailedAuthDelay.Duration < 0 {
+		return errors.New("config: limits.failed_auth_delay must not be negative")
+	}
+	if c.Offline.Quota < 0 {
+		return errors.New("config: offline.quota must be 0 (unlimited) or more")
+	}
+	return nil
+}
+
+// DBPath is where the SQLite database lives.
+func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "bluetick.db") }

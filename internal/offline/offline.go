@@ -1,0 +1,141 @@
+// Package offline is the store-and-forward queue for users who are not
+// online (XEP-0160 semantics, WhatsApp's rules): messages are kept durably,
+// delivered in order with a XEP-0203 delay stamp when the user comes back,
+// deleted once the client has them, and expired after a configurable age.
+package offline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/router"
+	"bluetick/internal/store"
+	"bluetick/internal/xmlstream"
+)
+
+// Namespaces that decide what is worth storing.
+const (
+	nsDelay      = "urn:xmpp:delay"          // XEP-0203
+	nsHints      = "urn:xmpp:hints"          // XEP-0334
+	nsChatStates = "http://jabber.org/protocol/chatstates"
+	nsSID        = "urn:xmpp:sid:0" // XEP-0359
+)
+
+// Queue implements router.Offline over a store.
+type Queue struct {
+	st     store.Offline
+	domain string
+	quota  int
+	log    *slog.Logger
+	now    func() time.Time
+	limits xmlstream.Limits
+}
+
+// New returns a queue storing into st for users of domain, with a per-user
+// quota (0 = unlimited).
+func New(st store.Offline, domain string, quota int, log *slog.Logger) *Queue {
+	return &Queue{st: st, domain: domain, quota: quota, log: log, now: time.Now}
+}
+
+// Storable implements router.Offline. Chat states and other transient
+// payloads are routed live only (XEP-0085 §5.4); XEP-0334 hints override.
+// Receipts and markers are stored: the ✓✓ and blue ticks must reach a
+// sender who is offline too.
+func (q *Queue) Storable(el *xmlstream.Element) bool {
+	switch el.Attr("type") {
+	case "error", "groupchat", "headline":
+		return false
+	}
+	if el.Child(nsHints, "no-store") != nil || el.Child(nsHints, "no-permanent-store") != nil {
+		return false
+	}
+	if el.Child(nsHints, "store") != nil {
+		return true
+	}
+	for _, c := range el.Elements() {
+		switch {
+		case c.Space == nsChatStates, c.Space == nsSID, c.Space == nsDelay,
+			c.Space == nsHints, c.Name == "thread" && c.Space == xmlstream.NSClient:
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// Store implements router.Offline: it stamps the delay (when the server
+// received it) and keeps the message durably.
+func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) error {
+	m := el.Copy()
+	now := q.now().UTC()
+	if m.Child(nsDelay, "delay") == nil {
+		m.Append(xmlstream.New(nsDelay, "delay", "from", q.domain, "stamp", now.Format("2006-01-02T15:04:05.000Z")).AppendText("Offline Storage"))
+	}
+	var sid string
+	for _, c := range m.Elements() {
+		if c.Space == nsSID && c.Name == "stanza-id" && c.Attr("by") == user.BareString() {
+			sid = c.Attr("id")
+		}
+	}
+	_, err := q.st.StoreOffline(ctx, user.Local(), store.OfflineMessage{
+		StanzaID: sid,
+		From:     m.Attr("from"),
+		Stored:   now,
+		Data:     xmlstream.Append(nil, m, ""),
+	}, q.quota)
+	return err
+}
+
+// Load implements router.Offline. A row that no longer parses (it cannot
+// happen with data this server wrote; a hand-edited database can) is
+// logged and deleted rather than blocking the queue forever.
+func (q *Queue) Load(ctx context.Context, user jid.JID, limit int) ([]router.Stored, error) {
+	rows, err := q.st.OfflineMessages(ctx, user.Local(), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]router.Stored, 0, len(rows))
+	var bad []int64
+	for _, r := range rows {
+		el, err := xmlstream.Parse(r.Data, q.limits)
+		if err != nil || el.Name != "message" {
+			q.log.Error("offline: unreadable stored message deleted", "user", user.Local(), "seq", r.Seq, "err", err)
+			bad = append(bad, r.Seq)
+			continue
+		}
+		el.Space = xmlstream.NSClient
+		out = append(out, router.Stored{Seq: r.Seq, El: el})
+	}
+	if len(bad) > 0 {
+		if err := q.st.DeleteOffline(ctx, user.Local(), bad); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Delete removes messages the client has acknowledged.
+func (q *Queue) Delete(ctx context.Context, user jid.JID, seqs []int64) error {
+	return q.st.DeleteOffline(ctx, user.Local(), seqs)
+}
+
+// Sweep deletes messages older than maxAge every interval until ctx ends.
+func (q *Queue) Sweep(ctx context.Context, maxAge, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := q.st.ExpireOffline(ctx, q.now().Add(-maxAge))
+		if err != nil && ctx.Err() == nil {
+			q.log.Error("offline: expiry failed", "err", err)
+		} else if n > 0 {
+			q.log.Info("offline: expired messages", "count", n, "max_age", maxAge)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

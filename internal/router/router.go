@@ -1,0 +1,392 @@
+// Package router makes the one delivery decision for every stanza addressed
+// to a user of this server: which of the user's sessions get it (RFC 6121
+// §8.5), or the offline store, or an error for the sender.
+//
+// The router owns the session table of this node. It is the seam where
+// cluster mode plugs in: a Session is anything that accepts stanzas for a
+// bound resource, so a session on another node is a proxy that forwards over
+// the cluster transport, registered in the same table.
+//
+// Ordering: all message deliveries to one user, the offline drain to that
+// user and the end of its sessions run under one per-user lock (striped), so
+// a message is either stored before a drain reads the store or delivered
+// after the drained messages were queued, never in between.
+package router
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"sort"
+	"sync"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/store"
+	"bluetick/internal/xmlstream"
+)
+
+// Session is what the router needs of a bound resource.
+type Session interface {
+	JID() jid.JID
+	Available() bool
+	Priority() int
+	Send(el *xmlstream.Element) error
+	SendOffline(el *xmlstream.Element, seq int64) error
+	TakePending() []session.Pending
+	OfflineOutstanding() int
+}
+
+// Offline is the store-and-forward queue (package offline implements it).
+type Offline interface {
+	// Storable tells whether a message is worth keeping for later
+	// (chat states alone are not; XEP-0334 hints decide too).
+	Storable(el *xmlstream.Element) bool
+	// Store keeps el for user durably; store.ErrQuota when full.
+	Store(ctx context.Context, user jid.JID, el *xmlstream.Element) error
+	// Load returns up to limit stored messages, oldest first (rows that
+	// cannot be parsed are logged and removed by the implementation).
+	Load(ctx context.Context, user jid.JID, limit int) ([]Stored, error)
+}
+
+// Stored is a message from the offline store with its sequence number.
+type Stored struct {
+	Seq int64
+	El  *xmlstream.Element
+}
+
+// UserExists answers whether an account exists (a message to a
+// non-existent account bounces with service-unavailable).
+type UserExists func(ctx context.Context, user string) (bool, error)
+
+// DrainPage is how many offline messages are queued to a session at once;
+// the next page is loaded when the client has acknowledged these.
+const DrainPage = 100
+
+type user struct {
+	sessions []Session
+	drainer  Session // session the offline store is being drained to
+}
+
+// Router routes stanzas to the sessions of one node.
+type Router struct {
+	offline Offline
+	exists  UserExists
+
+	mu    sync.RWMutex // guards users
+	users map[jid.JID]*user
+
+	seed    maphash.Seed
+	stripes [256]sync.Mutex // per-user delivery order, see package doc
+}
+
+// New returns a router.
+func New(off Offline, exists UserExists) *Router {
+	return &Router{offline: off, exists: exists, users: make(map[jid.JID]*user), seed: maphash.MakeSeed()}
+}
+
+func (r *Router) stripe(bare jid.JID) *sync.Mutex {
+	return &r.stripes[maphash.String(r.seed, bare.BareString())%uint64(len(r.stripes))]
+}
+
+// Lock takes the per-user ordering lock for bare; Unlock releases it.
+// Features that must order their own work with deliveries (roster
+// removal, account deletion) use it.
+func (r *Router) Lock(bare jid.JID)   { r.stripe(bare).Lock() }
+func (r *Router) Unlock(bare jid.JID) { r.stripe(bare).Unlock() }
+
+// Bind adds a session. If the user already has a session with the same
+// resource, that one is returned: the caller kicks it with <conflict/> and
+// unbinds it (RFC 6120 §7.7.2.2, the new session wins).
+func (r *Router) Bind(s Session) (replaced Session) {
+	bare := s.JID().Bare()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.users[bare]
+	if u == nil {
+		u = &user{}
+		r.users[bare] = u
+	}
+	for i, o := range u.sessions {
+		if o.JID().Resource() == s.JID().Resource() {
+			u.sessions[i] = s
+			return o
+		}
+	}
+	u.sessions = append(u.sessions, s)
+	return nil
+}
+
+// Unbind removes a session and moves every message it had not delivered to
+// the offline store, in order, under the user's lock. It reports whether
+// this was the user's last session.
+func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
+	bare := s.JID().Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	defer st.Unlock()
+	r.mu.Lock()
+	u := r.users[bare]
+	if u != nil {
+		for i, o := range u.sessions {
+			if o == s {
+				u.sessions = append(u.sessions[:i], u.sessions[i+1:]...)
+				break
+			}
+		}
+		if u.drainer == s {
+			u.drainer = nil
+		}
+		if len(u.sessions) == 0 {
+			delete(r.users, bare)
+			last = true
+		}
+	} else {
+		last = true
+	}
+	r.mu.Unlock()
+	return last, r.storePending(ctx, bare, s)
+}
+
+// storePending moves what s holds to the offline store. Messages that came
+// from the store are still there; other stanza kinds are not kept.
+func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) error {
+	var firstErr error
+	for _, p := range s.TakePending() {
+		if p.OfflineSeq != 0 || p.El.Name != "message" || !r.offline.Storable(p.El) {
+			continue
+		}
+		if err := r.offline.Store(ctx, bare, p.El); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// Resources returns the user's sessions on this node.
+func (r *Router) Resources(bare jid.JID) []Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	u := r.users[bare.Bare()]
+	if u == nil {
+		return nil
+	}
+	return append([]Session(nil), u.sessions...)
+}
+
+// Session returns the session bound to a full JID, or nil.
+func (r *Router) Session(full jid.JID) Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	u := r.users[full.Bare()]
+	if u == nil {
+		return nil
+	}
+	for _, s := range u.sessions {
+		if s.JID() == full {
+			return s
+		}
+	}
+	return nil
+}
+
+// Online reports whether the user has any available session.
+func (r *Router) Online(bare jid.JID) bool {
+	for _, s := range r.Resources(bare) {
+		if s.Available() {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns the number of bound sessions on this node.
+func (r *Router) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, u := range r.users {
+		n += len(u.sessions)
+	}
+	return n
+}
+
+// mostAvailable returns the available sessions sharing the highest
+// non-negative priority (RFC 6121 §8.5.2.1.1, option a).
+func mostAvailable(ss []Session) []Session {
+	best := -1
+	var out []Session
+	for _, s := range ss {
+		if !s.Available() {
+			continue
+		}
+		p := s.Priority()
+		switch {
+		case p < 0 || p < best:
+		case p > best:
+			best = p
+			out = append(out[:0], s)
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// nonNegative returns every available session with priority >= 0.
+func nonNegative(ss []Session) []Session {
+	var out []Session
+	for _, s := range ss {
+		if s.Available() && s.Priority() >= 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ErrDropped means the message was silently discarded as RFC 6121 §8.5
+// says (for example a headline to an offline user). It is not an error to
+// report to the sender.
+var ErrDropped = errors.New("router: dropped")
+
+// DeliverMessage delivers a message to a user of this server. It returns
+// nil only once the message is queued to a session or durably stored (so
+// the sender's ✓ may be given), ErrDropped when the rules discard it, or a
+// *stanza.Error to bounce to the sender.
+func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.Element) error {
+	bare := to.Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	defer st.Unlock()
+
+	typ := el.Attr("type")
+	r.mu.RLock()
+	var all []Session
+	var draining bool
+	if u := r.users[bare]; u != nil {
+		all = append(all, u.sessions...)
+		draining = u.drainer != nil
+	}
+	r.mu.RUnlock()
+
+	if !to.IsBare() {
+		for _, s := range all {
+			if s.JID() == to {
+				if err := s.Send(el); err == nil {
+					return nil
+				}
+				if err := r.storePending(ctx, bare, s); err != nil {
+					return err
+				}
+				break
+			}
+		}
+		// No such resource (RFC 6121 §8.5.3.2.1): chat and normal go on as
+		// if sent to the bare JID; the rest is not delivered.
+		switch typ {
+		case "groupchat":
+			return stanza.ErrServiceUnavailable
+		case "headline", "error":
+			return ErrDropped
+		}
+	}
+
+	switch typ {
+	case "groupchat":
+		return stanza.ErrServiceUnavailable
+	case "headline":
+		targets := nonNegative(all)
+		if len(targets) == 0 {
+			return ErrDropped
+		}
+		for _, s := range targets {
+			_ = s.Send(el)
+		}
+		return nil
+	}
+
+	if !draining {
+		delivered := false
+		for _, s := range mostAvailable(all) {
+			if err := s.Send(el); err == nil {
+				delivered = true
+			} else if err := r.storePending(ctx, bare, s); err != nil {
+				return err
+			}
+		}
+		if delivered {
+			return nil
+		}
+	}
+	if typ == "error" {
+		return ErrDropped
+	}
+	return r.storeOffline(ctx, bare, el, len(all) > 0)
+}
+
+// storeOffline keeps a message for later, or tells why not.
+func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.Element, known bool) error {
+	if !known {
+		ok, err := r.exists(ctx, bare.Local())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return stanza.ErrServiceUnavailable
+		}
+	}
+	if !r.offline.Storable(el) {
+		return ErrDropped
+	}
+	err := r.offline.Store(ctx, bare, el)
+	if errors.Is(err, store.ErrQuota) {
+		return stanza.ErrResourceConstraintT
+	}
+	return err
+}
+
+// Drain feeds the user's offline messages to s, a page at a time. Call it
+// when s sends initial available presence with non-negative priority, and
+// again (via Continue) when s has acknowledged a page. While a drain is in
+// progress, new messages to the user are stored behind the old ones, so
+// the user sees everything in order.
+func (r *Router) Drain(ctx context.Context, s Session) error {
+	bare := s.JID().Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	defer st.Unlock()
+	r.mu.Lock()
+	u := r.users[bare]
+	if u == nil || (u.drainer != nil && u.drainer != s) {
+		r.mu.Unlock()
+		return nil
+	}
+	if s.OfflineOutstanding() > 0 {
+		r.mu.Unlock()
+		return nil // the current page is not acknowledged yet
+	}
+	u.drainer = s
+	r.mu.Unlock()
+
+	msgs, err := r.offline.Load(ctx, bare, DrainPage)
+	if err == nil && len(msgs) > 0 {
+		sort.Slice(msgs, func(i, j int) bool { return msgs[i].Seq < msgs[j].Seq })
+		for _, m := range msgs {
+			if err = s.SendOffline(m.El, m.Seq); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil || len(msgs) == 0 {
+		r.mu.Lock()
+		if u.drainer == s {
+			u.drainer = nil
+		}
+		r.mu.Unlock()
+	}
+	if errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrQueueFull) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,217 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/store"
+	"bluetick/internal/xmlstream"
+)
+
+// memOffline is an in-memory Offline for routing tests.
+type memOffline struct {
+	mu    sync.Mutex
+	seq   int64
+	msgs  map[jid.JID][]Stored
+	quota int
+}
+
+func newMem() *memOffline { return &memOffline{msgs: map[jid.JID][]Stored{}} }
+
+func (m *memOffline) Storable(el *xmlstream.Element) bool {
+	return el.Child("", "body") != nil
+}
+
+func (m *memOffline) Store(ctx context.Context, u jid.JID, el *xmlstream.Element) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.quota > 0 && len(m.msgs[u]) >= m.quota {
+		return store.ErrQuota
+	}
+	m.seq++
+	m.msgs[u] = append(m.msgs[u], Stored{Seq: m.seq, El: el})
+	return nil
+}
+
+func (m *memOffline) Load(ctx context.Context, u jid.JID, limit int) ([]Stored, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.msgs[u]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return append([]Stored(nil), out...), nil
+}
+
+func (m *memOffline) ids(u jid.JID) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, s := range m.msgs[u] {
+		out = append(out, s.El.Attr("id"))
+	}
+	return out
+}
+
+func exists(ctx context.Context, user string) (bool, error) { return user != "nobody", nil }
+
+func chat(id string) *xmlstream.Element {
+	return xmlstream.New(xmlstream.NSClient, "message", "type", "chat", "id", id).
+		Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("hi"))
+}
+
+func bind(t *testing.T, r *Router, full string, prio int, available bool) *session.Session {
+	t.Helper()
+	s := session.New(full, jid.MustParse(full), 100, session.Hooks{})
+	r.Bind(s)
+	if available {
+		s.SetPresence(xmlstream.New(xmlstream.NSClient, "presence"), true, prio)
+	}
+	return s
+}
+
+func pendingIDs(s *session.Session) []string {
+	var out []string
+	for _, p := range s.TakePending() {
+		out = append(out, p.El.Attr("id"))
+	}
+	return out
+}
+
+func eq(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var bob = jid.MustParse("bob@localhost")
+
+func TestBareJIDGoesToHighestPriority(t *testing.T) {
+	r := New(newMem(), exists)
+	hi := bind(t, r, "bob@localhost/hi", 5, true)
+	lo := bind(t, r, "bob@localhost/lo", 1, true)
+	neg := bind(t, r, "bob@localhost/neg", -1, true)
+	if err := r.DeliverMessage(context.Background(), bob, chat("m1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(hi); !eq(got, []string{"m1"}) {
+		t.Errorf("hi got %v", got)
+	}
+	if got := pendingIDs(lo); len(got) != 0 {
+		t.Errorf("lo got %v, want nothing", got)
+	}
+	if got := pendingIDs(neg); len(got) != 0 {
+		t.Errorf("negative priority got %v, want nothing", got)
+	}
+}
+
+func TestFullJIDReachesNegativePriority(t *testing.T) {
+	r := New(newMem(), exists)
+	neg := bind(t, r, "bob@localhost/neg", -1, true)
+	if err := r.DeliverMessage(context.Background(), jid.MustParse("bob@localhost/neg"), chat("m1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(neg); !eq(got, []string{"m1"}) {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestOfflineAndErrors(t *testing.T) {
+	off := newMem()
+	off.quota = 2
+	r := New(off, exists)
+	ctx := context.Background()
+	// Only a negative-priority resource: chat goes offline.
+	bind(t, r, "bob@localhost/neg", -1, true)
+	for _, id := range []string{"1", "2"} {
+		if err := r.DeliverMessage(ctx, bob, chat(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var se *stanza.Error
+	if err := r.DeliverMessage(ctx, bob, chat("3")); !errors.As(err, &se) || se.Condition != "resource-constraint" {
+		t.Fatalf("over quota: %v, want resource-constraint", err)
+	}
+	if err := r.DeliverMessage(ctx, jid.MustParse("nobody@localhost"), chat("x")); !errors.As(err, &se) || se.Condition != "service-unavailable" {
+		t.Fatalf("unknown user: %v, want service-unavailable", err)
+	}
+	typing := xmlstream.New(xmlstream.NSClient, "message", "type", "chat")
+	if err := r.DeliverMessage(ctx, jid.MustParse("carol@localhost"), typing); !errors.Is(err, ErrDropped) {
+		t.Fatalf("unstorable to offline user: %v, want ErrDropped", err)
+	}
+	gc := chat("g")
+	gc.SetAttr("type", "groupchat")
+	if err := r.DeliverMessage(ctx, bob, gc); !errors.As(err, &se) || se.Condition != "service-unavailable" {
+		t.Fatalf("groupchat to user: %v", err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"1", "2"}) {
+		t.Fatalf("stored %v", got)
+	}
+}
+
+func TestDrainKeepsOrderWithLiveMessages(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	ctx := context.Background()
+	for _, id := range []string{"1", "2"} {
+		r.DeliverMessage(ctx, bob, chat(id))
+	}
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	if err := r.Drain(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// A live message while the drained page is unacknowledged waits in
+	// the store behind the others.
+	if err := r.DeliverMessage(ctx, bob, chat("3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"1", "2", "3"}) {
+		t.Fatalf("store = %v, want 1,2,3", got)
+	}
+	got := pendingIDs(s)
+	if !eq(got, []string{"1", "2"}) {
+		t.Fatalf("session got %v, want the drained 1,2", got)
+	}
+}
+
+func TestUnbindStoresUndelivered(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	ctx := context.Background()
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	r.DeliverMessage(ctx, bob, chat("1"))
+	r.DeliverMessage(ctx, bob, chat("2"))
+	last, err := r.Unbind(ctx, s)
+	if err != nil || !last {
+		t.Fatalf("Unbind = %v, %v", last, err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"1", "2"}) {
+		t.Fatalf("offline after unbind = %v", got)
+	}
+	if r.Online(bob) {
+		t.Fatal("still online")
+	}
+}
+
+func TestBindSameResourceReplaces(t *testing.T) {
+	r := New(newMem(), exists)
+	a := bind(t, r, "bob@localhost/phone", 0, true)
+	b := session.New("other", jid.MustParse("bob@localhost/phone"), 10, session.Hooks{})
+	if old := r.Bind(b); old != a {
+		t.Fatalf("Bind returned %v, want the old session", old)
+	}
+	if got := r.Session(jid.MustParse("bob@localhost/phone")); got != b {
+		t.Fatal("new session not bound")
+	}
+}

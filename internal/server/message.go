@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/router"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/xmlstream"
+)
+
+// handleMessage routes a message from a bound session. When it returns, the
+// message is queued to the recipient's session(s), durably stored offline,
+// or bounced with an error: that is the moment the sender's ✓ may be given.
+func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) {
+	if to.IsZero() {
+		// RFC 6120 §8.1.1.1: no 'to' means the sender's own bare JID.
+		to = sess.JID().Bare()
+		el.SetAttr("to", to.String())
+	}
+	if to.Domain() != s.Domain.Domain() {
+		s.reply(sess, el, stanza.NewError("remote-server-not-found", "this server does not federate with other domains"))
+		return
+	}
+	if to.Local() == "" {
+		// Messages to the server itself carry nothing it acts on.
+		if el.Attr("type") != "error" {
+			s.reply(sess, el, stanza.ErrServiceUnavailable)
+		}
+		return
+	}
+	if el.Attr("type") != "error" {
+		stampStanzaID(el, to.Bare())
+	}
+	err := s.Router.DeliverMessage(ctx, to, el)
+	switch {
+	case err == nil, errors.Is(err, router.ErrDropped):
+	default:
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			s.log.Error("message delivery failed", "from", sess.JID().String(), "to", to.String(), "err", err)
+		}
+		s.reply(sess, el, stanza.AsError(err))
+	}
+}
+
+// stampStanzaID gives the message the recipient's server-assigned id
+// (XEP-0359 §4) after removing any the sender forged in that name (§5).
+func stampStanzaID(el *xmlstream.Element, by jid.JID) {
+	bys := by.String()
+	kept := el.Children[:0]
+	for _, n := range el.Children {
+		if n.Elem != nil && n.Elem.Space == NSSID && n.Elem.Name == "stanza-id" && n.Elem.Attr("by") == bys {
+			continue
+		}
+		kept = append(kept, n)
+	}
+	el.Children = kept
+	el.Append(xmlstream.New(NSSID, "stanza-id", "id", NewID(), "by", bys))
+}

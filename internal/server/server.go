@@ -1,0 +1,173 @@
+// Package server is the XMPP instant-messaging core for bound sessions
+// (RFC 6121): it takes each stanza a client sends after binding, stamps and
+// checks it, and hands it to the feature that owns it — message routing,
+// presence and subscriptions, the roster, and the IQ handlers registered on
+// its mux (disco, ping, version, last activity, registration).
+//
+// Transports (package c2s) call Bound when a session starts, Handle for each
+// stanza and End when it is over; nothing here knows about sockets.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"log/slog"
+	"sync"
+	"time"
+
+	"bluetick/internal/config"
+	"bluetick/internal/jid"
+	"bluetick/internal/offline"
+	"bluetick/internal/router"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/store"
+	"bluetick/internal/xmlstream"
+)
+
+// Version is the server version, set by the build (cmd/bluetick).
+var Version = "dev"
+
+// Server is the IM core of one node.
+type Server struct {
+	Domain  jid.JID
+	cfg     config.Config
+	store   store.Store
+	Router  *router.Router
+	Offline *offline.Queue
+	log     *slog.Logger
+	mux     *Mux
+	started time.Time
+
+	// subMu serializes subscription state changes: they touch two rosters
+	// and are rare, so one lock keeps both sides consistent.
+	subMu sync.Mutex
+}
+
+// New wires the IM core over a store.
+func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
+	s := &Server{
+		Domain:  jid.MustParse(cfg.Domain),
+		cfg:     cfg,
+		store:   st,
+		log:     log,
+		started: time.Now(),
+	}
+	s.Offline = offline.New(st, cfg.Domain, cfg.Offline.Quota, log)
+	s.Router = router.New(s.Offline, st.UserExists)
+	s.mux = newMux()
+	s.registerFeatures()
+	return s
+}
+
+// Store is the store the server runs on.
+func (s *Server) Store() store.Store { return s.store }
+
+// Config is the configuration the server was built with.
+func (s *Server) Config() config.Config { return s.cfg }
+
+// NewID returns a random identifier for stanza-ids, stream ids and
+// resources: 80 bits, base32, unguessable.
+func NewID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// Hooks returns the session hooks that tie a session's queue back to the
+// offline store.
+func (s *Server) Hooks() session.Hooks {
+	return session.Hooks{Delivered: s.delivered}
+}
+
+// delivered deletes acknowledged offline messages and, when the page is
+// done, feeds the next one.
+func (s *Server) delivered(sess *session.Session, seqs []int64) {
+	ctx := context.Background()
+	if err := s.Offline.Delete(ctx, sess.JID().Bare(), seqs); err != nil {
+		s.log.Error("offline: delete delivered", "user", sess.JID().Bare().String(), "err", err)
+		return
+	}
+	if sess.OfflineOutstanding() == 0 && sess.Available() && sess.Priority() >= 0 {
+		if err := s.Router.Drain(ctx, sess); err != nil {
+			s.log.Error("offline: drain", "user", sess.JID().Bare().String(), "err", err)
+		}
+	}
+}
+
+// Bound registers a freshly bound session; a session of the same full JID
+// is kicked with <conflict/> and ended (RFC 6120 §7.7.2.2).
+func (s *Server) Bound(ctx context.Context, sess *session.Session) {
+	if old := s.Router.Bind(sess); old != nil {
+		if o, ok := old.(*session.Session); ok {
+			o.Kick("conflict", "replaced by a new session with the same resource")
+			s.endSession(ctx, o, nil)
+		}
+	}
+}
+
+// End finishes a session for good: undelivered messages go to the offline
+// store, contacts see it go unavailable, last activity is recorded.
+func (s *Server) End(ctx context.Context, sess *session.Session) {
+	s.endSession(ctx, sess, nil)
+}
+
+func (s *Server) endSession(ctx context.Context, sess *session.Session, unavailable *xmlstream.Element) {
+	wasAvailable := sess.Available()
+	last, err := s.Router.Unbind(ctx, sess)
+	if err != nil {
+		s.log.Error("session end: storing undelivered messages", "jid", sess.JID().String(), "err", err)
+	}
+	if wasAvailable {
+		if unavailable == nil {
+			unavailable = xmlstream.New(xmlstream.NSClient, "presence", "type", "unavailable")
+		}
+		sess.SetPresence(nil, false, 0)
+		s.broadcastPresence(ctx, sess, unavailable)
+	}
+	if last {
+		if err := s.store.SetLastActivity(ctx, sess.JID().Local(), time.Now(), sess.LastStatus()); err != nil {
+			s.log.Error("session end: last activity", "jid", sess.JID().String(), "err", err)
+		}
+	}
+}
+
+// Handle processes one stanza from a bound session. It returns only when
+// the stanza is fully handled (delivered, stored, answered or bounced), so
+// the caller may count it as handled for XEP-0198.
+func (s *Server) Handle(ctx context.Context, sess *session.Session, el *xmlstream.Element) {
+	from := sess.JID()
+	el.SetAttr("from", from.String())
+	var to jid.JID
+	if t := el.Attr("to"); t != "" {
+		var err error
+		to, err = jid.Parse(t)
+		if err != nil {
+			s.reply(sess, el, stanza.NewError("jid-malformed", "the 'to' address is not a valid JID"))
+			return
+		}
+		el.SetAttr("to", to.String())
+	}
+	switch el.Name {
+	case "message":
+		s.handleMessage(ctx, sess, to, el)
+	case "presence":
+		s.handlePresence(ctx, sess, to, el)
+	case "iq":
+		s.handleIQ(ctx, sess, to, el)
+	}
+}
+
+// reply sends the error bounce of orig back to the session.
+func (s *Server) reply(sess *session.Session, orig *xmlstream.Element, e *stanza.Error) {
+	if r := stanza.ErrorReply(orig, e); r != nil {
+		_ = sess.Send(r)
+	}
+}
+
+// local reports whether j is an account on this server (not the server
+// itself, not another domain).
+func (s *Server) local(j jid.JID) bool {
+	return j.Domain() == s.Domain.Domain() && j.Local() != ""
+}

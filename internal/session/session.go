@@ -1,0 +1,189 @@
+// Package session is one bound resource (RFC 6120 §7): its bounded outbound
+// queue, the writer that drains it to whichever connection is attached, and
+// the XEP-0198 stream management counters that make "✓" mean "delivered or
+// durably stored".
+//
+// A session outlives its connection when stream management resumption is
+// on: the connection drops, the session is detached (hibernated) and keeps
+// queueing; a new connection resumes it, or the resume timeout ends it and
+// everything unacknowledged goes to the offline store.
+package session
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/stanza"
+	"bluetick/internal/xmlstream"
+)
+
+// Errors returned by Send.
+var (
+	ErrClosed    = errors.New("session: closed")
+	ErrQueueFull = errors.New("session: outbound queue full")
+)
+
+// Pending is a stanza the session holds but the client has not acknowledged.
+// OfflineSeq is non-zero for a message that came from the offline store and
+// is still there until acknowledged: on session end it must not be stored a
+// second time.
+type Pending struct {
+	El         *xmlstream.Element
+	OfflineSeq int64
+}
+
+// Writer is the attached connection's output. Write gets top-level elements
+// in order (stanzas and nonzas alike); it serializes them for its transport
+// and writes them out in as few syscalls as it can.
+type Writer interface {
+	Write(els []*xmlstream.Element) error
+	// Close ends the connection, after writing a stream error if se is not
+	// nil.
+	Close(se *stanza.StreamError)
+}
+
+// Hooks are the session's calls back into the server. They run without the
+// session lock held.
+type Hooks struct {
+	// Delivered is told the offline sequence numbers of stored messages
+	// the client now has (acked, or written when SM is off), so they can be
+	// deleted from the store.
+	Delivered func(s *Session, seqs []int64)
+	// Overflow is told the session was cut for falling too far behind.
+	Overflow func(s *Session)
+}
+
+type entry struct {
+	el         *xmlstream.Element
+	seq        uint32 // SM sequence number (1-based, wraps)
+	offlineSeq int64
+}
+
+// Session state guarded by mu.
+type Session struct {
+	id   string  // XEP-0198 resumption id (also used in logs)
+	jid  jid.JID // full JID
+	max  int     // queue bound
+	hook Hooks
+
+	mu sync.Mutex
+	// queue holds unacknowledged stanzas in order: queue[:written] were
+	// written to the current connection, queue[written:] wait for the
+	// writer. Without SM, written entries are dropped at once.
+	queue   []entry
+	written int
+	ctrl    []*xmlstream.Element
+	outSeq  uint32 // SM: number of stanzas enqueued (seq of the newest)
+	acked   uint32 // SM: client's last h
+	inH     uint32 // SM: stanzas handled from the client
+	sm      bool   // SM enabled on this session
+	resume  bool   // SM resumption enabled
+	closed  bool   // no more sends: ended, or pending taken
+	w       Writer // attached connection, nil while hibernated
+	wake    chan struct{}
+	stopW   chan struct{} // closed to stop the current writer goroutine
+	reqOut  bool          // an <r/> is outstanding
+	detachT *time.Timer
+
+	// Presence state (RFC 6121 §4), guarded by mu.
+	available  bool
+	priority   int
+	presence   *xmlstream.Element
+	interested bool                // requested the roster (§2.1.6)
+	directed   map[jid.JID]struct{} // directed presence targets (§4.6)
+	draining   bool
+	lastStatus string
+}
+
+// New returns a session for the bound full JID with the given queue bound.
+func New(id string, j jid.JID, max int, h Hooks) *Session {
+	return &Session{id: id, jid: j, max: max, hook: h, wake: make(chan struct{}, 1)}
+}
+
+// ID is the resumption id.
+func (s *Session) ID() string { return s.id }
+
+// JID is the bound full JID.
+func (s *Session) JID() jid.JID { return s.jid }
+
+// Send enqueues a stanza for the client. ErrQueueFull means the client fell
+// too far behind: the session is closed for sends and its connection is being
+// cut; the caller takes the pending stanzas (TakePending) and stores them.
+func (s *Session) Send(el *xmlstream.Element) error { return s.enqueue(el, 0) }
+
+// SendOffline enqueues a message that still sits in the offline store with
+// sequence number seq.
+func (s *Session) SendOffline(el *xmlstream.Element, seq int64) error { return s.enqueue(el, seq) }
+
+func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(s.queue) >= s.max {
+		s.closed = true
+		w := s.w
+		s.mu.Unlock()
+		if w != nil {
+			w.Close(&stanza.StreamError{Condition: "policy-violation", Text: "too many unacknowledged stanzas"})
+		}
+		if s.hook.Overflow != nil {
+			s.hook.Overflow(s)
+		}
+		return ErrQueueFull
+	}
+	s.outSeq++
+	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq})
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+// SendControl queues a nonza (SM <a/>, <r/>); it is written before pending
+// stanzas and never retained.
+func (s *Session) SendControl(el *xmlstream.Element) {
+	s.mu.Lock()
+	if s.w == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.ctrl = append(s.ctrl, el)
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// TakePending closes the session for sends and returns every stanza it
+// holds that the client has not acknowledged, oldest first. Later calls
+// return nil, so exactly one caller moves them to the offline store.
+func (s *Session) TakePending() []Pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if len(s.queue) == 0 {
+		return nil
+	}
+	out := make([]Pending, len(s.queue))
+	for i, e := range s.queue {
+		out[i] = Pending{El: e.el, OfflineSeq: e.offlineSeq}
+	}
+	s.queue = nil
+	s.written = 0
+	return out
+}
+
+// Closed reports whether the session takes no more stanzas.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}

@@ -1,0 +1,119 @@
+package session
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrHandledTooHigh: the client acked more stanzas than were sent
+// (XEP-0198 §3, <handled-count-too-high/>).
+var ErrHandledTooHigh = errors.New("session: handled count too high")
+
+// EnableSM turns on XEP-0198 counting from now on (both counters start at
+// zero) and, with resume, makes the session survive its connection.
+func (s *Session) EnableSM(resume bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sm = true
+	s.resume = resume
+	// Stanzas already written were delivered under the no-SM rule; the
+	// rest are numbered from 1, as the client will count them after
+	// <enabled/> (which, as a control element, is written before them).
+	if s.written > 0 {
+		for i := 0; i < s.written; i++ {
+			s.queue[i] = entry{}
+		}
+		s.queue = s.queue[s.written:]
+		s.written = 0
+	}
+	for i := range s.queue {
+		s.queue[i].seq = uint32(i + 1)
+	}
+	s.outSeq = uint32(len(s.queue))
+	s.acked = 0
+}
+
+// SM reports whether stream management is on, and resumption with it.
+func (s *Session) SM() (enabled, resumable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sm, s.resume
+}
+
+// Handled counts one stanza received from the client and fully processed
+// (routed to a session or durably stored); its new value is what the next
+// <a h=.../> tells the client.
+func (s *Session) Handled() {
+	s.mu.Lock()
+	s.inH++
+	s.mu.Unlock()
+}
+
+// InboundH is the number of client stanzas handled.
+func (s *Session) InboundH() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inH
+}
+
+// Ack applies the client's h: every stanza up to it is delivered and leaves
+// the queue; the offline sequence numbers among them are returned so the
+// caller deletes them from the store.
+func (s *Session) Ack(h uint32) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqOut = false
+	n := h - s.acked // uint32 arithmetic handles the 2^32 wrap
+	if n == 0 {
+		return nil, nil
+	}
+	if n > uint32(len(s.queue)) || n > uint32(s.written) && s.w != nil {
+		return nil, ErrHandledTooHigh
+	}
+	var seqs []int64
+	for i := uint32(0); i < n; i++ {
+		if q := s.queue[i].offlineSeq; q != 0 {
+			seqs = append(seqs, q)
+		}
+		s.queue[i] = entry{}
+	}
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = nil
+	}
+	s.written -= int(n)
+	if s.written < 0 {
+		s.written = 0
+	}
+	s.acked = h
+	return seqs, nil
+}
+
+// Hibernate waits up to timeout for a resumption; if none comes, expire
+// runs (it ends the session). Attach cancels the wait.
+func (s *Session) Hibernate(timeout time.Duration, expire func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.detachT != nil {
+		s.detachT.Stop()
+	}
+	s.detachT = time.AfterFunc(timeout, expire)
+}
+
+// Attached reports whether a connection is attached.
+func (s *Session) Attached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w != nil
+}
+
+// Kick closes the attached connection (if any) with a stream error; used
+// when a new session replaces this one or a resumption takes it over.
+func (s *Session) Kick(condition, text string) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	if w != nil {
+		w.Close(streamError(condition, text))
+	}
+}
