@@ -58,6 +58,7 @@ func (st *stream) adopt(s *session.Session) {
 	o.owner = st
 	st.svc.rmu.Unlock()
 	st.sess = s
+	st.cur.Store(s)
 	st.bound.Store(true)
 }
 
@@ -102,6 +103,7 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 		st.svc.im.Hooks().Delivered(s, seqs)
 	}
 	st.sess = s
+	st.cur.Store(s)
 	st.bound.Store(true)
 	st.log = st.log.With("jid", s.JID().String(), "resumed", id)
 	resumed := xmlstream.New(nsSM, "resumed", "previd", id, "h", strconv.FormatUint(uint64(s.InboundH()), 10))

@@ -106,6 +106,7 @@ func (c *client) send(s string) {
 
 func (c *client) open() *xmlstream.Element {
 	c.t.Helper()
+	c.dec.Reset(c.conn) // every stream starts a new document
 	c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
 	ev := c.event()
 	if ev.Kind != xmlstream.StreamStart {

@@ -93,6 +93,8 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 		ch := xmlstream.New(nsSASL, "challenge")
 		if len(out) > 0 {
 			ch.AppendText(base64.StdEncoding.EncodeToString(out))
+		} else {
+			ch.AppendText("=") // zero-length data (RFC 6120 §6.4.2)
 		}
 		if err := st.t.Write([]*xmlstream.Element{ch}); err != nil {
 			return false, err

@@ -34,9 +34,12 @@ type stream struct {
 	log *slog.Logger
 	id  string
 
-	user     string   // authenticated localpart, "" before SASL success
-	sess     *session.Session
-	failures int // failed authentications on this stream
+	user     string           // authenticated localpart, "" before SASL success
+	sess     *session.Session // bound session; read by the stream goroutine only
+	failures int              // failed authentications on this stream
+
+	// cur mirrors sess for the watchdog, which runs on a timer goroutine.
+	cur atomic.Pointer[session.Session]
 
 	// Idle watchdog: lastRead is unix nanos of the last byte read; the
 	// timer pings a silent client once, then closes it.
@@ -86,7 +89,7 @@ func (st *stream) watchdog() {
 		return
 	}
 	st.pinged.Store(true)
-	if s := st.sess; s != nil {
+	if s := st.cur.Load(); s != nil {
 		if sm, _ := s.SM(); sm {
 			s.SendControl(xmlstream.New(nsSM, "r"))
 		} else {
