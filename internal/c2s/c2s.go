@@ -33,7 +33,7 @@ type Service struct {
 
 	// sessions maps session ids (the XEP-0198 resumption id) to every
 	// live session of this node, attached or hibernated.
-	rmu       sync.Mutex
+	rmu      sync.Mutex
 	sessions map[string]*owned
 
 	wg sync.WaitGroup
@@ -49,14 +49,14 @@ type owned struct {
 // New returns a service; tlsConf serves STARTTLS and direct TLS.
 func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Logger) *Service {
 	return &Service{
-		cfg:       cfg,
-		im:        im,
-		tls:       tlsConf,
-		log:       log,
-		lim:       xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
-		conn:      newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
-		auth:      newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
-		sessions:  map[string]*owned{},
+		cfg:      cfg,
+		im:       im,
+		tls:      tlsConf,
+		log:      log,
+		lim:      xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
+		conn:     newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
+		auth:     newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
+		sessions: map[string]*owned{},
 	}
 }
 

@@ -73,12 +73,14 @@ func (t *wsTransport) Next() (xmlstream.Event, error) {
 	}
 }
 
-func (t *wsTransport) Restart()                       {}
-func (t *wsTransport) Secure() bool                   { return t.secure }
-func (t *wsTransport) CanStartTLS() bool              { return false }
-func (t *wsTransport) Remote() netip.Addr             { return t.remote }
-func (t *wsTransport) Kind() string                   { return "websocket" }
-func (t *wsTransport) StartTLS(cfg *tls.Config) error { return errors.New("c2s: no STARTTLS on WebSocket") }
+func (t *wsTransport) Restart()           {}
+func (t *wsTransport) Secure() bool       { return t.secure }
+func (t *wsTransport) CanStartTLS() bool  { return false }
+func (t *wsTransport) Remote() netip.Addr { return t.remote }
+func (t *wsTransport) Kind() string       { return "websocket" }
+func (t *wsTransport) StartTLS(cfg *tls.Config) error {
+	return errors.New("c2s: no STARTTLS on WebSocket")
+}
 
 func (t *wsTransport) SendHeader(from, id, lang string) error {
 	return t.write([]byte("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='" + from + "' id='" + id + "' version='1.0' xml:lang='" + lang + "'/>"))

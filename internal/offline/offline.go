@@ -17,8 +17,8 @@ import (
 
 // Namespaces that decide what is worth storing.
 const (
-	nsDelay      = "urn:xmpp:delay"          // XEP-0203
-	nsHints      = "urn:xmpp:hints"          // XEP-0334
+	nsDelay      = "urn:xmpp:delay" // XEP-0203
+	nsHints      = "urn:xmpp:hints" // XEP-0334
 	nsChatStates = "http://jabber.org/protocol/chatstates"
 	nsSID        = "urn:xmpp:sid:0" // XEP-0359
 )

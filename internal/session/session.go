@@ -91,7 +91,7 @@ type Session struct {
 	available  bool
 	priority   int
 	presence   *xmlstream.Element
-	interested bool                // requested the roster (§2.1.6)
+	interested bool                 // requested the roster (§2.1.6)
 	directed   map[jid.JID]struct{} // directed presence targets (§4.6)
 	draining   bool
 	lastStatus string
