@@ -6,6 +6,12 @@
 // Users are identified by their localpart (the server serves one domain);
 // contacts by their bare JID string. Every method takes a context first and
 // returns ErrNotFound, ErrExists or ErrQuota for the conditions callers act on.
+//
+// For an account that does not exist, writes (PutRosterItem,
+// DeleteRosterItem, StoreOffline, SetLastActivity) return ErrNotFound and
+// create nothing, while reads answer empty (Roster: no items, version 0;
+// OfflineMessages: none; CountOffline: 0; DeleteOffline: no-op), so presence
+// handling racing an account deletion does not fail.
 package store
 
 import (
@@ -47,7 +53,7 @@ type Users interface {
 	Credential(ctx context.Context, user, mechanism string) (Credential, error)
 	// UserExists reports whether the account exists.
 	UserExists(ctx context.Context, user string) (bool, error)
-	// ListUsers returns all account names, sorted.
+	// ListUsers returns all account names, sorted by byte order.
 	ListUsers(ctx context.Context) ([]string, error)
 }
 
@@ -86,7 +92,8 @@ type Rosters interface {
 	// PutRosterItem inserts or replaces an item and returns the new version.
 	PutRosterItem(ctx context.Context, user string, item RosterItem) (int64, error)
 	// DeleteRosterItem removes an item (no error if absent) and returns the
-	// new version.
+	// new version (which may increase even if nothing was removed; it never
+	// decreases).
 	DeleteRosterItem(ctx context.Context, user, contact string) (int64, error)
 }
 
@@ -94,7 +101,7 @@ type Rosters interface {
 // (XEP-0160). Data is the serialized stanza, already stamped with its
 // stanza-id and delay, so delivery writes it out unchanged.
 type OfflineMessage struct {
-	Seq      int64 // assigned by the store; increasing per user in store order
+	Seq      int64 // assigned by the store; increasing per user, never reused even after deletion
 	StanzaID string
 	From     string // full JID of the sender
 	Stored   time.Time
