@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -36,6 +37,12 @@ func (s *sink) Write(els []*xmlstream.Element) error {
 	return nil
 }
 func (s *sink) Close(*stanza.StreamError) {}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
 
 func (s *sink) take() []*xmlstream.Element {
 	s.mu.Lock()
@@ -258,6 +265,13 @@ func BenchmarkRouteMessage(b *testing.B) {
 		m := xmlstream.New(xmlstream.NSClient, "message", "to", to, "type", "chat", "id", "x").
 			Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("hello, this is a typical short message"))
 		srv.Handle(context.Background(), alice.s, m)
+		if i%1000 == 999 {
+			// Stay within bob's queue bound: a real sender is paced by
+			// its network; here the writer must keep up or bob is cut.
+			for bob.sink.count() < i-2000 {
+				runtime.Gosched()
+			}
+		}
 	}
 	b.StopTimer()
 	deadline := time.Now().Add(5 * time.Second)
@@ -271,4 +285,7 @@ func BenchmarkRouteMessage(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	if n, _ := srv.store.CountOffline(context.Background(), "bob"); n > 0 {
+		b.Fatalf("%d messages went offline: bob's writer fell behind", n)
+	}
 }
