@@ -49,7 +49,7 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 		if !ok {
 			return
 		}
-		var approved, preapproved bool
+		var approved bool
 		s.update(ctx, me, to, func(it *store.RosterItem) {
 			switch {
 			case it.PendingIn:
@@ -61,10 +61,8 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 			default:
 				it.Approved = true // pre-approval (§3.4)
 				it.InRoster = true
-				preapproved = true
 			}
 		})
-		_ = preapproved
 		if approved {
 			s.inboundSubscribed(ctx, me, to)
 			s.sendPresenceOf(me, to, true)

@@ -90,14 +90,6 @@ func (s *Session) Directed() []jid.JID {
 	return out
 }
 
-// SetDraining marks that offline messages are being fed to this session;
-// the router keeps later messages in the store behind them, so order holds.
-func (s *Session) SetDraining(d bool) {
-	s.mu.Lock()
-	s.draining = d
-	s.mu.Unlock()
-}
-
 // OfflineOutstanding counts queued messages that came from the offline
 // store and are not yet acknowledged.
 func (s *Session) OfflineOutstanding() int {

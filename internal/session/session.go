@@ -93,7 +93,6 @@ type Session struct {
 	presence   *xmlstream.Element
 	interested bool                 // requested the roster (§2.1.6)
 	directed   map[jid.JID]struct{} // directed presence targets (§4.6)
-	draining   bool
 	lastStatus string
 }
 
