@@ -1,0 +1,87 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDocumentedFileIsTheDefaults keeps docs/configuration.md honest: its
+// complete example file must load to exactly Default().
+func TestDocumentedFileIsTheDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	start := strings.Index(s, "```toml\n")
+	end := strings.Index(s[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no toml block in docs/configuration.md")
+	}
+	path := filepath.Join(t.TempDir(), "bluetick.toml")
+	os.WriteFile(path, []byte(s[start+8:start+8+end]), 0o600)
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("documented file loads to\n%+v\nwant defaults\n%+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	cases := []struct {
+		file    string
+		wantKey string
+	}{
+		{"domian = 'x'", "domian"},
+		{"[limits]\nmax_queue = 0", "limits.max_queue"},
+		{"[limits]\nmax_stanza_bytes = 100", "limits.max_stanza_bytes"},
+		{"domain = 'a b'", "domain"},
+		{"registration = 'maybe'", "registration"},
+		{"[listen]\nc2s = '5222'", "listen.c2s"},
+		{"[tls]\ncert_file = 'x.pem'", "tls.cert_file"},
+		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
+		{"[offline]\nexpiry = 'forever'", "forever"},
+		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+	}
+	for _, c := range cases {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		os.WriteFile(path, []byte(c.file), 0o600)
+		cfg, err := Load(path)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.wantKey) {
+			t.Errorf("%q: error %v, want one naming %q", c.file, err, c.wantKey)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error spans lines: %q", c.file, err)
+		}
+	}
+}
+
+func TestDurationDays(t *testing.T) {
+	var d Duration
+	if err := d.UnmarshalText([]byte("30d")); err != nil || d.Duration != 30*24*time.Hour {
+		t.Fatalf("30d = %v, %v", d, err)
+	}
+	if err := d.UnmarshalText([]byte("3x")); err == nil {
+		t.Fatal("3x accepted")
+	}
+}
+
+func TestValidateCanonicalizesDomain(t *testing.T) {
+	c := Default()
+	c.Domain = "Chat.Example.COM"
+	if err := c.Validate(); err != nil || c.Domain != "chat.example.com" {
+		t.Fatalf("domain %q, %v", c.Domain, err)
+	}
+}
