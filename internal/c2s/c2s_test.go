@@ -1,6 +1,9 @@
 package c2s
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -151,5 +154,65 @@ func TestUnknownIQServiceUnavailableAndDisco(t *testing.T) {
 	}
 	if feats["jabber:iq:register"] {
 		t.Error("registration is closed but advertised")
+	}
+}
+
+func TestSTARTTLSRequiredHidesMechanisms(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.TLS.RequireSTARTTLS = "always" })
+	c := dial(t, srv.addr)
+	f := c.open()
+	if f.Child(nsTLS, "starttls").Child(nsTLS, "required") == nil {
+		t.Fatalf("starttls not marked required: %v", f)
+	}
+	if f.Child(nsSASL, "mechanisms") != nil {
+		t.Fatalf("mechanisms offered before TLS: %v", f)
+	}
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1hLHI9eA==</auth>")
+	if e := c.expect("error"); e.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
+		t.Fatalf("auth before TLS answered %v", e)
+	}
+}
+
+func TestWrongPasswordNotAuthorized(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv.addr)
+	f := c.open()
+	mechs := map[string]bool{}
+	for _, m := range f.Child(nsSASL, "mechanisms").Elements() {
+		mechs[m.Text()] = true
+	}
+	if mechs["PLAIN"] || !mechs["SCRAM-SHA-256"] || !mechs["SCRAM-SHA-1"] {
+		t.Fatalf("mechanisms without TLS: %v (PLAIN must need TLS)", mechs)
+	}
+	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	c.next()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn = tc
+	c.open()
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00wrong")) + "</auth>")
+	if f := c.next(); f.Name != "failure" || f.Child(nsSASL, "not-authorized") == nil {
+		t.Fatalf("wrong password answered %v", f)
+	}
+}
+
+func TestInBandRegistrationWhenOpen(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Registration = "open" })
+	c := dial(t, srv.addr)
+	if f := c.open(); f.Child(nsRegFeat, "register") == nil {
+		t.Fatalf("register feature missing: %v", f)
+	}
+	c.send("<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>dave</username><password>s3cret</password></query></iq>")
+	if r := c.expect("iq"); r.Attr("type") != "result" {
+		t.Fatalf("registration: %v", r)
+	}
+	c.send("<iq type='set' id='r2'><query xmlns='jabber:iq:register'><username>dave</username><password>x</password></query></iq>")
+	if r := c.expect("iq"); r.Child("", "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "conflict") == nil {
+		t.Fatalf("second registration: %v", r)
+	}
+	if ok, _ := srv.im.Store().UserExists(context.Background(), "dave"); !ok {
+		t.Fatal("dave not created")
 	}
 }
