@@ -369,7 +369,9 @@ func (st *stream) serve() error {
 		if streamNS(el) != xmlstream.NSClient {
 			return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown element <" + el.Name + "/> in " + el.Space}
 		}
-		el.Space = xmlstream.NSClient
+		if el.Space == "" {
+			qualify(el)
+		}
 		switch el.Name {
 		case "message", "presence":
 			st.svc.im.Handle(ctx, s, el)
@@ -385,6 +387,18 @@ func (st *stream) serve() error {
 		}
 		if sm, _ := s.SM(); sm {
 			s.Handled()
+		}
+	}
+}
+
+// qualify puts an unqualified stanza (a WebSocket client that left out
+// xmlns='jabber:client') and its unqualified descendants into jabber:client,
+// so they serialize correctly inside other clients' streams.
+func qualify(el *xmlstream.Element) {
+	el.Space = xmlstream.NSClient
+	for _, c := range el.Children {
+		if c.Elem != nil && c.Elem.Space == "" {
+			qualify(c.Elem)
 		}
 	}
 }
