@@ -96,6 +96,11 @@ const (
 // never blocks while a complete element is buffered: a client that sends one
 // stanza and waits for the answer gets it.
 //
+// Before the root it accepts a UTF-8 byte order mark, white space and one
+// XML declaration (UTF-8 only); white space before the declaration is
+// tolerated although XML does not allow it, since it is harmless and some
+// clients send a newline first. After </stream:stream> it reads nothing more.
+//
 // A Decoder is not safe for concurrent use. Syntax and policy errors are
 // final: every later Next returns the same error, since the stream cannot be
 // resynchronised. Errors from the underlying reader are returned as they

@@ -1,0 +1,664 @@
+#!/usr/bin/python3
+"""slixmpp scenarios for bluetick's interop tests.
+
+Usage: /usr/bin/python3 slix.py SCENARIO 'JSON-CONFIG'
+
+The config holds host, c2s (STARTTLS port), tls (direct TLS port), domain,
+users ({name: password}) and scenario arguments under "args". Each scenario
+prints facts as JSON lines on stdout ({"event": ..., ...}); the Go test
+asserts on them. Every XML byte each client sends and receives is logged to
+stderr with the client's name. The whole run is bounded (default 20 s): on
+timeout the script prints {"event": "timeout"} and exits 3.
+"""
+
+import asyncio
+import json
+import logging
+import ssl
+import sys
+import time
+import traceback
+import uuid
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+import rawxmpp
+
+CFG = {}
+
+
+def emit(event, **kw):
+    print(json.dumps(dict(event=event, **kw), default=str), flush=True)
+
+
+def log(*args):
+    print("[%.3f]" % time.monotonic(), *args, file=sys.stderr, flush=True)
+
+
+def arg(name, default=None):
+    return (CFG.get("args") or {}).get(name, default)
+
+
+def jid_of(user, resource=None):
+    j = "%s@%s" % (user, CFG["domain"])
+    return j + "/" + resource if resource else j
+
+
+PLUGINS = ["xep_0030", "xep_0199", "xep_0203", "xep_0359", "xep_0184", "xep_0333", "xep_0092"]
+
+
+def make_client(user, resource=None, plugins=(), sm=False, name=None):
+    """A slixmpp ClientXMPP that trusts bluetick's self-signed certificate
+    and logs its raw traffic under `name`."""
+    name = name or user
+    c = slixmpp.ClientXMPP(jid_of(user, resource or "slix-" + uuid.uuid4().hex[:6]), CFG["users"][user])
+    c.ssl_context.check_hostname = False
+    c.ssl_context.verify_mode = ssl.CERT_NONE
+    c.whitespace_keepalive = False
+    for p in PLUGINS + list(plugins):
+        c.register_plugin(p)
+    if sm:
+        c.register_plugin("xep_0198")
+    c.name = name
+    c.tls_events = []
+    c.add_event_handler("tls_success", lambda e: c.tls_events.append("starttls"))
+
+    orig_send_raw = c.send_raw
+
+    def send_raw(data):
+        log(name, "SEND", rawxmpp.short(data, 2000))
+        return orig_send_raw(data)
+
+    c.send_raw = send_raw
+    orig_recv = c.data_received
+
+    def data_received(data):
+        log(name, "RECV", rawxmpp.short(data, 2000))
+        return orig_recv(data)
+
+    c.data_received = data_received
+    return c
+
+
+async def login(c, direct_tls=False, timeout=10, presence=True, roster=False):
+    """Connect (STARTTLS on the c2s port, or direct TLS), wait for
+    session_start. Returns a dict describing the session."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def done(value=None, exc=None):
+        if not fut.done():
+            if exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+
+    c.add_event_handler("session_start", lambda e: done(True), disposable=True)
+    c.add_event_handler("session_resumed", lambda e: done("resumed"), disposable=True)
+    c.add_event_handler("failed_auth", lambda e: done(exc=RuntimeError("%s: SASL authentication failed: %s" % (c.name, e))))
+    c.add_event_handler("failed_all_auth", lambda e: done(exc=RuntimeError("%s: no SASL mechanism left to try (offered: %s)" % (c.name, sorted(c["feature_mechanisms"].mech_list)))))
+    c.add_event_handler("no_auth", lambda e: done(exc=RuntimeError("%s: no usable SASL mechanism offered" % c.name)))
+    c.add_event_handler("connection_failed", lambda e: done(exc=RuntimeError("%s: connection failed: %s" % (c.name, e))))
+    c.add_event_handler("stream_error", lambda e: done(exc=RuntimeError("%s: stream error: %s" % (c.name, e))))
+    if direct_tls:
+        c.connect((CFG["host"], CFG["tls"]), use_ssl=True)
+    else:
+        c.connect((CFG["host"], CFG["c2s"]), force_starttls=True)
+    result = await asyncio.wait_for(fut, timeout)
+    info = session_info(c)
+    info["resumed"] = result == "resumed"
+    if roster and result != "resumed":
+        await c.get_roster(timeout=5)
+    info["self_presence"] = None
+    if presence and result != "resumed":
+        # Wait until the server reflects our initial presence back to us
+        # (RFC 6121 §4.2.2): from then on we are an available resource and
+        # messages to our bare JID are delivered live, not stored offline.
+        echo = loop.create_future()
+
+        def on_presence(p):
+            if p["from"] == c.boundjid and not echo.done():
+                echo.set_result(True)
+
+        c.add_event_handler("presence_available", on_presence)
+        c.send_presence()
+        try:
+            await asyncio.wait_for(echo, 3)
+            info["self_presence"] = True
+        except asyncio.TimeoutError:
+            info["self_presence"] = False
+        c.del_event_handler("presence_available", on_presence)
+    return info
+
+
+def session_info(c):
+    ssl_obj = c.transport.get_extra_info("ssl_object") if c.transport else None
+    mech = c["feature_mechanisms"].mech
+    return {
+        "client": c.name,
+        "jid": str(c.boundjid.full),
+        "mechanism": mech.name if mech else None,
+        "offered": sorted(c["feature_mechanisms"].mech_list),
+        "tls": ssl_obj is not None,
+        "tls_version": ssl_obj.version() if ssl_obj else None,
+        "starttls": "starttls" in c.tls_events,
+        "direct_tls": bool(c.use_ssl),
+    }
+
+
+async def disconnect(*clients):
+    for c in clients:
+        try:
+            await asyncio.wait_for(c.disconnect(wait=2), 3)
+        except Exception:
+            c.abort()
+
+
+def msg_facts(msg):
+    sid = msg["stanza_id"]
+    return {
+        "from": str(msg["from"]),
+        "to": str(msg["to"]),
+        "id": msg["id"],
+        "type": msg["type"],
+        "body": msg["body"],
+        "stanza_id": sid["id"] or None,
+        "stanza_id_by": str(sid["by"]) or None,
+        "delay": msg["delay"]["stamp"].isoformat() if msg.xml.find("{urn:xmpp:delay}delay") is not None else None,
+        "xml": str(msg),
+    }
+
+
+class Waiter:
+    """Collects items and lets a coroutine wait for a condition on them."""
+
+    def __init__(self):
+        self.items = []
+        self._cond = asyncio.Condition()
+
+    def add(self, item):
+        self.items.append(item)
+        asyncio.ensure_future(self._notify())
+
+    async def _notify(self):
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def wait(self, pred, timeout, what):
+        async def inner():
+            async with self._cond:
+                await self._cond.wait_for(lambda: pred(self.items))
+        try:
+            await asyncio.wait_for(inner(), timeout)
+        except asyncio.TimeoutError:
+            raise RuntimeError("timeout after %.0fs waiting for %s; have %d item(s)" % (timeout, what, len(self.items)))
+        return self.items
+
+
+def bodies_waiter(c):
+    w = Waiter()
+
+    def on_message(msg):
+        if msg["body"]:
+            w.add(msg)
+
+    c.add_event_handler("message", on_message)
+    return w
+
+
+# --- scenarios ----------------------------------------------------------------
+
+
+async def sc_login():
+    """One login: args user, mode (starttls|direct), mech (optional)."""
+    user = arg("user", "alice")
+    c = make_client(user)
+    if arg("mech"):
+        c["feature_mechanisms"].use_mech = arg("mech")
+    if arg("password"):
+        # A wrong password: one attempt, then report the <failure/>.
+        c.password = arg("password")
+        failures = []
+        c.add_event_handler("failed_auth", lambda f: failures.append(f))
+        try:
+            await login(c, direct_tls=arg("mode") == "direct", presence=False)
+            emit("login", **session_info(c))
+        except RuntimeError as e:
+            f = failures[0] if failures else None
+            emit("auth_failed", error=str(e), condition=f["condition"] if f is not None else None,
+                 xml=str(f) if f is not None else None)
+        c.abort()
+        return
+    info = await login(c, direct_tls=arg("mode") == "direct", presence=False)
+    emit("login", **info)
+    # One round trip proves the session works: ping the server.
+    try:
+        await c["xep_0199"].send_ping(CFG["domain"], timeout=5)
+        emit("ping", ok=True)
+    except (IqError, IqTimeout) as e:
+        emit("ping", ok=False, error=str(e))
+    await disconnect(c)
+
+
+async def sc_echo():
+    """A bot that answers each of the first `count` chat messages with
+    'echo: BODY', then exits."""
+    user = arg("user", "bob")
+    n = arg("count", 1)
+    c = make_client(user)
+    got = bodies_waiter(c)
+    info = await login(c)
+    emit("ready", **info)
+    for i in range(n):
+        await got.wait(lambda xs: len(xs) > i, arg("wait", 15), "message %d to echo" % (i + 1))
+        m = got.items[i]
+        emit("received", **msg_facts(m))
+        c.send_message(mto=m["from"], mbody="echo: " + m["body"], mtype="chat")
+        emit("replied", to=str(m["from"]))
+    await asyncio.sleep(0.5)
+    await disconnect(c)
+
+
+async def sc_receive():
+    """Log in, print ready, print the first N messages with a body."""
+    user = arg("user", "bob")
+    n = arg("count", 1)
+    c = make_client(user)
+    got = bodies_waiter(c)
+    info = await login(c)
+    emit("ready", **info)
+    await got.wait(lambda xs: len(xs) >= n, arg("wait", 15), "%d message(s)" % n)
+    for m in got.items:
+        emit("received", **msg_facts(m))
+    await disconnect(c)
+
+
+async def sc_receipts():
+    """alice -> bob with a XEP-0184 request (and XEP-0333 markable); bob's
+    client answers the receipt automatically; then bob sends <displayed/>."""
+    alice, bob = make_client("alice"), make_client("bob")
+    bob_got = bodies_waiter(bob)
+    receipts, markers = Waiter(), Waiter()
+    alice.add_event_handler("receipt_received", receipts.add)
+    alice.add_event_handler("marker_displayed", markers.add)
+    a = await login(alice)
+    b = await login(bob)
+    emit("login", **a)
+    emit("login", **b)
+    msg = alice.make_message(mto=jid_of("bob"), mbody="hello with receipt", mtype="chat")
+    msg["id"] = "rcpt-" + uuid.uuid4().hex[:8]
+    msg["request_receipt"] = True
+    msg.enable("markable")
+    msg.send()
+    emit("sent", id=msg["id"], xml=str(msg))
+    await bob_got.wait(lambda xs: xs, 8, "bob to receive the message")
+    m = bob_got.items[0]
+    facts = msg_facts(m)
+    facts["receipt_requested"] = m.xml.find("{urn:xmpp:receipts}request") is not None
+    facts["markable"] = m.xml.find("{urn:xmpp:chat-markers:0}markable") is not None
+    emit("bob_received", **facts)
+    await receipts.wait(lambda xs: xs, 8, "alice to get the <received/> receipt")
+    r = receipts.items[0]
+    emit("receipt", receipt_id=r["receipt"], **msg_facts(r))
+    bob["xep_0333"].send_marker(m["from"], m["id"], "displayed")
+    await markers.wait(lambda xs: xs, 8, "alice to get the <displayed/> marker")
+    d = markers.items[0]
+    emit("displayed", marker_id=d["displayed"]["id"], **msg_facts(d))
+    await disconnect(alice, bob)
+
+
+async def sc_offline():
+    """alice sends 5 messages while bob is offline, then bob logs in."""
+    n = arg("count", 5)
+    alice = make_client("alice", sm=True)
+    a = await login(alice)
+    emit("login", **a)
+    acked = Waiter()
+    alice.add_event_handler("stanza_acked", acked.add)
+    ids = []
+    for i in range(1, n + 1):
+        m = alice.make_message(mto=jid_of("bob"), mbody="offline %d" % i, mtype="chat")
+        m["id"] = "off-%d-%s" % (i, uuid.uuid4().hex[:6])
+        m.send()
+        ids.append(m["id"])
+    emit("sent", ids=ids)
+    # Wait until the server has acked them all (XEP-0198), so they are stored.
+    # (<r/> is written at once while stanzas go through slixmpp's send
+    # queue, so ask again until every message is covered.)
+    all_acked = lambda xs: len([x for x in xs if x.name == "message"]) >= n
+    for attempt in range(8):
+        await asyncio.sleep(0.1)
+        alice["xep_0198"].request_ack()
+        try:
+            await acked.wait(all_acked, 1, "XEP-0198 acks for the messages")
+            break
+        except RuntimeError:
+            pass
+    if all_acked(acked.items):
+        emit("acked", count=n)
+    else:
+        emit("not_acked", acked=len([x for x in acked.items if x.name == "message"]), want=n)
+    await disconnect(alice)
+    bob = make_client("bob")
+    got = bodies_waiter(bob)
+    b = await login(bob)
+    emit("login", **b)
+    try:
+        await got.wait(lambda xs: len(xs) >= n, 8, "%d offline messages" % n)
+    finally:
+        await asyncio.sleep(0.5)  # catch any duplicate
+        for m in got.items:
+            emit("received", **msg_facts(m))
+    await disconnect(bob)
+
+
+async def sc_resume():
+    """bob enables XEP-0198 with resumption; his TCP connection is reset
+    (RST, no </stream:stream>) right after alice sent m2; alice sends m3
+    while he is away; bob reconnects and resumes. Every message must arrive
+    exactly once across the two connections."""
+    alice = make_client("alice")
+    bob = make_client("bob", sm=True)
+    conn = {"n": 1}
+    got = Waiter()
+
+    def on_msg(msg):
+        if msg["body"]:
+            f = msg_facts(msg)
+            f["connection"] = conn["n"]
+            got.add(f)
+
+    bob.add_event_handler("message", on_msg)
+    enabled = Waiter()
+    bob.add_event_handler("sm_enabled", enabled.add)
+    failed = []
+    bob.add_event_handler("session_start", lambda e: conn["n"] > 1 and failed.append("new session instead of resumption"))
+    a = await login(alice)
+    b = await login(bob)
+    emit("login", **a)
+    emit("login", **b)
+    await enabled.wait(lambda xs: xs, 5, "<enabled/>")
+    sm = bob["xep_0198"]
+    emit("sm_enabled", sm_id=sm.sm_id, resume=bool(sm.sm_id))
+
+    def send(i):
+        m = alice.make_message(mto=jid_of("bob"), mbody="resume %d" % i, mtype="chat")
+        m["id"] = "res-%d-%s" % (i, uuid.uuid4().hex[:6])
+        m.send()
+        return m["id"]
+
+    sent = [send(1)]
+    await got.wait(lambda xs: len(xs) >= 1, 5, "m1 on the first connection")
+    await asyncio.sleep(0.3)
+    # Reset the connection the moment m2 leaves alice: m2 is in flight.
+    sent.append(send(2))
+    await asyncio.sleep(0.02)
+    sock = bob.transport.get_extra_info("socket")
+    import socket as _s
+    import struct
+    sock.setsockopt(_s.SOL_SOCKET, _s.SO_LINGER, struct.pack("ii", 1, 0))
+    emit("killed", handled=sm.handled, received=len(got.items))
+    bob.abort()
+    await asyncio.sleep(0.3)
+    sent.append(send(3))
+    emit("sent", ids=sent)
+    await asyncio.sleep(0.5)
+    conn["n"] = 2
+    info = await login(bob, presence=False)
+    emit("reconnected", **info)
+    await got.wait(lambda xs: {x["body"] for x in xs} >= {"resume 1", "resume 2", "resume 3"}, 8, "all three messages")
+    await asyncio.sleep(1.0)  # a duplicate would arrive now
+    for f in got.items:
+        emit("received", **f)
+    if failed:
+        emit("resume_failed", reason=failed[0])
+    await disconnect(alice, bob)
+
+
+async def sc_roster():
+    """alice subscribes to bob, bob approves and subscribes back, alice
+    approves; both must end with subscription='both' in roster pushes; then
+    bob logs in again and alice sees his presence."""
+    alice, bob = make_client("alice"), make_client("bob")
+    for c in (alice, bob):
+        c.auto_authorize = None  # approve by hand below
+        c.auto_subscribe = False
+        c.roster.auto_authorize = None
+        c.roster.auto_subscribe = False
+    pushes = {"alice": Waiter(), "bob": Waiter()}
+    for c in (alice, bob):
+        def on_push(iq, c=c):
+            if iq["type"] != "set":
+                return  # the answer to our roster get, not a push
+            for j, item in iq["roster"]["items"].items():
+                f = {"client": c.name, "jid": str(j), "subscription": item["subscription"], "ask": item["ask"] or None, "xml": str(iq)}
+                emit("push", **f)
+                pushes[c.name].add(f)
+        c.add_event_handler("roster_update", on_push)
+    subs = {"alice": Waiter(), "bob": Waiter()}
+    for c in (alice, bob):
+        c.add_event_handler("presence_subscribe", lambda p, c=c: subs[c.name].add(p))
+    avail = Waiter()
+    alice.add_event_handler("presence_available", lambda p: avail.add(p) if p["from"].bare == jid_of("bob") else None)
+
+    a = await login(alice, roster=True)
+    b = await login(bob, roster=True)
+    emit("login", **a)
+    emit("login", **b)
+    # 1. alice adds bob to her roster and asks for his presence.
+    await alice.update_roster(jid_of("bob"), name="Bob", timeout=5)
+    alice.send_presence(pto=jid_of("bob"), ptype="subscribe")
+    # 2. bob gets the request and approves it, then asks back.
+    await subs["bob"].wait(lambda xs: xs, 8, "bob to get alice's subscribe")
+    emit("subscribe_request", client="bob", **{"from": str(subs["bob"].items[0]["from"])})
+    bob.send_presence(pto=jid_of("alice"), ptype="subscribed")
+    bob.send_presence(pto=jid_of("alice"), ptype="subscribe")
+    # 3. alice approves.
+    await subs["alice"].wait(lambda xs: xs, 8, "alice to get bob's subscribe")
+    emit("subscribe_request", client="alice", **{"from": str(subs["alice"].items[0]["from"])})
+    alice.send_presence(pto=jid_of("bob"), ptype="subscribed")
+    both = lambda who, other: (lambda xs: any(x["jid"] == jid_of(other) and x["subscription"] == "both" for x in xs))
+    try:
+        await pushes["alice"].wait(both("alice", "bob"), 8, "alice's roster push with bob subscription=both")
+        await pushes["bob"].wait(both("bob", "alice"), 8, "bob's roster push with alice subscription=both")
+    except RuntimeError as e:
+        emit("error", error=str(e))
+    # Final rosters as the server has them.
+    for c in (alice, bob):
+        iq = c.Iq()
+        iq["type"] = "get"
+        iq.enable("roster")  # no 'ver': ask for the whole roster
+        iq = await iq.send(timeout=5)
+        for j, item in iq["roster"]["items"].items():
+            emit("roster", client=c.name, jid=str(j), subscription=item["subscription"], ask=item["ask"] or None)
+    # 4. bob goes offline and comes back: alice sees him come online.
+    await disconnect(bob)
+    await asyncio.sleep(0.3)
+    n_before = len(avail.items)
+    bob2 = make_client("bob", name="bob2")
+    b2 = await login(bob2)
+    emit("login", **b2)
+    await avail.wait(lambda xs: any(str(p["from"]) == b2["jid"] for p in xs[n_before:]), 8, "alice to see bob's available presence")
+    for p in avail.items[n_before:]:
+        emit("presence", client="alice", **{"from": str(p["from"]), "type": p["type"], "xml": str(p)})
+    await disconnect(alice, bob2)
+
+
+async def last_query(c, target):
+    iq = c.Iq()
+    iq["type"] = "get"
+    iq["to"] = target
+    iq.enable("last_activity")
+    try:
+        res = await iq.send(timeout=5)
+        q = res.xml.find("{jabber:iq:last}query")
+        return {"type": "result", "seconds": int(q.get("seconds")) if q is not None and q.get("seconds") is not None else None, "xml": str(res)}
+    except IqError as e:
+        return {"type": "error", "condition": e.iq["error"]["condition"], "error_type": e.iq["error"]["type"], "xml": str(e.iq)}
+    except IqTimeout:
+        return {"type": "timeout"}
+
+
+async def sc_last():
+    """bob approves alice's subscription (one way); bob logs out; alice asks
+    jabber:iq:last of bob (allowed), carol asks too (forbidden)."""
+    alice, bob, carol = make_client("alice", plugins=["xep_0012"]), make_client("bob"), make_client("carol", plugins=["xep_0012"])
+    bob.auto_authorize = None
+    bob.auto_subscribe = False
+    bob.roster.auto_authorize = None
+    bob.roster.auto_subscribe = False
+    subs, subscribed = Waiter(), Waiter()
+    bob.add_event_handler("presence_subscribe", subs.add)
+    alice.add_event_handler("presence_subscribed", subscribed.add)
+    a = await login(alice, roster=True)
+    b = await login(bob, roster=True)
+    emit("login", **a)
+    emit("login", **b)
+    alice.send_presence(pto=jid_of("bob"), ptype="subscribe")
+    await subs.wait(lambda xs: xs, 8, "bob to get alice's subscribe")
+    bob.send_presence(pto=jid_of("alice"), ptype="subscribed")
+    await subscribed.wait(lambda xs: xs, 8, "alice to get bob's subscribed")
+    emit("subscribed", client="alice")
+    await disconnect(bob)
+    await asyncio.sleep(1.2)
+    c = await login(carol)
+    emit("login", **c)
+    emit("last", asker="alice", **(await last_query(alice, jid_of("bob"))))
+    emit("last", asker="carol", **(await last_query(carol, jid_of("bob"))))
+    await disconnect(alice, carol)
+
+
+async def sc_malformed():
+    """Two slixmpp sessions stay up while raw sockets send malformed XML."""
+    alice, bob = make_client("alice"), make_client("bob")
+    bob_got, alice_got = bodies_waiter(bob), bodies_waiter(alice)
+    a = await login(alice)
+    b = await login(bob)
+    emit("login", **a)
+    emit("login", **b)
+
+    def garbage(after_auth):
+        r = rawxmpp.Raw(CFG["host"], CFG["c2s"], CFG["domain"], name="garbage")
+        if after_auth:
+            r.login("carol", CFG["users"]["carol"], resource="garbage")
+        else:
+            r.connect()
+            r.open_stream()
+        r.send_raw("<message to='bob@%s'><body>x</body><<<&&& this is not xml ></message>" % CFG["domain"])
+        res = {"after_auth": after_auth, "stream_error": None, "xml": None, "stream_closed": False, "tcp_closed": False}
+        try:
+            while True:
+                el = r.recv(5)
+                if el is None:
+                    break
+                se = rawxmpp.stream_error(el)
+                if se:
+                    res["stream_error"], res["xml"] = se
+        except rawxmpp.StreamClosed:
+            res["stream_closed"] = True
+            try:
+                r.recv(5)
+            except rawxmpp.Closed:
+                res["tcp_closed"] = True
+            except rawxmpp.StreamClosed:
+                pass
+        except rawxmpp.Closed:
+            res["tcp_closed"] = True
+        r.sock.close()
+        return res
+
+    loop = asyncio.get_running_loop()
+    for after_auth in (False, True):
+        res = await loop.run_in_executor(None, garbage, after_auth)
+        emit("garbage", **res)
+    # The good sessions still work, both ways.
+    alice.send_message(mto=jid_of("bob"), mbody="still alive?", mtype="chat")
+    await bob_got.wait(lambda xs: xs, 8, "bob to get alice's message")
+    emit("received", client="bob", **msg_facts(bob_got.items[0]))
+    bob.send_message(mto=bob_got.items[0]["from"], mbody="yes", mtype="chat")
+    await alice_got.wait(lambda xs: xs, 8, "alice to get bob's reply")
+    emit("received", client="alice", **msg_facts(alice_got.items[0]))
+    await disconnect(alice, bob)
+
+
+async def sc_spoof():
+    """alice sends with from='mallory@localhost/x' (and from=bob's JID);
+    bob must see alice's real full JID."""
+    alice, bob = make_client("alice"), make_client("bob")
+    got = bodies_waiter(bob)
+    a = await login(alice)
+    b = await login(bob)
+    emit("login", **a)
+    emit("login", **b)
+    for spoof in ("mallory@%s/x" % CFG["domain"], "%s/other" % jid_of("bob")):
+        m = alice.make_message(mto=jid_of("bob"), mbody="spoofed from " + spoof, mtype="chat", mfrom=spoof)
+        m.send()
+        emit("sent", spoofed_from=spoof, xml=str(m))
+    await got.wait(lambda xs: len(xs) >= 2, 8, "bob to get both messages")
+    await asyncio.sleep(0.3)
+    for m in got.items:
+        emit("received", **msg_facts(m))
+    await disconnect(alice, bob)
+
+
+async def sc_misc():
+    """XEP-0199 ping, XEP-0030 disco#info, XEP-0092 version of the server."""
+    c = make_client("alice")
+    a = await login(c)
+    emit("login", **a)
+    try:
+        await c["xep_0199"].send_ping(CFG["domain"], timeout=5)
+        emit("ping", ok=True)
+    except (IqError, IqTimeout) as e:
+        emit("ping", ok=False, error=str(e))
+    try:
+        info = await c["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
+        emit("disco", features=sorted(info["disco_info"]["features"]),
+             identities=[list(i) for i in info["disco_info"]["identities"]], xml=str(info))
+    except (IqError, IqTimeout) as e:
+        emit("disco", error=str(e))
+    try:
+        v = await c["xep_0092"].get_version(CFG["domain"], timeout=5)
+        emit("version", name=v["software_version"]["name"], version=v["software_version"]["version"], xml=str(v))
+    except (IqError, IqTimeout) as e:
+        emit("version", error=str(e))
+    await disconnect(c)
+
+
+SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
+
+
+def main():
+    global CFG
+    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
+        print("usage: slix.py {%s} JSON" % "|".join(sorted(SCENARIOS)), file=sys.stderr)
+        sys.exit(2)
+    CFG = json.loads(sys.argv[2])
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    total = CFG.get("timeout", 20)
+
+    async def run():
+        await asyncio.wait_for(SCENARIOS[sys.argv[1]](), total)
+
+    code = 0
+    try:
+        asyncio.run(run())
+        emit("done")
+    except asyncio.TimeoutError:
+        emit("timeout", after=total)
+        code = 3
+    except Exception as e:
+        traceback.print_exc()
+        emit("error", error="%s: %s" % (type(e).__name__, e))
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Do not wait for slixmpp's lingering tasks.
+    import os
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

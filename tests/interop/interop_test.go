@@ -1,0 +1,558 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each subtest starts its own bluetick (a fresh data dir and free ports),
+// runs one or more real clients and asserts on the facts they print.
+func TestInterop(t *testing.T) {
+	t.Run("01_slixmpp_login", testLogin)
+	t.Run("02_xmppjs_websocket", testWebSocket)
+	t.Run("03_receipts_and_markers", testReceipts)
+	t.Run("04_offline_messages", testOffline)
+	t.Run("05_stream_resumption", testResume)
+	t.Run("06_roster_and_subscription", testRoster)
+	t.Run("07_last_activity", testLastActivity)
+	t.Run("08_malformed_xml", testMalformed)
+	t.Run("09_spoofed_from", testSpoofedFrom)
+	t.Run("10_oversize_stanza", testOversize)
+	t.Run("11_go_sendxmpp", testSendxmpp)
+	t.Run("12_ping_disco_version", testMisc)
+}
+
+// fullJIDOf asserts that j is a full JID of user and returns it.
+func fullJIDOf(t *testing.T, user, j string) string {
+	t.Helper()
+	if !strings.HasPrefix(j, user+"@"+domain+"/") || len(j) <= len(user+"@"+domain+"/") {
+		t.Errorf("bound JID %q is not a full JID of %s@%s", j, user, domain)
+	}
+	return j
+}
+
+func loginOf(t *testing.T, evs []event, user string) event {
+	t.Helper()
+	for _, e := range all(evs, "login") {
+		if strings.HasPrefix(e.str("jid"), user+"@") {
+			return e
+		}
+	}
+	t.Fatalf("no login event for %s (events: %s)", user, summary(evs))
+	return nil
+}
+
+// 1. slixmpp: SCRAM over STARTTLS and over direct TLS; PLAIN only inside
+// TLS (checked on the wire by the raw client).
+func testLogin(t *testing.T) {
+	s := startServer(t, "alice")
+	cases := []struct {
+		name, mode, mech string
+		wantMech         func(string) bool
+		desc             string
+	}{
+		{"starttls_default", "starttls", "", func(m string) bool { return strings.HasPrefix(m, "SCRAM-SHA-") }, "SCRAM-SHA-*"},
+		{"starttls_scram_sha_256", "starttls", "SCRAM-SHA-256", func(m string) bool { return m == "SCRAM-SHA-256" }, "SCRAM-SHA-256"},
+		{"starttls_scram_sha_1", "starttls", "SCRAM-SHA-1", func(m string) bool { return m == "SCRAM-SHA-1" }, "SCRAM-SHA-1"},
+		{"direct_tls", "direct", "", func(m string) bool { return strings.HasPrefix(m, "SCRAM-SHA-") }, "SCRAM-SHA-*"},
+		{"starttls_plain", "starttls", "PLAIN", func(m string) bool { return m == "PLAIN" }, "PLAIN"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := map[string]any{"user": "alice", "mode": c.mode}
+			if c.mech != "" {
+				args["mech"] = c.mech
+			}
+			evs := slix(t, s, "login", args).finish(t)
+			l := one(t, evs, "login")
+			fullJIDOf(t, "alice", l.str("jid"))
+			if !c.wantMech(l.str("mechanism")) {
+				t.Errorf("SASL mechanism used = %q, want %s (offered: %v)", l.str("mechanism"), c.desc, l.strs("offered"))
+			}
+			if !l.boolean("tls") {
+				t.Errorf("session is not over TLS: %s", l)
+			}
+			if c.mode == "starttls" && !l.boolean("starttls") {
+				t.Errorf("STARTTLS was not negotiated: %s", l)
+			}
+			if c.mode == "direct" && !l.boolean("direct_tls") {
+				t.Errorf("not a direct TLS connection: %s", l)
+			}
+			if p := one(t, evs, "ping"); !p.boolean("ok") {
+				t.Errorf("XEP-0199 ping of the server failed: %s", p)
+			}
+		})
+	}
+	t.Run("wrong_password", func(t *testing.T) {
+		evs := slix(t, s, "login", map[string]any{"user": "alice", "mode": "starttls", "mech": "SCRAM-SHA-256", "password": "not-the-password"}).finish(t)
+		if len(all(evs, "login")) > 0 {
+			t.Fatalf("logged in with a wrong password: %s", one(t, evs, "login"))
+		}
+		f := one(t, evs, "auth_failed")
+		if f.str("condition") != "not-authorized" {
+			t.Errorf("SASL failure condition %q, want not-authorized (RFC 6120 §6.5.10): %s", f.str("condition"), f.str("xml"))
+		}
+	})
+	t.Run("features_on_the_wire", func(t *testing.T) {
+		need(t, "slixmpp") // same interpreter
+		evs := raw(t, s, "features", nil).finish(t)
+		for _, f := range all(evs, "features") {
+			mechs := f.strs("mechanisms")
+			switch f.str("stage") {
+			case "plain":
+				if !f.boolean("starttls") {
+					t.Errorf("plain c2s stream does not offer STARTTLS: %s", f.str("xml"))
+				}
+				if slices.Contains(mechs, "PLAIN") {
+					t.Errorf("PLAIN offered before TLS (RFC 6120 §13.9.4 / brief: PLAIN only over TLS): %s", f.str("xml"))
+				}
+			case "starttls", "direct_tls":
+				if f.boolean("starttls") {
+					t.Errorf("%s stream offers STARTTLS again: %s", f.str("stage"), f.str("xml"))
+				}
+				for _, m := range []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"} {
+					if !slices.Contains(mechs, m) {
+						t.Errorf("%s stream does not offer %s (offered %v): %s", f.str("stage"), m, mechs, f.str("xml"))
+					}
+				}
+				if f.str("stage") == "direct_tls" && f.str("alpn") != "xmpp-client" {
+					t.Errorf("direct TLS ALPN = %q, want xmpp-client (XEP-0368)", f.str("alpn"))
+				}
+			}
+		}
+		if n := len(all(evs, "features")); n != 3 {
+			t.Errorf("got %d feature sets, want 3", n)
+		}
+	})
+}
+
+// 2. @xmpp/client (xmpp.js) over WebSocket with SCRAM, chatting with a
+// slixmpp bot; then the same client over STARTTLS and direct TLS.
+func testWebSocket(t *testing.T) {
+	need(t, "xmppjs")
+	s := startServer(t, "alice", "bob")
+	variants := []struct{ name, service, transport string }{
+		{"websocket", "", "ws"},
+		{"starttls", fmt.Sprintf("xmpp://127.0.0.1:%d", s.c2s), "xmpp"},
+		{"direct_tls", fmt.Sprintf("xmpps://127.0.0.1:%d", s.tls), "xmpps"},
+	}
+	bot := slix(t, s, "echo", map[string]any{"user": "bob", "count": len(variants)})
+	ready := bot.waitEvent(t, "ready", 15*time.Second)
+	bobJID := fullJIDOf(t, "bob", ready.str("jid"))
+	for i, v := range variants {
+		ok := t.Run(v.name, func(t *testing.T) {
+			body := "hello over " + v.name
+			args := map[string]any{"user": "alice", "to": s.jid("bob"), "body": body}
+			if v.service != "" {
+				args["service"] = v.service
+			}
+			jsEvs := xmppjs(t, s, args).finish(t)
+			l := one(t, jsEvs, "login")
+			aliceJID := fullJIDOf(t, "alice", l.str("jid"))
+			if m := l.str("mechanism"); !strings.HasPrefix(m, "SCRAM-SHA-") {
+				t.Errorf("xmpp.js authenticated with %q, want SCRAM-SHA-* (offered %v)", m, l.strs("offered"))
+			}
+			if l.str("transport") != v.transport {
+				t.Errorf("transport %q, want %q", l.str("transport"), v.transport)
+			}
+			if v.service != "" && l.str("tls") == "" {
+				t.Errorf("xmpp.js session over %s is not TLS: %s", v.name, l)
+			}
+			// The bot prints what it got before it replies, so its i-th
+			// "received" is there once xmpp.js has the reply.
+			rs := allOf(bot, "received")
+			if len(rs) <= i {
+				t.Fatalf("the slixmpp bot did not report message %d", i+1)
+			}
+			got := rs[i]
+			if got.str("from") != aliceJID || got.str("body") != body {
+				t.Errorf("bot got from=%q body=%q, want from=%q body=%q: %s", got.str("from"), got.str("body"), aliceJID, body, got.str("xml"))
+			}
+			if got.str("stanza_id") == "" || got.str("stanza_id_by") != s.jid("bob") {
+				t.Errorf("routed message lacks <stanza-id by='%s'/> (XEP-0359): %s", s.jid("bob"), got.str("xml"))
+			}
+			reply := one(t, jsEvs, "received")
+			if reply.str("from") != bobJID || reply.str("body") != "echo: "+body {
+				t.Errorf("xmpp.js got reply from %q body %q, want from %q body %q: %s", reply.str("from"), reply.str("body"), bobJID, "echo: "+body, reply.str("xml"))
+			}
+			if reply.str("stanza_id_by") != s.jid("alice") {
+				t.Errorf("reply lacks <stanza-id by='%s'/>: %s", s.jid("alice"), reply.str("xml"))
+			}
+		})
+		if !ok {
+			break // the bot waits for the missing message; stop here
+		}
+	}
+	bot.finish(t)
+}
+
+// 3. XEP-0184 receipt and XEP-0333 displayed marker, end to end.
+func testReceipts(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	evs := slix(t, s, "receipts", nil).finish(t)
+	aliceJID := loginOf(t, evs, "alice").str("jid")
+	bobJID := loginOf(t, evs, "bob").str("jid")
+	for _, l := range all(evs, "login") {
+		if !l.boolean("self_presence") {
+			t.Errorf("%s's initial presence was not reflected back to it (RFC 6121 §4.2.2): %s", l.str("jid"), l)
+		}
+	}
+	sent := one(t, evs, "sent")
+	id := sent.str("id")
+
+	got := one(t, evs, "bob_received")
+	if got.str("from") != aliceJID || got.str("id") != id {
+		t.Errorf("bob got from=%q id=%q, want from=%q id=%q: %s", got.str("from"), got.str("id"), aliceJID, id, got.str("xml"))
+	}
+	if !got.boolean("receipt_requested") || !got.boolean("markable") {
+		t.Errorf("the <request xmlns='urn:xmpp:receipts'/> or <markable/> child was lost in routing: %s", got.str("xml"))
+	}
+	if got.str("stanza_id") == "" || got.str("stanza_id_by") != s.jid("bob") {
+		t.Errorf("no <stanza-id by='%s'/>: %s", s.jid("bob"), got.str("xml"))
+	}
+	r := one(t, evs, "receipt")
+	if r.str("receipt_id") != id {
+		t.Errorf("alice's <received/> has id %q, want %q: %s", r.str("receipt_id"), id, r.str("xml"))
+	}
+	if r.str("from") != bobJID {
+		t.Errorf("receipt from %q, want bob's full JID %q: %s", r.str("from"), bobJID, r.str("xml"))
+	}
+	d := one(t, evs, "displayed")
+	if d.str("marker_id") != id {
+		t.Errorf("alice's <displayed/> has id %q, want %q: %s", d.str("marker_id"), id, d.str("xml"))
+	}
+	if d.str("from") != bobJID {
+		t.Errorf("marker from %q, want %q: %s", d.str("from"), bobJID, d.str("xml"))
+	}
+}
+
+// 4. Five messages to an offline user arrive in order at login, each with
+// a XEP-0203 delay and a XEP-0359 stanza-id.
+func testOffline(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	evs := slix(t, s, "offline", map[string]any{"count": 5}).finish(t)
+	aliceJID := loginOf(t, evs, "alice").str("jid")
+	if len(all(evs, "acked")) == 0 {
+		t.Errorf("the server did not XEP-0198-ack the 5 messages sent to an offline user: %v", all(evs, "not_acked"))
+	}
+	got := all(evs, "received")
+	var bodies []string
+	ids := map[string]int{}
+	for _, m := range got {
+		bodies = append(bodies, m.str("body"))
+		if m.str("delay") == "" {
+			t.Errorf("offline message %q has no <delay xmlns='urn:xmpp:delay'/> (XEP-0203): %s", m.str("body"), m.str("xml"))
+		}
+		if m.str("stanza_id") == "" || m.str("stanza_id_by") != s.jid("bob") {
+			t.Errorf("offline message %q has no <stanza-id by='%s'/>: %s", m.str("body"), s.jid("bob"), m.str("xml"))
+		}
+		if m.str("from") != aliceJID {
+			t.Errorf("offline message from %q, want %q", m.str("from"), aliceJID)
+		}
+		ids[m.str("stanza_id")]++
+	}
+	want := []string{"offline 1", "offline 2", "offline 3", "offline 4", "offline 5"}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("bob got %q, want %q in that order, once each", bodies, want)
+	}
+	for id, n := range ids {
+		if n > 1 && id != "" {
+			t.Errorf("stanza-id %q delivered %d times", id, n)
+		}
+	}
+}
+
+// 5. XEP-0198 resumption after an abrupt TCP reset: each message once.
+func testResume(t *testing.T) {
+	t.Run("slixmpp", func(t *testing.T) {
+		s := startServer(t, "alice", "bob")
+		evs := slix(t, s, "resume", nil).finish(t)
+		if e := one(t, evs, "sm_enabled"); e.str("sm_id") == "" {
+			t.Errorf("<enabled/> carried no id: resumption not offered: %s", e)
+		}
+		rc := one(t, evs, "reconnected")
+		if !rc.boolean("resumed") {
+			t.Errorf("the new connection did not resume the session: %s", rc)
+		}
+		for _, f := range all(evs, "resume_failed") {
+			t.Errorf("resumption failed: %s", f)
+		}
+		checkOnce(t, all(evs, "received"), []string{"resume 1", "resume 2", "resume 3"})
+	})
+	t.Run("raw_counters", func(t *testing.T) {
+		need(t, "slixmpp") // same interpreter
+		s := startServer(t, "alice", "bob")
+		evs := raw(t, s, "resume", nil).finish(t)
+		en := one(t, evs, "enabled")
+		if r := en.str("resume"); r != "true" && r != "1" {
+			t.Errorf("<enabled/> without resume='true': %s", en.str("xml"))
+		}
+		ans := one(t, evs, "resume_answer")
+		if ans.str("name") != "resumed" {
+			t.Fatalf("answer to <resume/> is not <resumed/>: %s", ans.str("xml"))
+		}
+		if ans.str("previd") != en.str("id") {
+			t.Errorf("<resumed previd=%q/>, want %q", ans.str("previd"), en.str("id"))
+		}
+		if ans.str("h") != "1" {
+			t.Errorf("<resumed h=%q/>, want h='1' (the server handled exactly one stanza from bob: his presence): %s", ans.str("h"), ans.str("xml"))
+		}
+		got := all(evs, "received")
+		checkOnce(t, got, []string{"m1", "m2", "m3"})
+		for _, m := range got {
+			wantConn := 1.0
+			if m.str("body") == "m3" {
+				wantConn = 2
+			}
+			if c, _ := m.num("connection"); c != wantConn {
+				t.Errorf("%s arrived on connection %v, want %v (h on <resume/> covered m1 and m2): %s", m.str("body"), c, wantConn, m.str("xml"))
+			}
+		}
+	})
+}
+
+// checkOnce asserts that the received messages are exactly want, each once
+// (by body and by stanza-id).
+func checkOnce(t *testing.T, got []event, want []string) {
+	t.Helper()
+	bodies := map[string]int{}
+	sids := map[string]int{}
+	for _, m := range got {
+		bodies[m.str("body")]++
+		if m.str("stanza_id") == "" {
+			t.Errorf("%q has no stanza-id: %s", m.str("body"), m.str("xml"))
+		} else {
+			sids[m.str("stanza_id")]++
+		}
+	}
+	for _, w := range want {
+		if bodies[w] != 1 {
+			t.Errorf("%q received %d times, want exactly once (received: %v)", w, bodies[w], sortedKeys(bodies))
+		}
+	}
+	for id, n := range sids {
+		if n != 1 {
+			t.Errorf("stanza-id %q received %d times", id, n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("received %d messages, want %d", len(got), len(want))
+	}
+}
+
+// 6. Roster and presence subscription, both ways.
+func testRoster(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	evs := slix(t, s, "roster", nil).finish(t)
+	pushBoth := func(client, contact string) {
+		for _, p := range where(evs, "push", "client", client) {
+			if p.str("jid") == s.jid(contact) && p.str("subscription") == "both" {
+				return
+			}
+		}
+		var seen []string
+		for _, p := range where(evs, "push", "client", client) {
+			seen = append(seen, fmt.Sprintf("%s:%s(ask=%v)", p.str("jid"), p.str("subscription"), p["ask"]))
+		}
+		t.Errorf("%s got no roster push with %s subscription='both' (pushes: %v)", client, s.jid(contact), seen)
+	}
+	pushBoth("alice", "bob")
+	pushBoth("bob", "alice")
+	rosterBoth := func(client, contact string) {
+		for _, r := range where(evs, "roster", "client", client) {
+			if r.str("jid") == s.jid(contact) {
+				if r.str("subscription") != "both" {
+					t.Errorf("%s's roster has %s with subscription=%q, want both", client, contact, r.str("subscription"))
+				}
+				return
+			}
+		}
+		t.Errorf("%s's roster lacks %s", client, s.jid(contact))
+	}
+	rosterBoth("alice", "bob")
+	rosterBoth("bob", "alice")
+	var bob2 string
+	for _, l := range all(evs, "login") {
+		if l.str("client") == "bob2" {
+			bob2 = l.str("jid")
+		}
+	}
+	found := false
+	for _, p := range where(evs, "presence", "client", "alice") {
+		if p.str("from") == bob2 && (p.str("type") == "available" || p.str("type") == "") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("alice did not see bob's available presence from %q when he came online", bob2)
+	}
+}
+
+// 7. XEP-0012: allowed to a subscriber, forbidden to a stranger.
+func testLastActivity(t *testing.T) {
+	s := startServer(t, "alice", "bob", "carol")
+	evs := slix(t, s, "last", nil).finish(t)
+	for _, l := range all(evs, "last") {
+		switch l.str("asker") {
+		case "alice":
+			sec, ok := l.num("seconds")
+			if l.str("type") != "result" || !ok || sec < 0 {
+				t.Errorf("alice (subscribed to bob) asked jabber:iq:last of %s: want a result with seconds >= 0, got %s", s.jid("bob"), l.str("xml"))
+			}
+		case "carol":
+			if l.str("type") != "error" || l.str("condition") != "forbidden" {
+				t.Errorf("carol (no subscription) asked jabber:iq:last of %s: want <forbidden/>, got type=%s condition=%s: %s", s.jid("bob"), l.str("type"), l.str("condition"), l.str("xml"))
+			}
+		}
+	}
+	if n := len(all(evs, "last")); n != 2 {
+		t.Errorf("got %d last-activity answers, want 2", n)
+	}
+}
+
+// 8. Malformed XML kills only the offending stream.
+func testMalformed(t *testing.T) {
+	s := startServer(t, "alice", "bob", "carol")
+	evs := slix(t, s, "malformed", nil).finish(t)
+	g := all(evs, "garbage")
+	if len(g) != 2 {
+		t.Fatalf("want 2 garbage runs, got %d", len(g))
+	}
+	for _, e := range g {
+		when := "before authentication"
+		if e.boolean("after_auth") {
+			when = "after authentication (over TLS)"
+		}
+		if e.str("stream_error") != "not-well-formed" {
+			t.Errorf("malformed XML %s: want <stream:error><not-well-formed/>, got %q: %s", when, e.str("stream_error"), e.str("xml"))
+		}
+		if !e.boolean("stream_closed") && !e.boolean("tcp_closed") {
+			t.Errorf("malformed XML %s: the connection was not closed: %s", when, e)
+		}
+	}
+	aliceJID := loginOf(t, evs, "alice").str("jid")
+	ok := false
+	for _, r := range all(evs, "received") {
+		if r.str("client") == "bob" && r.str("body") == "still alive?" && r.str("from") == aliceJID {
+			ok = true
+		}
+	}
+	if !ok || len(where(evs, "received", "client", "alice")) == 0 {
+		t.Errorf("the other sessions did not keep exchanging messages")
+	}
+	s.alive(t)
+}
+
+// 9. The server stamps 'from'.
+func testSpoofedFrom(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	evs := slix(t, s, "spoof", nil).finish(t)
+	aliceJID := loginOf(t, evs, "alice").str("jid")
+	got := all(evs, "received")
+	if len(got) != 2 {
+		t.Errorf("bob got %d messages, want 2", len(got))
+	}
+	for _, m := range got {
+		if m.str("from") != aliceJID {
+			t.Errorf("message %q reached bob with from=%q, want alice's real full JID %q (RFC 6120 §8.1.2.1): %s", m.str("body"), m.str("from"), aliceJID, m.str("xml"))
+		}
+	}
+}
+
+// 10. A 300 KiB stanza ends the stream with <policy-violation/>.
+func testOversize(t *testing.T) {
+	need(t, "slixmpp")
+	s := startServer(t, "alice", "bob")
+	evs := raw(t, s, "oversize", map[string]any{"kib": 300}).finish(t)
+	r := one(t, evs, "result")
+	if r.str("stream_error") != "policy-violation" {
+		t.Errorf("300 KiB stanza: want <stream:error><policy-violation/>, got %q: %s", r.str("stream_error"), r.str("xml"))
+	}
+	if !r.boolean("stream_closed") && !r.boolean("tcp_closed") {
+		t.Errorf("the connection was not closed after the oversize stanza: %s", r)
+	}
+	s.alive(t)
+	// The server still serves others.
+	after := slix(t, s, "login", map[string]any{"user": "bob", "mode": "starttls"}).finish(t)
+	fullJIDOf(t, "bob", one(t, after, "login").str("jid"))
+}
+
+// 11. go-sendxmpp (STARTTLS, then direct TLS) to a slixmpp recipient.
+func testSendxmpp(t *testing.T) {
+	need(t, "sendxmpp")
+	s := startServer(t, "alice", "bob")
+	rcv := slix(t, s, "receive", map[string]any{"user": "bob", "count": 2})
+	rcv.waitEvent(t, "ready", 15*time.Second)
+	home := t.TempDir()
+	send := func(body string, directTLS bool) {
+		port := s.c2s
+		argv := []string{"-u", s.jid("alice"), "-p", s.users["alice"], "-n", "--timeout", "10", "-d"}
+		if directTLS {
+			port = s.tls
+			argv = append(argv, "--tls")
+		}
+		argv = append(argv, "-j", fmt.Sprintf("127.0.0.1:%d", port), s.jid("bob"))
+		cmd := exec.Command("go-sendxmpp", argv...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home)
+		cmd.Stdin = strings.NewReader(body + "\n")
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(killAfter):
+			cmd.Process.Kill()
+			<-done
+			err = fmt.Errorf("killed after %v", killAfter)
+		}
+		if err != nil {
+			t.Errorf("go-sendxmpp %s: %v\n%s", strings.Join(argv, " "), err, out)
+		} else if t.Failed() {
+			t.Logf("go-sendxmpp output:\n%s", out)
+		}
+	}
+	send("hello from go-sendxmpp over starttls", false)
+	send("hello from go-sendxmpp over direct tls", true)
+	evs := rcv.finish(t)
+	var bodies []string
+	for _, m := range all(evs, "received") {
+		bodies = append(bodies, strings.TrimSpace(m.str("body")))
+		fullJIDOf(t, "alice", m.str("from"))
+		if m.str("stanza_id_by") != s.jid("bob") {
+			t.Errorf("no <stanza-id by='%s'/>: %s", s.jid("bob"), m.str("xml"))
+		}
+	}
+	want := []string{"hello from go-sendxmpp over starttls", "hello from go-sendxmpp over direct tls"}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("bob got %q, want %q", bodies, want)
+	}
+}
+
+// 12. Ping, disco#info, software version; and `bluetick user list`.
+func testMisc(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	out, err := exec.Command(binPath, "user", "list", "--data", s.dir, "--domain", domain).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "alice") || !strings.Contains(string(out), "bob") {
+		t.Errorf("bluetick user list: %v\n%s", err, out)
+	}
+	evs := slix(t, s, "misc", nil).finish(t)
+	if p := one(t, evs, "ping"); !p.boolean("ok") {
+		t.Errorf("ping failed: %s", p)
+	}
+	d := one(t, evs, "disco")
+	feats := d.strs("features")
+	for _, f := range []string{"http://jabber.org/protocol/disco#info", "urn:xmpp:ping", "jabber:iq:version", "jabber:iq:last"} {
+		if !slices.Contains(feats, f) {
+			t.Errorf("server disco#info lacks %s: %s", f, d.str("xml"))
+		}
+	}
+	if v := one(t, evs, "version"); v.str("name") == "" || v.str("version") == "" {
+		t.Errorf("XEP-0092 answer lacks name or version: %s", v)
+	}
+}
