@@ -27,15 +27,35 @@ import (
 	"bluetick/internal/xmlstream"
 )
 
-// Session is what the router needs of a bound resource.
+// Session is what the router needs of a bound resource, local or on
+// another node.
 type Session interface {
 	JID() jid.JID
 	Available() bool
 	Priority() int
+	// Presence is the last available presence broadcast, or nil.
+	Presence() *xmlstream.Element
+	// Interested reports whether the client requested the roster (and so
+	// gets roster pushes).
+	Interested() bool
 	Send(el *xmlstream.Element) error
 	SendOffline(el *xmlstream.Element, seq int64) error
 	TakePending() []session.Pending
 	OfflineOutstanding() int
+	Kick(condition, text string)
+}
+
+// Directory shares this node's sessions with the other nodes of a cluster
+// and finds theirs (package cluster implements it on NATS). Without one the
+// router knows only its own sessions.
+type Directory interface {
+	// Publish announces a bound session or a change of its presence.
+	Publish(s Session)
+	// Withdraw announces that a session ended.
+	Withdraw(s Session)
+	// Remote returns the sessions of bare on other nodes, as proxies
+	// whose Send forwards to the node that holds them.
+	Remote(bare jid.JID) []Session
 }
 
 // Offline is the store-and-forward queue (package offline implements it).
@@ -73,6 +93,7 @@ type user struct {
 type Router struct {
 	offline Offline
 	exists  UserExists
+	dir     Directory // nil on a single node
 
 	mu    sync.RWMutex // guards users
 	users map[jid.JID]*user
@@ -84,6 +105,25 @@ type Router struct {
 // New returns a router.
 func New(off Offline, exists UserExists) *Router {
 	return &Router{offline: off, exists: exists, users: make(map[jid.JID]*user), seed: maphash.MakeSeed()}
+}
+
+// SetDirectory joins the router to a cluster directory. Call it before
+// any session binds.
+func (r *Router) SetDirectory(d Directory) { r.dir = d }
+
+// Update republishes a session after its presence or roster interest
+// changed, so other nodes see it.
+func (r *Router) Update(s Session) {
+	if r.dir != nil {
+		r.dir.Publish(s)
+	}
+}
+
+func (r *Router) remote(bare jid.JID) []Session {
+	if r.dir == nil {
+		return nil
+	}
+	return r.dir.Remote(bare)
 }
 
 func (r *Router) stripe(bare jid.JID) *sync.Mutex {
@@ -108,6 +148,9 @@ func (r *Router) Bind(s Session) (replaced Session) {
 		u = &user{}
 		r.users[bare] = u
 	}
+	if r.dir != nil {
+		r.dir.Publish(s)
+	}
 	for i, o := range u.sessions {
 		if o.JID().Resource() == s.JID().Resource() {
 			u.sessions[i] = s
@@ -126,6 +169,9 @@ func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 	st := r.stripe(bare)
 	st.Lock()
 	defer st.Unlock()
+	if r.dir != nil {
+		r.dir.Withdraw(s)
+	}
 	r.mu.Lock()
 	u := r.users[bare]
 	if u != nil {
@@ -164,8 +210,14 @@ func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) erro
 	return firstErr
 }
 
-// Resources returns the user's sessions on this node.
+// Resources returns the user's sessions, on this node and (in a cluster)
+// on the others.
 func (r *Router) Resources(bare jid.JID) []Session {
+	return append(r.LocalResources(bare), r.remote(bare.Bare())...)
+}
+
+// LocalResources returns the user's sessions on this node.
+func (r *Router) LocalResources(bare jid.JID) []Session {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	u := r.users[bare.Bare()]
@@ -175,8 +227,22 @@ func (r *Router) Resources(bare jid.JID) []Session {
 	return append([]Session(nil), u.sessions...)
 }
 
-// Session returns the session bound to a full JID, or nil.
+// Session returns the session bound to a full JID, here or on another
+// node, or nil.
 func (r *Router) Session(full jid.JID) Session {
+	if s := r.LocalSession(full); s != nil {
+		return s
+	}
+	for _, s := range r.remote(full.Bare()) {
+		if s.JID() == full {
+			return s
+		}
+	}
+	return nil
+}
+
+// LocalSession returns the session of this node bound to full, or nil.
+func (r *Router) LocalSession(full jid.JID) Session {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	u := r.users[full.Bare()]
@@ -269,6 +335,7 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		draining = u.drainer != nil
 	}
 	r.mu.RUnlock()
+	all = append(all, r.remote(bare)...)
 
 	if !to.IsBare() {
 		for _, s := range all {

@@ -143,9 +143,7 @@ func (s *Server) registerSet(ctx context.Context, iq *IQ) (*xmlstream.Element, e
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			for _, r := range s.Router.Resources(iq.From.Bare()) {
-				if sess, ok := r.(interface{ Kick(string, string) }); ok {
-					sess.Kick("not-authorized", "account removed")
-				}
+				r.Kick("not-authorized", "account removed")
 			}
 		}()
 		return nil, nil

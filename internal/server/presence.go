@@ -45,6 +45,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 			return
 		}
 		sess.SetPresence(nil, false, 0)
+		s.Router.Update(sess)
 		s.broadcastPresence(ctx, sess, el)
 		return
 	}
@@ -58,6 +59,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 		prio = v
 	}
 	initial := sess.SetPresence(el, true, prio)
+	s.Router.Update(sess)
 	s.broadcastPresence(ctx, sess, el)
 	if initial {
 		s.probeContacts(ctx, sess)
@@ -138,13 +140,11 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 		if r.JID() == me {
 			return
 		}
-		if ls, ok := r.(*session.Session); ok {
-			if p := ls.Presence(); p != nil {
-				c := p.Copy()
-				c.SetAttr("from", r.JID().String())
-				c.SetAttr("to", me.String())
-				_ = sess.Send(c)
-			}
+		if p := r.Presence(); p != nil {
+			c := p.Copy()
+			c.SetAttr("from", r.JID().String())
+			c.SetAttr("to", me.String())
+			_ = sess.Send(c)
 		}
 	}
 	for _, r := range s.Router.Resources(me.Bare()) {
@@ -220,13 +220,13 @@ func (s *Server) sendToAvailable(bare jid.JID, el *xmlstream.Element) bool {
 // approved), or unavailable presence when available is false.
 func (s *Server) sendPresenceOf(from, to jid.JID, available bool) {
 	for _, r := range s.Router.Resources(from) {
-		ls, ok := r.(*session.Session)
-		if !ok || !ls.Available() {
+		pres := r.Presence()
+		if !r.Available() || pres == nil {
 			continue
 		}
 		var p *xmlstream.Element
 		if available {
-			p = ls.Presence().Copy()
+			p = pres.Copy()
 		} else {
 			p = xmlstream.New(xmlstream.NSClient, "presence", "type", "unavailable")
 		}

@@ -29,7 +29,10 @@ func itemElement(it store.RosterItem) *xmlstream.Element {
 // rosterGet returns the roster, or an empty result when the client's cached
 // version is current (RFC 6121 §2.6 versioning).
 func (s *Server) rosterGet(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
-	iq.Sess.SetInterested()
+	if !iq.Sess.Interested() {
+		iq.Sess.SetInterested()
+		s.Router.Update(iq.Sess)
+	}
 	items, ver, err := s.store.Roster(ctx, iq.From.Local())
 	if err != nil {
 		return nil, err
@@ -133,8 +136,7 @@ func (s *Server) rosterSet(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 // push sends a roster push to every interested resource (§2.1.6).
 func (s *Server) push(user jid.JID, it store.RosterItem, ver int64) {
 	for _, r := range s.Router.Resources(user) {
-		ls, ok := r.(interface{ Interested() bool })
-		if !ok || !ls.Interested() {
+		if !r.Interested() {
 			continue
 		}
 		var item *xmlstream.Element

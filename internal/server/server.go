@@ -100,8 +100,8 @@ func (s *Server) delivered(sess *session.Session, seqs []int64) {
 // is kicked with <conflict/> and ended (RFC 6120 §7.7.2.2).
 func (s *Server) Bound(ctx context.Context, sess *session.Session) {
 	if old := s.Router.Bind(sess); old != nil {
+		old.Kick("conflict", "replaced by a new session with the same resource")
 		if o, ok := old.(*session.Session); ok {
-			o.Kick("conflict", "replaced by a new session with the same resource")
 			s.endSession(ctx, o, nil)
 		}
 	}

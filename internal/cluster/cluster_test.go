@@ -1,0 +1,219 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"bluetick/internal/config"
+	"bluetick/internal/jid"
+	"bluetick/internal/natstest"
+	"bluetick/internal/server"
+	"bluetick/internal/session"
+	"bluetick/internal/stanza"
+	"bluetick/internal/store"
+	"bluetick/internal/store/sqlite"
+	"bluetick/internal/xmlstream"
+)
+
+// sink is a session.Writer that keeps what it is given.
+type sink struct {
+	mu  sync.Mutex
+	els []*xmlstream.Element
+}
+
+func (s *sink) Write(els []*xmlstream.Element) error {
+	s.mu.Lock()
+	s.els = append(s.els, els...)
+	s.mu.Unlock()
+	return nil
+}
+func (s *sink) Close(*stanza.StreamError) {}
+
+// waitFor returns the first received element matching ok, within 5 s.
+func (s *sink) waitFor(t *testing.T, what string, ok func(*xmlstream.Element) bool) *xmlstream.Element {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		for _, el := range s.els {
+			if ok(el) {
+				s.mu.Unlock()
+				return el
+			}
+		}
+		s.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("never received %s", what)
+	return nil
+}
+
+type node struct {
+	srv *server.Server
+	cl  *Node
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("BLUETICK_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startNodes runs n IM cores sharing one store, joined over NATS.
+func startNodes(t *testing.T, url string, st store.Store, names ...string) []*node {
+	t.Helper()
+	var out []*node
+	for _, name := range names {
+		cfg := config.Default()
+		srv := server.New(cfg, st, logger())
+		cl, err := Start(context.Background(), Config{NATS: url, Node: name, Heartbeat: 200 * time.Millisecond}, srv.Router, logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		out = append(out, &node{srv: srv, cl: cl})
+	}
+	return out
+}
+
+func sharedStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.TempDir() + "/bt.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, u := range []string{"alice", "bob"} {
+		if err := st.CreateUser(context.Background(), u, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+type client struct {
+	s    *session.Session
+	sink *sink
+	n    *node
+}
+
+func (n *node) connect(t *testing.T, full string) *client {
+	s := session.New(server.NewID(), jid.MustParse(full), 1000, n.srv.Hooks())
+	w := &sink{}
+	s.Attach(w)
+	n.srv.Bound(context.Background(), s)
+	return &client{s: s, sink: w, n: n}
+}
+
+func (c *client) send(el *xmlstream.Element) {
+	c.n.srv.Handle(context.Background(), c.s, el)
+}
+
+func (c *client) end() {
+	c.s.Detach()
+	c.n.srv.End(context.Background(), c.s)
+}
+
+func presence(attrs ...string) *xmlstream.Element {
+	return xmlstream.New(xmlstream.NSClient, "presence", attrs...)
+}
+
+func chat(to, id string) *xmlstream.Element {
+	return xmlstream.New(xmlstream.NSClient, "message", "to", to, "type", "chat", "id", id).
+		Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("hi " + id))
+}
+
+func byID(id string) func(*xmlstream.Element) bool {
+	return func(el *xmlstream.Element) bool { return el.Name == "message" && el.Attr("id") == id }
+}
+
+// eventually waits for cond (directory updates travel through NATS).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCrossNodeMessagesPresenceAndOffline(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	nodes := startNodes(t, ns.URL, st, "a", "b")
+	a, b := nodes[0], nodes[1]
+	bobJID := jid.MustParse("bob@localhost")
+
+	alice := a.connect(t, "alice@localhost/pc")
+	alice.send(presence())
+	bob := b.connect(t, "bob@localhost/phone")
+	bob.send(presence())
+	eventually(t, "node a to see bob online", func() bool { return a.srv.Router.Online(bobJID) })
+
+	// A message crosses nodes, with its receipt back.
+	alice.send(chat("bob@localhost", "x1"))
+	m := bob.sink.waitFor(t, "alice's message on node b", byID("x1"))
+	if m.Attr("from") != "alice@localhost/pc" || m.Child(server.NSSID, "stanza-id") == nil {
+		t.Fatalf("bob got %v", m)
+	}
+	bob.send(xmlstream.New(xmlstream.NSClient, "message", "to", "alice@localhost/pc", "id", "r1").
+		Append(xmlstream.New("urn:xmpp:receipts", "received", "id", "x1")))
+	alice.sink.waitFor(t, "bob's receipt on node a", byID("r1"))
+
+	// Subscription across nodes: bob sees the request, approves, alice
+	// then gets bob's presence from the directory.
+	alice.send(presence("to", "bob@localhost", "type", "subscribe"))
+	bob.sink.waitFor(t, "subscribe request", func(el *xmlstream.Element) bool {
+		return el.Name == "presence" && el.Attr("type") == "subscribe"
+	})
+	bob.send(presence("to", "alice@localhost", "type", "subscribed"))
+	alice.sink.waitFor(t, "bob's presence after approval", func(el *xmlstream.Element) bool {
+		return el.Name == "presence" && el.Attr("type") == "" && el.Attr("from") == "bob@localhost/phone"
+	})
+
+	// Bob leaves: alice sees it; a message goes to the shared offline
+	// store and reaches bob when he logs in on the other node.
+	bob.end()
+	alice.sink.waitFor(t, "bob unavailable", func(el *xmlstream.Element) bool {
+		return el.Attr("type") == "unavailable" && el.Attr("from") == "bob@localhost/phone"
+	})
+	eventually(t, "bob's directory entry to go", func() bool { return !a.srv.Router.Online(bobJID) })
+	alice.send(chat("bob@localhost", "off1"))
+	if n, _ := st.CountOffline(context.Background(), "bob"); n != 1 {
+		t.Fatalf("offline count = %d, want 1", n)
+	}
+	bob2 := a.connect(t, "bob@localhost/laptop")
+	bob2.send(presence())
+	if m := bob2.sink.waitFor(t, "offline message", byID("off1")); m.Child("urn:xmpp:delay", "delay") == nil {
+		t.Fatalf("no delay stamp: %v", m)
+	}
+}
+
+func TestDeadNodeFallsBackToOffline(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	nodes := startNodes(t, ns.URL, st, "a", "b")
+	a, b := nodes[0], nodes[1]
+	bobJID := jid.MustParse("bob@localhost")
+	alice := a.connect(t, "alice@localhost/pc")
+	bob := b.connect(t, "bob@localhost/phone")
+	bob.send(presence())
+	eventually(t, "bob online on a", func() bool { return a.srv.Router.Online(bobJID) })
+
+	// Node b dies without a word: its NATS connection just goes.
+	b.cl.cancel()
+	b.cl.nc.Close()
+	eventually(t, "node b declared dead", func() bool { return !a.srv.Router.Online(bobJID) })
+	alice.send(chat("bob@localhost", "d1"))
+	if n, _ := st.CountOffline(context.Background(), "bob"); n != 1 {
+		t.Fatalf("message to a user on a dead node: offline count = %d, want 1", n)
+	}
+}
