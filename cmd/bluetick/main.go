@@ -16,6 +16,7 @@ Usage:
   bluetick user passwd NAME [--password P]
   bluetick user del NAME
   bluetick user list
+  bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
   bluetick version
 
 Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
@@ -33,6 +34,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "user":
 		err = userCmd(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("bluetick", version())
 	case "help", "-h", "--help":

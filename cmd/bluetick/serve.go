@@ -16,6 +16,7 @@ import (
 
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
+	"bluetick/internal/cluster"
 	"bluetick/internal/config"
 	"bluetick/internal/server"
 	"bluetick/internal/store/sqlite"
@@ -39,6 +40,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	httpAddr := fs.String("http", "", "HTTP listener for WebSocket and /healthz (default :5280; \"off\" disables)")
 	reg := fs.String("registration", "", "in-band registration: closed or open")
 	starttls := fs.String("require-starttls", "", "auto, always or never")
+	natsURL := fs.String("nats", "", "cluster mode: NATS URL(s) with JetStream")
+	node := fs.String("node", "", "cluster mode: this node's unique name")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -63,6 +66,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	set(&c.Listen.HTTP, *httpAddr)
 	set(&c.Registration, *reg)
 	set(&c.TLS.RequireSTARTTLS, *starttls)
+	set(&c.Cluster.NATS, *natsURL)
+	set(&c.Cluster.Node, *node)
 	return c, c.Validate()
 }
 
@@ -108,6 +113,13 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Cluster.NATS != "" {
+		node, err := cluster.Start(ctx, cluster.Config{NATS: cfg.Cluster.NATS, Node: cfg.Cluster.Node}, im.Router, log)
+		if err != nil {
+			return err
+		}
+		defer node.Close()
+	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 
 	var listeners []net.Listener

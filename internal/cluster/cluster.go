@@ -38,15 +38,15 @@ import (
 // Config selects and tunes cluster mode.
 type Config struct {
 	// NATS is the NATS URL list (comma-separated); empty means single node.
-	NATS string `toml:"nats"`
+	NATS string
 	// Node names this node; it must be unique in the cluster. Empty: a
 	// random name is chosen at start.
-	Node string `toml:"node"`
+	Node string
 	// Heartbeat is how often the node says it is alive; it is declared dead
 	// after three missed heartbeats.
-	Heartbeat time.Duration `toml:"-"`
+	Heartbeat time.Duration
 	// RequestTimeout bounds one node-to-node delivery.
-	RequestTimeout time.Duration `toml:"-"`
+	RequestTimeout time.Duration
 }
 
 const (

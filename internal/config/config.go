@@ -57,7 +57,19 @@ type Config struct {
 	Stream  Stream  `toml:"stream"`
 	// Registration is XEP-0077 in-band registration: "closed" (default: only
 	// `bluetick user add` creates accounts) or "open" (anyone may register).
-	Registration string `toml:"registration"`
+	Registration string  `toml:"registration"`
+	Cluster      Cluster `toml:"cluster"`
+}
+
+// Cluster joins this node to others over NATS. Every node of a cluster
+// must share the same store (PostgreSQL) and domain.
+type Cluster struct {
+	// NATS is the NATS server URL list ("nats://10.0.0.1:4222,nats://...");
+	// empty runs a single node. The servers need JetStream (-js).
+	NATS string `toml:"nats"`
+	// Node names this node, unique in the cluster; empty picks a random
+	// name at each start.
+	Node string `toml:"node"`
 }
 
 // Listen holds the listening addresses; an empty address disables that
@@ -242,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.FailedAuthDelay.Duration < 0 {
 		return errors.New("config: limits.failed_auth_delay must not be negative")
+	}
+	if c.Cluster.Node != "" && strings.ContainsAny(c.Cluster.Node, ". *>") {
+		return fmt.Errorf("config: cluster.node = %q must not contain dots, spaces, * or > (use e.g. \"node1\")", c.Cluster.Node)
 	}
 	if c.Offline.Quota < 0 {
 		return errors.New("config: offline.quota must be 0 (unlimited) or more")

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"bluetick/internal/loadgen"
+)
+
+const benchUsage = `bluetick bench — load generator for Bluetick, ejabberd, Prosody (any XMPP server)
+
+Usage:
+  bluetick bench --server HOST:PORT --scenario conns|chat|offline|storm|register [flags]
+  bluetick bench report [--base bluetick] [--md FILE] [--png FILE] [--json FILE] RESULT.json...
+
+Scenarios (each bounded in count and by --duration):
+  conns     open --conns sessions (SASL, bind, presence), hold them --hold, sample server RSS (memory/connection)
+  chat      --pairs online pairs, each side sends --messages with XEP-0184 receipt requests, at most --window
+            unreceipted; delivered msg/s and send-to-receive latency percentiles
+  offline   --offline-users receivers get --offline-messages each while offline, then log in; drain time
+  storm     --storm users log in spread over --storm-window; logins/s and failures
+  register  only register --register-count users in-band
+
+`
+
+func benchCmd(args []string) error {
+	if len(args) > 0 && args[0] == "report" {
+		return benchReport(args[1:])
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); fs.PrintDefaults() }
+	opt := &loadgen.Options{}
+	cfg := &loadgen.Config{Opt: opt}
+	fs.StringVar(&opt.Server, "server", "127.0.0.1:5222", "server host:port")
+	fs.StringVar(&opt.Domain, "domain", "", "XMPP domain (default: the server host)")
+	fs.StringVar(&opt.TLS, "tls", "starttls", "starttls (required), none, or direct")
+	fs.StringVar(&opt.Mech, "mech", "SCRAM-SHA-1", "SASL mechanism: SCRAM-SHA-1, SCRAM-SHA-256 or PLAIN")
+	fs.StringVar(&opt.Resource, "resource", "bench", "resource to bind")
+	fs.BoolVar(&opt.SM, "sm", false, "enable XEP-0198 stream management when offered")
+	fs.DurationVar(&opt.Timeout, "step-timeout", 30*time.Second, "bound on each login step")
+	sources := fs.String("sources", "", "comma-separated local source addresses, e.g. 127.0.0.1,127.0.0.2 (or 127.0.0.1-4)")
+	fs.StringVar(&cfg.Label, "label", "", "name of the server in reports (default: the --server address)")
+	fs.StringVar(&cfg.Users, "users", "user%d", "user name pattern with one %d")
+	fs.IntVar(&cfg.First, "first", 1, "index of the first user")
+	fs.StringVar(&cfg.Password, "password", "benchpass", "password of every user")
+	fs.BoolVar(&cfg.Register, "register", false, "register the scenario's users in-band first (existing ones are skipped)")
+	fs.IntVar(&cfg.RegisterN, "register-count", 0, "how many users to register (default: what the scenario uses)")
+	fs.StringVar(&cfg.Scenario, "scenario", "conns", "conns, chat, offline, storm or register")
+	fs.StringVar(&cfg.SaltCache, "scram-cache", "", "file keeping SCRAM salted passwords between runs (as real clients cache them)")
+	fs.BoolVar(&cfg.Warm, "warm", false, "after --register, log every user in once to fill --scram-cache")
+	jsonOut := fs.String("json", "", "write the result as JSON to FILE")
+	mdOut := fs.String("md", "", "write a markdown table to FILE")
+	pngOut := fs.String("png", "", "write a PNG chart (throughput and server RSS over time) to FILE")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id: RSS (summed over its process tree) and CPU are sampled from /proc")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "hard cap on the whole run")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "logins in flight per process")
+	fs.IntVar(&cfg.Procs, "procs", 1, "spread connections over N child processes (one process holds at most ~19,900 files here)")
+	fs.IntVar(&cfg.Conns, "conns", 2000, "conns: sessions to open")
+	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "conns: how long to hold them idle")
+	fs.IntVar(&cfg.Pairs, "pairs", 50, "chat: online pairs")
+	fs.IntVar(&cfg.Messages, "messages", 200, "chat: messages each side sends")
+	fs.IntVar(&cfg.Window, "window", 10, "chat: unreceipted messages in flight per sender")
+	fs.IntVar(&cfg.BodySize, "body", 64, "message body size in bytes")
+	fs.IntVar(&cfg.OfflineUsers, "offline-users", 100, "offline: receivers (as many senders)")
+	fs.IntVar(&cfg.OfflineMessages, "offline-messages", 50, "offline: messages per receiver")
+	fs.IntVar(&cfg.Storm, "storm", 1000, "storm: logins")
+	fs.DurationVar(&cfg.StormWindow, "storm-window", 10*time.Second, "storm: window the logins are spread over")
+	child := fs.String("child", "", "internal: shard i/n of a multi-process run")
+	t0 := fs.Int64("t0", 0, "internal: start of the run, unix nanoseconds")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	ips, err := parseSources(*sources)
+	if err != nil {
+		return err
+	}
+	opt.Sources = ips
+	if cfg.Label == "" {
+		cfg.Label = opt.Server
+	}
+	if *t0 != 0 {
+		cfg.T0 = time.Unix(0, *t0)
+	}
+	if *child != "" {
+		if _, err := fmt.Sscanf(*child, "%d/%d", &cfg.Shard, &cfg.Shards); err != nil || cfg.Shards < 1 {
+			return fmt.Errorf("bench: bad --child %q", *child)
+		}
+		cfg.Procs = 1
+		return loadgen.RunChild(cfg)
+	}
+	cfg.Args = args
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := loadgen.Run(ctx, cfg, os.Stderr)
+	if res != nil {
+		fmt.Print(res.Markdown())
+		if *jsonOut != "" {
+			if werr := res.WriteJSON(*jsonOut); werr != nil {
+				return werr
+			}
+		}
+		if *mdOut != "" {
+			if werr := os.WriteFile(*mdOut, []byte(res.Markdown()), 0o644); werr != nil {
+				return werr
+			}
+		}
+		if *pngOut != "" {
+			if werr := loadgen.RunChart(res, *pngOut); werr != nil {
+				return werr
+			}
+		}
+	}
+	return err
+}
+
+// parseSources reads "127.0.0.1,127.0.0.2" or the range form "127.0.0.1-4".
+func parseSources(s string) ([]net.IP, error) {
+	var out []net.IP
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if i := strings.LastIndexByte(part, '-'); i > 0 {
+			base := net.ParseIP(part[:i]).To4()
+			last, err := strconv.Atoi(part[i+1:])
+			if base == nil || err != nil || last < int(base[3]) || last > 255 {
+				return nil, fmt.Errorf("bench: bad --sources range %q (use e.g. 127.0.0.1-4)", part)
+			}
+			for n := int(base[3]); n <= last; n++ {
+				ip := net.IPv4(base[0], base[1], base[2], byte(n))
+				out = append(out, ip)
+			}
+			continue
+		}
+		ip := net.ParseIP(part)
+		if ip == nil {
+			return nil, fmt.Errorf("bench: bad --sources address %q", part)
+		}
+		out = append(out, ip)
+	}
+	return out, nil
+}
+
+func benchReport(args []string) error {
+	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
+	base := fs.String("base", "bluetick", "label whose ratios to the others are reported")
+	mdOut := fs.String("md", "", "write the comparison table to FILE (default stdout)")
+	pngOut := fs.String("png", "", "write the ratio chart to FILE")
+	jsonOut := fs.String("json", "", "write the combined results to FILE")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("bench report: give result JSON files")
+	}
+	var rs []*loadgen.Result
+	for _, p := range fs.Args() {
+		r, err := loadgen.ReadResult(p)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	rep := loadgen.NewReport(rs, *base)
+	md := rep.Markdown()
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Print(md)
+	if *pngOut != "" {
+		if err := rep.Chart(*pngOut); err != nil {
+			return err
+		}
+	}
+	if *jsonOut != "" {
+		if err := rep.WriteJSON(*jsonOut); err != nil {
+			return err
+		}
+	}
+	return nil
+}
