@@ -97,7 +97,7 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 		o.owner = nil
 		st.svc.rmu.Unlock()
 		go st.svc.end(s)
-		return false, &stanza.StreamError{Condition: "undefined-condition", Text: "handled count too high"}
+		return false, handledTooHigh(s, h)
 	}
 	if len(seqs) > 0 {
 		st.svc.im.Hooks().Delivered(s, seqs)
@@ -142,7 +142,7 @@ func (st *stream) smNonza(el *xmlstream.Element) error {
 		}
 		seqs, err := s.Ack(uint32(h))
 		if err != nil {
-			return &stanza.StreamError{Condition: "undefined-condition", Text: "handled count too high"}
+			return handledTooHigh(s, h)
 		}
 		if len(seqs) > 0 {
 			st.svc.im.Hooks().Delivered(s, seqs)
@@ -161,4 +161,15 @@ func smFailed(cond, text string) *xmlstream.Element {
 		f.Append(xmlstream.New(stanza.NSStanzas, "text").AppendText(text))
 	}
 	return f
+}
+
+// handledTooHigh is the stream error for an ack of stanzas never sent
+// (XEP-0198 §4).
+func handledTooHigh(s *session.Session, h uint64) *stanza.StreamError {
+	sent := strconv.FormatUint(uint64(s.SentCount()), 10)
+	return &stanza.StreamError{
+		Condition: "undefined-condition",
+		Text:      "you acknowledged " + strconv.FormatUint(h, 10) + " stanzas, but only " + sent + " were sent",
+		App:       xmlstream.New(nsSM, "handled-count-too-high", "h", strconv.FormatUint(h, 10), "send-count", sent),
+	}
 }

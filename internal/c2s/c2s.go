@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,7 @@ func (s *Service) admit(remote string) bool {
 		s.log.Warn("c2s: connection refused, max_connections reached", "remote", remote)
 		return false
 	}
-	if !s.conn.allow(hostOf(remote)) {
+	if !s.exempt(hostOf(remote)) && !s.conn.allow(hostOf(remote)) {
 		s.log.Warn("c2s: connection refused, too many from this address", "remote", remote)
 		return false
 	}
@@ -123,6 +124,15 @@ func (s *Service) serveConn(c net.Conn, directTLS bool) {
 	st := newStream(s, t)
 	t.onRead = st.touch
 	st.run()
+}
+
+// exempt reports whether the per-address caps skip this client.
+func (s *Service) exempt(host string) bool {
+	if !s.cfg.Limits.ExemptLoopback {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // WebSocketHandler serves RFC 7395 at the path it is mounted on.

@@ -216,3 +216,34 @@ func TestInBandRegistrationWhenOpen(t *testing.T) {
 		t.Fatal("dave not created")
 	}
 }
+
+func TestLoginRateLimitPerAddress(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) {
+		c.Limits.ExemptLoopback = false
+		c.Limits.LoginsPerIPPerMinute = 2
+	})
+	for i := 0; i < 2; i++ {
+		c := dial(t, srv.addr)
+		c.login("alice", fmt.Sprint("r", i))
+	}
+	c := dial(t, srv.addr)
+	c.open()
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1hbGljZSxyPXh5eg==</auth>")
+	if f := c.next(); f.Name != "failure" || f.Child(nsSASL, "temporary-auth-failure") == nil {
+		t.Fatalf("third login in a minute answered %v", f)
+	}
+}
+
+func TestHandledCountTooHigh(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv.addr)
+	c.login("alice", "pc")
+	c.send("<enable xmlns='urn:xmpp:sm:3'/>")
+	c.expect("enabled")
+	c.send("<a xmlns='urn:xmpp:sm:3' h='5'/>")
+	e := c.expect("error")
+	hc := e.Child(nsSM, "handled-count-too-high")
+	if e.Child("urn:ietf:params:xml:ns:xmpp-streams", "undefined-condition") == nil || hc == nil || hc.Attr("h") != "5" || hc.Attr("send-count") != "0" {
+		t.Fatalf("stream error = %v", e)
+	}
+}

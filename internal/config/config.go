@@ -114,6 +114,10 @@ type Limits struct {
 	ConnectionsPerIPPerMinute int `toml:"connections_per_ip_per_minute"`
 	// LoginsPerIPPerMinute caps authentication attempts from one address.
 	LoginsPerIPPerMinute int `toml:"logins_per_ip_per_minute"`
+	// ExemptLoopback lifts the per-address caps for clients on loopback
+	// addresses: local load tests, and a reverse proxy on the same host
+	// (whose clients all appear as 127.0.0.1) should not trip them.
+	ExemptLoopback bool `toml:"exempt_loopback"`
 	// FailedAuthDelay is added before answering each failed authentication,
 	// doubling per failure on the same connection.
 	FailedAuthDelay Duration `toml:"failed_auth_delay"`
@@ -158,6 +162,7 @@ func Default() Config {
 			IdleTimeout:               Duration{5 * time.Minute},
 			ConnectionsPerIPPerMinute: 300,
 			LoginsPerIPPerMinute:      120,
+			ExemptLoopback:            true,
 			FailedAuthDelay:           Duration{500 * time.Millisecond},
 			MaxConnections:            100000,
 			NegotiationTimeout:        Duration{60 * time.Second},

@@ -9,6 +9,14 @@ import (
 // (XEP-0198 §3, <handled-count-too-high/>).
 var ErrHandledTooHigh = errors.New("session: handled count too high")
 
+// SentCount is the number of stanzas sent since stream management was
+// enabled (the 'send-count' of <handled-count-too-high/>).
+func (s *Session) SentCount() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outSeq
+}
+
 // EnableSM turns on XEP-0198 counting from now on (both counters start at
 // zero) and, with resume, makes the session survive its connection.
 func (s *Session) EnableSM(resume bool) {

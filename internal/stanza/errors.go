@@ -146,6 +146,7 @@ func ErrorReply(orig *xmlstream.Element, e *Error) *xmlstream.Element {
 type StreamError struct {
 	Condition string // e.g. "not-well-formed", "policy-violation"
 	Text      string
+	App       *xmlstream.Element // application-specific condition, optional
 }
 
 func (e *StreamError) Error() string {
@@ -159,6 +160,7 @@ func (e *StreamError) Error() string {
 func (e *StreamError) Element() *xmlstream.Element {
 	el := xmlstream.New(xmlstream.NSStream, "error")
 	el.Append(xmlstream.New(NSStreams, e.Condition))
+	el.Append(e.App)
 	if e.Text != "" {
 		el.Append(xmlstream.New(NSStreams, "text", "xml:lang", "en").AppendText(e.Text))
 	}
