@@ -22,15 +22,15 @@ func TestMessageRoutedWithStanzaIDAndRealFrom(t *testing.T) {
 	bob.expect("presence") // own presence reflected
 	alice.send("<message to='bob@localhost' from='mallory@localhost/x' type='chat' id='m1'><body>hi</body><request xmlns='urn:xmpp:receipts'/></message>")
 	m := bob.expect("message")
-	if m.Attr("from") != alice.jid {
-		t.Fatalf("from = %q, want the real sender %q", m.Attr("from"), alice.jid)
+	if m.Attr("from") != alice.JID {
+		t.Fatalf("from = %q, want the real sender %q", m.Attr("from"), alice.JID)
 	}
 	sid := m.Child("urn:xmpp:sid:0", "stanza-id")
 	if sid == nil || sid.Attr("by") != "bob@localhost" || sid.Attr("id") == "" {
 		t.Fatalf("stanza-id missing or wrong: %v", m)
 	}
 	// ✓✓: the receipt travels back.
-	bob.send("<message to='" + alice.jid + "' id='r1'><received xmlns='urn:xmpp:receipts' id='m1'/></message>")
+	bob.send("<message to='" + alice.JID + "' id='r1'><received xmlns='urn:xmpp:receipts' id='m1'/></message>")
 	r := alice.expect("message")
 	if r.Child("urn:xmpp:receipts", "received").Attr("id") != "m1" {
 		t.Fatalf("receipt: %v", r)
@@ -75,7 +75,7 @@ func TestStreamResumptionLosesNothing(t *testing.T) {
 	alice.send("<message to='bob@localhost' type='chat' id='lost1'><body>while you were away</body></message>")
 	bob.expect("message")
 	// Bob's connection dies before he acks anything.
-	bob.conn.Close()
+	bob.Conn.Close()
 	time.Sleep(100 * time.Millisecond)
 	alice.send("<message to='bob@localhost' type='chat' id='lost2'><body>second</body></message>")
 
@@ -186,11 +186,11 @@ func TestWrongPasswordNotAuthorized(t *testing.T) {
 	}
 	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 	c.next()
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
-	c.conn = tc
+	c.Conn = tc
 	c.open()
 	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00wrong")) + "</auth>")
 	if f := c.next(); f.Name != "failure" || f.Child(nsSASL, "not-authorized") == nil {
