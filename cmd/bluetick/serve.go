@@ -19,6 +19,8 @@ import (
 	"bluetick/internal/cluster"
 	"bluetick/internal/config"
 	"bluetick/internal/server"
+	"bluetick/internal/store"
+	"bluetick/internal/store/postgres"
 	"bluetick/internal/store/sqlite"
 )
 
@@ -40,6 +42,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	httpAddr := fs.String("http", "", "HTTP listener for WebSocket and /healthz (default :5280; \"off\" disables)")
 	reg := fs.String("registration", "", "in-band registration: closed or open")
 	starttls := fs.String("require-starttls", "", "auto, always or never")
+	storeURL := fs.String("store", "", "storage: empty for SQLite in the data directory, or postgres://...")
 	natsURL := fs.String("nats", "", "cluster mode: NATS URL(s) with JetStream")
 	node := fs.String("node", "", "cluster mode: this node's unique name")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +69,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	set(&c.Listen.HTTP, *httpAddr)
 	set(&c.Registration, *reg)
 	set(&c.TLS.RequireSTARTTLS, *starttls)
+	set(&c.Store, *storeURL)
 	set(&c.Cluster.NATS, *natsURL)
 	set(&c.Cluster.Node, *node)
 	return c, c.Validate()
@@ -98,9 +102,9 @@ func serve(args []string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %v", cfg.DataDir, err)
 	}
-	st, err := sqlite.Open(cfg.DBPath())
+	st, err := openStore(cfg)
 	if err != nil {
-		return fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+		return err
 	}
 	defer st.Close()
 	tlsConf, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
@@ -196,4 +200,23 @@ func serve(args []string) error {
 	}
 	time.Sleep(200 * time.Millisecond) // let session ends store what they hold
 	return nil
+}
+
+// openStore opens the configured store: SQLite in the data directory, or
+// PostgreSQL.
+func openStore(cfg config.Config) (store.Store, error) {
+	if cfg.Store == "" {
+		st, err := sqlite.Open(cfg.DBPath())
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+		}
+		return st, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := postgres.Open(ctx, cfg.Store, postgres.Options{MaxConns: int32(cfg.PostgresMaxConns)})
+	if err != nil {
+		return nil, fmt.Errorf("store: %v (check the store URL and that PostgreSQL is running)", err)
+	}
+	return st, nil
 }

@@ -12,7 +12,6 @@ import (
 	"bluetick/internal/auth"
 	"bluetick/internal/jid"
 	"bluetick/internal/store"
-	"bluetick/internal/store/sqlite"
 )
 
 // userCmd manages accounts directly in the store; it works while the server
@@ -43,9 +42,9 @@ func userCmd(args []string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(cfg.DBPath())
+	st, err := openStore(cfg)
 	if err != nil {
-		return fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+		return err
 	}
 	defer st.Close()
 	ctx := context.Background()

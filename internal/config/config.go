@@ -49,6 +49,14 @@ type Config struct {
 	Domain string `toml:"domain"`
 	// DataDir holds the SQLite database and the generated certificate.
 	DataDir string `toml:"data_dir"`
+	// Store is where accounts, rosters and offline messages live: empty
+	// for the embedded SQLite file in DataDir, or a PostgreSQL URL
+	// ("postgres://user:pass@host:5432/bluetick"), which cluster mode needs
+	// so every node sees the same data.
+	Store string `toml:"store"`
+	// PostgresMaxConns caps this node's PostgreSQL connections (0: a few
+	// per CPU). All nodes share the server's max_connections.
+	PostgresMaxConns int `toml:"postgres_max_conns"`
 
 	Listen  Listen  `toml:"listen"`
 	TLS     TLS     `toml:"tls"`
@@ -218,6 +226,15 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(l.val); err != nil {
 			return fmt.Errorf("config: %s = %q is not host:port (use e.g. \":5222\" or \"127.0.0.1:5222\", or \"\" to disable)", l.key, l.val)
 		}
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		return fmt.Errorf("config: store = %q (use \"\" for SQLite in data_dir, or a postgres://user:pass@host/db URL)", c.Store)
+	}
+	if c.Cluster.NATS != "" && c.Store == "" {
+		return errors.New("config: cluster.nats is set but store is SQLite; every node must share one PostgreSQL (set store = \"postgres://...\")")
+	}
+	if c.PostgresMaxConns < 0 {
+		return errors.New("config: postgres_max_conns must be 0 (automatic) or more")
 	}
 	if c.Listen.C2S == "" && c.Listen.C2STLS == "" && c.Listen.HTTP == "" && c.Listen.HTTPTLS == "" {
 		return errors.New("config: every listener is disabled (set listen.c2s = \":5222\")")

@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations is the schema history, oldest first. Step i (0-based) takes
+// the schema from version i to version i+1; schema_version holds the number
+// of steps applied. Steps are append-only: once released, a step is never
+// edited, because databases in the field have already run it. To change the
+// schema, add a step. A step may hold several statements (it is sent with
+// the simple query protocol) and runs in one transaction with the version
+// bump; PostgreSQL's DDL is transactional, so a failed step leaves nothing
+// behind.
+//
+// Objects are created unqualified, in the first schema of the connection's
+// search_path, so one database can hold several independent stores (the
+// tests use a schema per test).
+var migrations = []string{
+	// 1: initial schema, the same tables as the SQLite store's.
+	`
+CREATE TABLE users (
+	name           TEXT COLLATE "C" PRIMARY KEY,
+	-- Current roster version (RFC 6121 §2.6), taken from the
+	-- roster_version sequence on every roster change.
+	roster_version BIGINT NOT NULL DEFAULT 0
+);
+
+-- Hands out roster versions: one counter for all users means a version
+-- number is never issued twice, so a client caching the roster of a deleted
+-- account cannot mistake the roster of a new account with the same name for
+-- it. A sequence rather than a counter row, so that roster changes of
+-- different users never wait for each other. CACHE must stay 1: with a
+-- per-session cache, two nodes would hand out numbers out of order.
+CREATE SEQUENCE roster_version AS BIGINT CACHE 1;
+
+CREATE TABLE credentials (
+	username   TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	mechanism  TEXT COLLATE "C" NOT NULL,
+	salt       BYTEA NOT NULL,
+	iterations INTEGER NOT NULL,
+	stored_key BYTEA NOT NULL,
+	server_key BYTEA NOT NULL,
+	PRIMARY KEY (username, mechanism)
+);
+
+CREATE TABLE roster (
+	username     TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	contact      TEXT COLLATE "C" NOT NULL,
+	name         TEXT NOT NULL,
+	subscription TEXT NOT NULL,
+	pending_out  BOOLEAN NOT NULL,
+	pending_in   BOOLEAN NOT NULL,
+	approved     BOOLEAN NOT NULL,
+	in_roster    BOOLEAN NOT NULL,
+	-- Group names in the user's order. Groups are only ever read and
+	-- written with their item, so a child table would buy nothing but a
+	-- join.
+	groups       TEXT[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (username, contact)
+);
+
+-- seq comes from an identity sequence, which never hands out a number
+-- twice, even after the row is deleted or its transaction rolled back: a
+-- reused seq could make a late DeleteOffline from one session remove a
+-- message another session has not delivered yet. Per user, seqs increase in
+-- commit order because StoreOffline takes the user's row lock before the
+-- insert draws its number. CACHE must stay 1, as for roster_version.
+CREATE TABLE offline (
+	seq       BIGINT GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
+	username  TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	stanza_id TEXT NOT NULL,
+	sender    TEXT NOT NULL,
+	stored    TIMESTAMPTZ NOT NULL,
+	data      BYTEA NOT NULL
+);
+-- Listing, counting and deleting a user's messages, in seq order.
+CREATE INDEX offline_user ON offline (username, seq);
+-- ExpireOffline.
+CREATE INDEX offline_stored ON offline (stored);
+
+CREATE TABLE last_activity (
+	username TEXT COLLATE "C" PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
+	at       TIMESTAMPTZ NOT NULL,
+	status   TEXT NOT NULL
+);
+`,
+}
+
+// migrateLockClass is the first key of the advisory lock that serialises
+// migrations ("blue" in ASCII); the second is a hash of the schema name, so
+// stores in different schemas of one database do not wait for each other.
+const migrateLockClass = 0x626c7565
+
+// migrate brings the schema up to len(steps) and returns the version it
+// found. It is safe to run on every start and from several nodes at once.
+//
+// Each step is one transaction that first takes a transaction-scoped
+// advisory lock (pg_advisory_xact_lock): concurrent nodes queue on it, and
+// whoever gets it next re-reads schema_version, so every step runs exactly
+// once. Being transaction-scoped, the lock is released by the commit or
+// rollback, or when a node dies mid-step and its connection drops, so it
+// can never be left held. Without the lock, two nodes would both see
+// version 0 and both run CREATE TABLE, and one would fail.
+func migrate(ctx context.Context, pool *pgxpool.Pool, steps []string) (from int, err error) {
+	// One connection throughout keeps the steps strictly sequential.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+
+	from = -1
+	for {
+		done := false
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))`, int32(migrateLockClass)); err != nil {
+				return fmt.Errorf("taking the migration lock: %w", err)
+			}
+			if from < 0 {
+				// Under the lock, so concurrent first starts do not race
+				// on creating it.
+				if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+					return fmt.Errorf("creating schema_version: %w", err)
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)`); err != nil {
+					return fmt.Errorf("creating schema_version: %w", err)
+				}
+			}
+			var v int
+			if err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+				return fmt.Errorf("reading schema_version: %w", err)
+			}
+			if from < 0 {
+				from = v
+			}
+			switch {
+			case v > len(steps):
+				// An older binary must not write to a schema it does not
+				// know; it could violate constraints the newer one relies on.
+				return fmt.Errorf("database schema version %d is newer than this program supports (%d); upgrade bluetick", v, len(steps))
+			case v == len(steps):
+				done = true
+				return nil
+			}
+			if _, err := tx.Exec(ctx, steps[v]); err != nil {
+				return fmt.Errorf("migration step %d: %w", v+1, err)
+			}
+			_, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, v+1)
+			return err
+		})
+		if err != nil {
+			return max(from, 0), err
+		}
+		if done {
+			return from, nil
+		}
+	}
+}
