@@ -217,3 +217,34 @@ func TestDeadNodeFallsBackToOffline(t *testing.T) {
 		t.Fatalf("message to a user on a dead node: offline count = %d, want 1", n)
 	}
 }
+
+func TestSameResourceOnAnotherNodeReplacesTheOld(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	nodes := startNodes(t, ns.URL, st, "a", "b")
+	bobJID := jid.MustParse("bob@localhost")
+	kicked := make(chan *stanza.StreamError, 1)
+	s := session.New(server.NewID(), jid.MustParse("bob@localhost/phone"), 100, nodes[0].srv.Hooks())
+	s.Attach(kickWriter{kicked})
+	nodes[0].srv.Bound(context.Background(), s)
+	eventually(t, "node b to see bob", func() bool { return len(nodes[1].srv.Router.Resources(bobJID)) == 1 })
+	nodes[1].connect(t, "bob@localhost/phone")
+	select {
+	case se := <-kicked:
+		if se == nil || se.Condition != "conflict" {
+			t.Fatalf("old session closed with %v, want conflict", se)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session on the other node was not replaced")
+	}
+}
+
+type kickWriter struct{ c chan *stanza.StreamError }
+
+func (k kickWriter) Write([]*xmlstream.Element) error { return nil }
+func (k kickWriter) Close(se *stanza.StreamError) {
+	select {
+	case k.c <- se:
+	default:
+	}
+}

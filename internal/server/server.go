@@ -99,6 +99,13 @@ func (s *Server) delivered(sess *session.Session, seqs []int64) {
 // Bound registers a freshly bound session; a session of the same full JID
 // is kicked with <conflict/> and ended (RFC 6120 §7.7.2.2).
 func (s *Server) Bound(ctx context.Context, sess *session.Session) {
+	// The same resource bound on another node of a cluster is replaced
+	// too; that node ends it when its connection closes.
+	for _, r := range s.Router.Resources(sess.JID().Bare()) {
+		if r.JID() == sess.JID() && s.Router.LocalSession(r.JID()) == nil {
+			r.Kick("conflict", "replaced by a new session with the same resource")
+		}
+	}
 	if old := s.Router.Bind(sess); old != nil {
 		old.Kick("conflict", "replaced by a new session with the same resource")
 		if o, ok := old.(*session.Session); ok {
