@@ -113,6 +113,7 @@ func serve(args []string) error {
 	}
 	server.Version = version()
 	im := server.New(cfg, st, log)
+	im.Router.SetDurable(cfg.DurableDelivery())
 	svc := c2s.New(cfg, im, tlsConf, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

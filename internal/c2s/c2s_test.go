@@ -247,3 +247,33 @@ func TestHandledCountTooHigh(t *testing.T) {
 		t.Fatalf("stream error = %v", e)
 	}
 }
+
+func TestDurableDeliveryDeletedOnAck(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Offline.Durable = "on" })
+	srv.im.Router.SetDurable(true)
+	bob := dial(t, srv.addr)
+	bob.login("bob", "phone")
+	bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	bob.expect("enabled")
+	bob.presence()
+	bob.expect("presence")
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<message to='bob@localhost' type='chat' id='d1'><body>keep me</body></message>")
+	bob.expect("message")
+	count := func() int {
+		n, _ := srv.im.Store().CountOffline(context.Background(), "bob")
+		return n
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("before bob's ack the store holds %d, want 1", n)
+	}
+	bob.send("<a xmlns='urn:xmpp:sm:3' h='2'/>") // presence + message
+	deadline := time.Now().Add(2 * time.Second)
+	for count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the ack the store still holds %d", count())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 
@@ -16,8 +17,8 @@ var randRead = rand.Read
 
 // Operations between nodes, in the "op" header of a request.
 const (
-	opSend = "send" // deliver the stanza in the body to the session "to"
-	opKick = "kick" // close the session "to" with stream error "cond"
+	opSend = "send" // deliver the stanza in the body to the session "to" (offline seq in "arg", if any)
+	opKick = "kick" // close the session "to" with the stream error condition in "arg"
 )
 
 // Replies.
@@ -51,9 +52,12 @@ func (s *remoteSession) Interested() bool               { return s.interested }
 func (s *remoteSession) OfflineOutstanding() int        { return 0 }
 func (s *remoteSession) TakePending() []session.Pending { return nil }
 
-// SendOffline is never used for a remote session: offline messages are
-// drained by the node holding the session.
-func (s *remoteSession) SendOffline(el *xmlstream.Element, seq int64) error { return errRemote }
+// SendOffline forwards a stored message with its sequence number, so the
+// node holding the session deletes it from the shared store once the
+// client acknowledges it (durable delivery).
+func (s *remoteSession) SendOffline(el *xmlstream.Element, seq int64) error {
+	return s.request(opSend, strconv.FormatInt(seq, 10), xmlstream.Append(nil, el, ""))
+}
 
 func (s *remoteSession) Send(el *xmlstream.Element) error {
 	return s.request(opSend, "", xmlstream.Append(nil, el, ""))
@@ -63,12 +67,14 @@ func (s *remoteSession) Kick(condition, text string) {
 	_ = s.request(opKick, condition, []byte(text))
 }
 
-func (s *remoteSession) request(op, cond string, body []byte) error {
+// request sends op to the session's node; arg is the stream error
+// condition of a kick, or the offline sequence number of a send.
+func (s *remoteSession) request(op, arg string, body []byte) error {
 	m := nats.NewMsg(subjectPrefix + s.node)
 	m.Header.Set("op", op)
 	m.Header.Set("to", s.jid.String())
-	if cond != "" {
-		m.Header.Set("cond", cond)
+	if arg != "" {
+		m.Header.Set("arg", arg)
 	}
 	m.Data = body
 	ctx, cancel := context.WithTimeout(context.Background(), s.n.cfg.RequestTimeout)
@@ -112,13 +118,18 @@ func (n *Node) serve(m *nats.Msg) {
 			return
 		}
 		el.Space = xmlstream.NSClient
-		if err := s.Send(el); err != nil {
+		if seq, _ := strconv.ParseInt(m.Header.Get("arg"), 10, 64); seq > 0 {
+			err = s.SendOffline(el, seq)
+		} else {
+			err = s.Send(el)
+		}
+		if err != nil {
 			reply(replyFull)
 			return
 		}
 		reply(replyOK)
 	case opKick:
-		s.Kick(m.Header.Get("cond"), string(m.Data))
+		s.Kick(m.Header.Get("arg"), string(m.Data))
 		reply(replyOK)
 	default:
 		reply(replyGone)

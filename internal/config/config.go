@@ -143,6 +143,13 @@ type Offline struct {
 	// Quota is the most messages held per user; more are refused with
 	// resource-constraint so the sender knows (0 = unlimited).
 	Quota int `toml:"quota"`
+	// Durable: "on" writes every message to the store before the sender's
+	// ✓ and deletes it when the recipient acks, so a crash of any node
+	// loses nothing acked (one write + one delete per message); "off" acks
+	// once the message is queued to a live session, as most XMPP servers
+	// do (fast; a crash loses what sat in memory); "auto" (default) is on
+	// in cluster mode, off on a single node.
+	Durable string `toml:"durable"`
 }
 
 // Stream tunes XEP-0198 stream management.
@@ -175,7 +182,7 @@ func Default() Config {
 			MaxConnections:            100000,
 			NegotiationTimeout:        Duration{60 * time.Second},
 		},
-		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000},
+		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "auto"},
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
 		Registration: "closed",
 	}
@@ -247,6 +254,11 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: tls.require_starttls = %q (use \"auto\", \"always\" or \"never\")", c.TLS.RequireSTARTTLS)
 	}
+	switch c.Offline.Durable {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("config: offline.durable = %q (use \"auto\", \"on\" or \"off\")", c.Offline.Durable)
+	}
 	switch c.Registration {
 	case "closed", "open":
 	default:
@@ -288,3 +300,8 @@ func (c *Config) Validate() error {
 
 // DBPath is where the SQLite database lives.
 func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "bluetick.db") }
+
+// DurableDelivery resolves offline.durable for this node.
+func (c *Config) DurableDelivery() bool {
+	return c.Offline.Durable == "on" || c.Offline.Durable == "auto" && c.Cluster.NATS != ""
+}

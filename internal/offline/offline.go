@@ -67,7 +67,7 @@ func (q *Queue) Storable(el *xmlstream.Element) bool {
 
 // Store implements router.Offline: it stamps the delay (when the server
 // received it) and keeps the message durably.
-func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) error {
+func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error) {
 	m := el.Copy()
 	now := q.now().UTC()
 	if m.Child(nsDelay, "delay") == nil {
@@ -79,13 +79,12 @@ func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) 
 			sid = c.Attr("id")
 		}
 	}
-	_, err := q.st.StoreOffline(ctx, user.Local(), store.OfflineMessage{
+	return q.st.StoreOffline(ctx, user.Local(), store.OfflineMessage{
 		StanzaID: sid,
 		From:     m.Attr("from"),
 		Stored:   now,
 		Data:     xmlstream.Append(nil, m, ""),
 	}, q.quota)
-	return err
 }
 
 // Load implements router.Offline. A row that no longer parses (it cannot

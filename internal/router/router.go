@@ -63,8 +63,9 @@ type Offline interface {
 	// Storable tells whether a message is worth keeping for later
 	// (chat states alone are not; XEP-0334 hints decide too).
 	Storable(el *xmlstream.Element) bool
-	// Store keeps el for user durably; store.ErrQuota when full.
-	Store(ctx context.Context, user jid.JID, el *xmlstream.Element) error
+	// Store keeps el for user durably and returns its sequence number;
+	// store.ErrQuota when full.
+	Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error)
 	// Load returns up to limit stored messages, oldest first (rows that
 	// cannot be parsed are logged and removed by the implementation).
 	Load(ctx context.Context, user jid.JID, limit int) ([]Stored, error)
@@ -94,6 +95,11 @@ type Router struct {
 	offline Offline
 	exists  UserExists
 	dir     Directory // nil on a single node
+	// durable: every storable chat or normal message is written to the
+	// offline store before it is acknowledged and delivered with its
+	// sequence number, so the recipient's ack deletes it. A crash of any
+	// node then loses nothing that was acked (see SetDurable).
+	durable bool
 
 	mu    sync.RWMutex // guards users
 	users map[jid.JID]*user
@@ -106,6 +112,11 @@ type Router struct {
 func New(off Offline, exists UserExists) *Router {
 	return &Router{offline: off, exists: exists, users: make(map[jid.JID]*user), seed: maphash.MakeSeed()}
 }
+
+// SetDurable turns durable delivery on or off (before sessions bind). It
+// costs one store write and one delete per message, and buys the promise
+// that a ✓ survives the crash of the recipient's node or of this one.
+func (r *Router) SetDurable(on bool) { r.durable = on }
 
 // SetDirectory joins the router to a cluster directory. Call it before
 // any session binds.
@@ -203,7 +214,7 @@ func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) erro
 		if p.OfflineSeq != 0 || p.El.Name != "message" || !r.offline.Storable(p.El) {
 			continue
 		}
-		if err := r.offline.Store(ctx, bare, p.El); err != nil && firstErr == nil {
+		if _, err := r.offline.Store(ctx, bare, p.El); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -373,6 +384,9 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		return nil
 	}
 
+	if r.durable && typ != "error" && r.offline.Storable(el) {
+		return r.deliverDurably(ctx, bare, el, all, draining)
+	}
 	if !draining {
 		delivered := false
 		for _, s := range mostAvailable(all) {
@@ -392,6 +406,38 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	return r.storeOffline(ctx, bare, el, len(all) > 0)
 }
 
+// deliverDurably stores the message first, then hands it to the most
+// available sessions tagged with its sequence number; it leaves the store
+// only when a client acknowledges it. Until then a crash anywhere leaves it
+// in the store, to be delivered at the next login (clients drop the rare
+// duplicate by stanza-id).
+func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream.Element, all []Session, draining bool) error {
+	if len(all) == 0 {
+		ok, err := r.exists(ctx, bare.Local())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return stanza.ErrServiceUnavailable
+		}
+	}
+	seq, err := r.offline.Store(ctx, bare, el)
+	if errors.Is(err, store.ErrQuota) {
+		return stanza.ErrResourceConstraintT
+	}
+	if err != nil || draining {
+		return err
+	}
+	for _, s := range mostAvailable(all) {
+		if s.SendOffline(el, seq) != nil {
+			if err := r.storePending(ctx, bare, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // storeOffline keeps a message for later, or tells why not.
 func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.Element, known bool) error {
 	if !known {
@@ -406,7 +452,7 @@ func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.E
 	if !r.offline.Storable(el) {
 		return ErrDropped
 	}
-	err := r.offline.Store(ctx, bare, el)
+	_, err := r.offline.Store(ctx, bare, el)
 	if errors.Is(err, store.ErrQuota) {
 		return stanza.ErrResourceConstraintT
 	}

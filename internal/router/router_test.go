@@ -27,15 +27,15 @@ func (m *memOffline) Storable(el *xmlstream.Element) bool {
 	return el.Child("", "body") != nil
 }
 
-func (m *memOffline) Store(ctx context.Context, u jid.JID, el *xmlstream.Element) error {
+func (m *memOffline) Store(ctx context.Context, u jid.JID, el *xmlstream.Element) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.quota > 0 && len(m.msgs[u]) >= m.quota {
-		return store.ErrQuota
+		return 0, store.ErrQuota
 	}
 	m.seq++
 	m.msgs[u] = append(m.msgs[u], Stored{Seq: m.seq, El: el})
-	return nil
+	return m.seq, nil
 }
 
 func (m *memOffline) Load(ctx context.Context, u jid.JID, limit int) ([]Stored, error) {
@@ -213,5 +213,37 @@ func TestBindSameResourceReplaces(t *testing.T) {
 	}
 	if got := r.Session(jid.MustParse("bob@localhost/phone")); got != b {
 		t.Fatal("new session not bound")
+	}
+}
+
+func TestDurableDeliveryKeepsUntilAck(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	r.SetDurable(true)
+	ctx := context.Background()
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	if err := r.DeliverMessage(ctx, bob, chat("d1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"d1"}) {
+		t.Fatalf("store = %v: a durable message is stored before it is acked", got)
+	}
+	// The session holds it tagged with its store seq: ending the session
+	// does not store it twice.
+	if _, err := r.Unbind(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"d1"}) {
+		t.Fatalf("store after unbind = %v, want d1 once", got)
+	}
+	// A drain meeting the same stored message in the queue does not
+	// queue it twice.
+	s2 := bind(t, r, "bob@localhost/laptop", 0, true)
+	r.Drain(ctx, s2)
+	if err := s2.SendOffline(chat("d1"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := s2.TakePending(); len(p) != 1 {
+		t.Fatalf("queued %d copies, want 1", len(p))
 	}
 }

@@ -122,6 +122,12 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
+	if offlineSeq != 0 && s.holdsOffline(offlineSeq) {
+		// Already queued: a drain and a durable live delivery of the same
+		// stored message met here.
+		s.mu.Unlock()
+		return nil
+	}
 	if len(s.queue) >= s.max {
 		s.closed = true
 		w := s.w
@@ -139,6 +145,18 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 	s.mu.Unlock()
 	s.signal()
 	return nil
+}
+
+// holdsOffline reports whether the stored message seq is queued. Called
+// with mu held; the scan is short because queues are bounded and offline
+// entries are delivered a page at a time.
+func (s *Session) holdsOffline(seq int64) bool {
+	for i := range s.queue {
+		if s.queue[i].offlineSeq == seq {
+			return true
+		}
+	}
+	return false
 }
 
 // SendControl queues a nonza (SM <a/>, <r/>); it is written before pending
