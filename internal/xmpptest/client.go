@@ -160,3 +160,17 @@ func (c *Client) Login(user, password, res string) {
 		c.T.Fatalf("bound %q", c.JID)
 	}
 }
+
+// Read returns the next element, SM requests included, or the read error;
+// a timeout (net.Error with Timeout()) leaves the stream usable.
+func (c *Client) Read(timeout time.Duration) (*xmlstream.Element, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(timeout))
+	ev, err := c.dec.Next()
+	if err != nil {
+		return nil, err
+	}
+	if ev.Kind != xmlstream.ElementEvent {
+		return nil, io.EOF
+	}
+	return ev.Elem, nil
+}
