@@ -119,7 +119,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Cluster.NATS != "" {
-		node, err := cluster.Start(ctx, cluster.Config{NATS: cfg.Cluster.NATS, Node: cfg.Cluster.Node}, im.Router, log)
+		node, err := cluster.Start(ctx, cluster.Config{NATS: cfg.Cluster.NATS, Node: cfg.Cluster.Node, Gone: im.RemoteGone}, im.Router, log)
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// RequestTimeout bounds one node-to-node delivery.
 	RequestTimeout time.Duration
+	// Gone is told the available sessions of a node found dead, so this
+	// node can tell its local users those contacts went offline.
+	Gone func(sessions []jid.JID)
 }
 
 const (
@@ -205,6 +208,9 @@ func (n *Node) heartbeat(ctx context.Context) {
 		}
 		for _, dead := range n.deadNodes() {
 			n.log.Warn("cluster node is dead; purging its sessions", "dead", dead)
+			if gone := n.availableOn(dead); len(gone) > 0 && n.cfg.Gone != nil {
+				n.cfg.Gone(gone)
+			}
 			n.purgeNode(ctx, dead)
 			n.mu.Lock()
 			delete(n.lastBeat, dead)
@@ -216,6 +222,23 @@ func (n *Node) heartbeat(ctx context.Context) {
 func (n *Node) alive(node string) bool {
 	t, ok := n.lastBeat[node]
 	return ok && time.Since(t) < 3*n.cfg.Heartbeat
+}
+
+// availableOn lists the available sessions the replica holds for node.
+func (n *Node) availableOn(node string) []jid.JID {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var out []jid.JID
+	for _, m := range n.byUser {
+		for _, en := range m {
+			if en.Node == node && en.Available {
+				if j, err := jid.Parse(en.JID); err == nil {
+					out = append(out, j)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (n *Node) deadNodes() []string {

@@ -72,7 +72,7 @@ func startNodes(t *testing.T, url string, st store.Store, names ...string) []*no
 	for _, name := range names {
 		cfg := config.Default()
 		srv := server.New(cfg, st, logger())
-		cl, err := Start(context.Background(), Config{NATS: url, Node: name, Heartbeat: 200 * time.Millisecond}, srv.Router, logger())
+		cl, err := Start(context.Background(), Config{NATS: url, Node: name, Heartbeat: 200 * time.Millisecond, Gone: srv.RemoteGone}, srv.Router, logger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +203,11 @@ func TestDeadNodeFallsBackToOffline(t *testing.T) {
 	nodes := startNodes(t, ns.URL, st, "a", "b")
 	a, b := nodes[0], nodes[1]
 	bobJID := jid.MustParse("bob@localhost")
+	ctx := context.Background()
+	st.PutRosterItem(ctx, "bob", store.RosterItem{Contact: "alice@localhost", Subscription: store.SubFrom, InRoster: true})
+	st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "bob@localhost", Subscription: store.SubTo, InRoster: true})
 	alice := a.connect(t, "alice@localhost/pc")
+	alice.send(presence())
 	bob := b.connect(t, "bob@localhost/phone")
 	bob.send(presence())
 	eventually(t, "bob online on a", func() bool { return a.srv.Router.Online(bobJID) })
@@ -212,6 +216,9 @@ func TestDeadNodeFallsBackToOffline(t *testing.T) {
 	b.cl.cancel()
 	b.cl.nc.Close()
 	eventually(t, "node b declared dead", func() bool { return !a.srv.Router.Online(bobJID) })
+	alice.sink.waitFor(t, "bob's unavailable presence after his node died", func(el *xmlstream.Element) bool {
+		return el.Name == "presence" && el.Attr("type") == "unavailable" && el.Attr("from") == "bob@localhost/phone"
+	})
 	alice.send(chat("bob@localhost", "d1"))
 	if n, _ := st.CountOffline(context.Background(), "bob"); n != 1 {
 		t.Fatalf("message to a user on a dead node: offline count = %d, want 1", n)

@@ -251,3 +251,37 @@ func (s *Server) resendPendingSubscriptions(ctx context.Context, sess *session.S
 		}
 	}
 }
+
+// RemoteGone tells this node's users that sessions on a node that died are
+// gone: each local, available resource of a contact subscribed to them
+// (from/both) and of the same account gets unavailable presence, as the
+// dead node would have sent at a clean end.
+func (s *Server) RemoteGone(sessions []jid.JID) {
+	ctx := context.Background()
+	for _, full := range sessions {
+		p := xmlstream.New(xmlstream.NSClient, "presence", "type", "unavailable", "from", full.String())
+		send := func(bare jid.JID) {
+			for _, r := range s.Router.LocalResources(bare) {
+				if r.Available() {
+					c := p.Copy()
+					c.SetAttr("to", r.JID().String())
+					_ = r.Send(c)
+				}
+			}
+		}
+		send(full.Bare())
+		items, _, err := s.store.Roster(ctx, full.Local())
+		if err != nil {
+			s.log.Error("presence of a dead node's user: roster", "jid", full.String(), "err", err)
+			continue
+		}
+		for _, it := range items {
+			if it.Subscription != store.SubFrom && it.Subscription != store.SubBoth {
+				continue
+			}
+			if c, err := jid.Parse(it.Contact); err == nil && s.local(c) {
+				send(c)
+			}
+		}
+	}
+}
