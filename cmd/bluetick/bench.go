@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,6 +75,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&cfg.OfflineMessages, "offline-messages", 50, "offline: messages per receiver")
 	fs.IntVar(&cfg.Storm, "storm", 1000, "storm: logins")
 	fs.DurationVar(&cfg.StormWindow, "storm-window", 10*time.Second, "storm: window the logins are spread over")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to FILE (single-process runs)")
 	child := fs.String("child", "", "internal: shard i/n of a multi-process run")
 	t0 := fs.Int64("t0", 0, "internal: start of the run, unix nanoseconds")
 	if err := fs.Parse(args); err != nil {
@@ -104,6 +106,16 @@ func benchCmd(args []string) error {
 		return loadgen.RunChild(cfg)
 	}
 	cfg.Args = args
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := loadgen.Run(ctx, cfg, os.Stderr)

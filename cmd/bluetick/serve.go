@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -118,12 +119,25 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var clusterNode *cluster.Node
 	if cfg.Cluster.NATS != "" {
-		node, err := cluster.Start(ctx, cluster.Config{NATS: cfg.Cluster.NATS, Node: cfg.Cluster.Node, Gone: im.RemoteGone}, im.Router, log)
+		url := cfg.Cluster.NATS
+		if url == "embedded" {
+			u, stopNATS, err := cluster.StartEmbedded(cluster.Embedded{
+				Listen: cfg.Cluster.EmbeddedListen, ClusterListen: cfg.Cluster.EmbeddedClusterListen,
+				Routes: cfg.Cluster.EmbeddedRoutes, StoreDir: filepath.Join(cfg.DataDir, "nats"), Name: cfg.Cluster.Node,
+			})
+			if err != nil {
+				return err
+			}
+			defer stopNATS()
+			url = u
+		}
+		clusterNode, err = cluster.Start(ctx, cluster.Config{NATS: url, Node: cfg.Cluster.Node, Gone: im.RemoteGone}, im.Router, log)
 		if err != nil {
 			return err
 		}
-		defer node.Close()
+		defer clusterNode.Close()
 	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 
@@ -156,6 +170,22 @@ func serve(args []string) error {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"connections\":%d,\"sessions\":%d}\n", svc.Active(), im.Router.Count())
+	})
+	// Readiness: the store answers and, in a cluster, NATS is connected;
+	// a balancer checking it stops sending clients to a node that could
+	// not serve them.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := st.UserExists(rctx, "readiness-probe"); err != nil {
+			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if clusterNode != nil && !clusterNode.Connected() {
+			http.Error(w, "NATS unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
 	})
 	var servers []*http.Server
 	for _, hl := range []struct {

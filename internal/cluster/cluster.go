@@ -171,6 +171,9 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 	return n, nil
 }
 
+// Connected reports whether the NATS connection is up.
+func (n *Node) Connected() bool { return n.nc.IsConnected() }
+
 // ID is this node's name.
 func (n *Node) ID() string { return n.id }
 

@@ -255,3 +255,21 @@ func (k kickWriter) Close(se *stanza.StreamError) {
 	default:
 	}
 }
+
+func TestEmbeddedNATS(t *testing.T) {
+	url, stop, err := StartEmbedded(Embedded{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop) // after the nodes' cleanups: they leave the cluster first
+	st := sharedStore(t)
+	// Node a embeds NATS; node b connects to a's embedded server.
+	nodes := startNodes(t, url, st, "a", "b")
+	alice := nodes[0].connect(t, "alice@localhost/pc")
+	alice.send(presence())
+	bob := nodes[1].connect(t, "bob@localhost/phone")
+	bob.send(presence())
+	eventually(t, "node a to see bob", func() bool { return nodes[0].srv.Router.Online(jid.MustParse("bob@localhost")) })
+	alice.send(chat("bob@localhost", "e1"))
+	bob.sink.waitFor(t, "message through the embedded NATS", byID("e1"))
+}

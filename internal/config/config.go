@@ -74,10 +74,20 @@ type Config struct {
 type Cluster struct {
 	// NATS is the NATS server URL list ("nats://10.0.0.1:4222,nats://...");
 	// empty runs a single node. The servers need JetStream (-js).
+	// "embedded" runs a NATS server inside this process (small clusters:
+	// nothing else to operate); the keys below configure it.
 	NATS string `toml:"nats"`
 	// Node names this node, unique in the cluster; empty picks a random
 	// name at each start.
 	Node string `toml:"node"`
+	// EmbeddedListen is the embedded NATS server's client address.
+	EmbeddedListen string `toml:"embedded_listen"`
+	// EmbeddedClusterListen is its route address for the other nodes'
+	// embedded servers; empty runs it standalone (other nodes may still
+	// connect to EmbeddedListen).
+	EmbeddedClusterListen string `toml:"embedded_cluster_listen"`
+	// EmbeddedRoutes lists the other embedded servers' route URLs.
+	EmbeddedRoutes string `toml:"embedded_routes"`
 }
 
 // Listen holds the listening addresses; an empty address disables that
@@ -184,6 +194,7 @@ func Default() Config {
 		},
 		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "auto"},
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
+		Cluster:      Cluster{EmbeddedListen: "127.0.0.1:4222"},
 		Registration: "closed",
 	}
 }

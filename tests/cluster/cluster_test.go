@@ -162,7 +162,7 @@ frontend xmpp_c2s
     default_backend bluetick_c2s
 backend bluetick_c2s
     balance roundrobin
-    option httpchk GET /healthz
+    option httpchk GET /readyz
 `
 
 func lastLines(s string, n int) string {
