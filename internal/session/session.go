@@ -82,9 +82,9 @@ type Session struct {
 	resume  bool   // SM resumption enabled
 	closed  bool   // no more sends: ended, or pending taken
 	w       Writer // attached connection, nil while hibernated
-	wake    chan struct{}
-	stopW   chan struct{} // closed to stop the current writer goroutine
-	reqOut  bool          // an <r/> is outstanding
+	wgen    uint64 // bumped by Attach and Detach: a writer of an older generation exits
+	writing bool   // a writer goroutine of generation wgen is running
+	reqOut  bool   // an <r/> is outstanding
 	detachT *time.Timer
 
 	// Presence state (RFC 6121 §4), guarded by mu.
@@ -98,7 +98,7 @@ type Session struct {
 
 // New returns a session for the bound full JID with the given queue bound.
 func New(id string, j jid.JID, max int, h Hooks) *Session {
-	return &Session{id: id, jid: j, max: max, hook: h, wake: make(chan struct{}, 1)}
+	return &Session{id: id, jid: j, max: max, hook: h}
 }
 
 // ID is the resumption id.
@@ -142,8 +142,12 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 	}
 	s.outSeq++
 	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq})
+	start, gen := s.kickLocked()
+	w := s.w
 	s.mu.Unlock()
-	s.signal()
+	if start {
+		go s.writeLoop(w, gen)
+	}
 	return nil
 }
 
@@ -168,14 +172,11 @@ func (s *Session) SendControl(el *xmlstream.Element) {
 		return
 	}
 	s.ctrl = append(s.ctrl, el)
+	start, gen := s.kickLocked()
+	w := s.w
 	s.mu.Unlock()
-	s.signal()
-}
-
-func (s *Session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.writeLoop(w, gen)
 	}
 }
 

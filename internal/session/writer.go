@@ -9,10 +9,13 @@ const nsSM = "urn:xmpp:sm:3"
 // does not hold a huge slice.
 const maxBatch = 256
 
-// Attach makes w the session's output and starts a writer goroutine that
-// drains the queue into it, flushing once per batch. Everything not yet
-// acknowledged is written again from the start (the resumption case: the
-// caller has already applied the client's h with Ack).
+// Attach makes w the session's output. Everything not yet acknowledged is
+// written again from the start (the resumption case: the caller has
+// already applied the client's h with Ack).
+//
+// No goroutine waits on an idle session: a writer goroutine is started
+// when there is something to write and exits when the queue is drained, so
+// an idle connection costs its reader only (see kickLocked).
 func (s *Session) Attach(w Writer) {
 	s.mu.Lock()
 	if s.detachT != nil {
@@ -20,66 +23,74 @@ func (s *Session) Attach(w Writer) {
 		s.detachT = nil
 	}
 	s.w = w
+	s.wgen++
+	s.writing = false
 	s.written = 0
 	s.reqOut = false
-	stop := make(chan struct{})
-	s.stopW = stop
+	start, gen := s.kickLocked()
 	s.mu.Unlock()
-	go s.writeLoop(w, stop)
-	s.signal()
+	if start {
+		go s.writeLoop(w, gen)
+	}
 }
 
-// Detach stops the writer of the current connection. The session keeps its
+// Detach stops writing to the current connection. The session keeps its
 // queue; the caller then either ends it or hibernates it for resumption.
 func (s *Session) Detach() {
 	s.mu.Lock()
-	if s.stopW != nil {
-		close(s.stopW)
-		s.stopW = nil
-	}
 	s.w = nil
+	s.wgen++ // a running writer sees the change and exits
+	s.writing = false
 	s.ctrl = nil
 	s.mu.Unlock()
 }
 
-// writeLoop is the only goroutine writing to w. It takes everything queued
-// in one go and hands it to w as one batch: under load many stanzas leave in
-// one syscall; idle, it sleeps on the wake channel holding no buffers.
-func (s *Session) writeLoop(w Writer, stop chan struct{}) {
+// kickLocked decides, with mu held, whether a writer goroutine must be
+// started: there is a connection, nothing is writing, and there is work.
+// The caller starts writeLoop(s.w, gen) after unlocking.
+func (s *Session) kickLocked() (start bool, gen uint64) {
+	if s.w == nil || s.writing || len(s.ctrl) == 0 && s.written >= len(s.queue) {
+		return false, 0
+	}
+	s.writing = true
+	return true, s.wgen
+}
+
+// writeLoop is the only goroutine writing to w while it runs. It takes
+// everything queued in one go and hands it to w as one batch — under load
+// many stanzas leave in one syscall — and exits when nothing is left.
+func (s *Session) writeLoop(w Writer, gen uint64) {
 	for {
-		select {
-		case <-stop:
+		ctrl, batch, n, ok := s.takeBatch(w, gen)
+		if !ok {
 			return
-		case <-s.wake:
 		}
-		for {
-			ctrl, batch, n, more := s.takeBatch(w)
-			if len(ctrl) == 0 && len(batch) == 0 {
-				break
+		if err := w.Write(append(ctrl, batch...)); err != nil {
+			// The reader sees the broken connection too and detaches;
+			// the batch is still queued, so nothing is lost.
+			s.mu.Lock()
+			if s.wgen == gen {
+				s.writing = false
 			}
-			if err := w.Write(append(ctrl, batch...)); err != nil {
-				// The reader sees the broken connection too and detaches;
-				// the batch is still queued, so nothing is lost.
-				w.Close(nil)
-				return
-			}
-			if delivered := s.commitWritten(w, n); len(delivered) > 0 && s.hook.Delivered != nil {
-				s.hook.Delivered(s, delivered)
-			}
-			if !more {
-				break
-			}
+			s.mu.Unlock()
+			w.Close(nil)
+			return
+		}
+		if delivered := s.commitWritten(w, n); len(delivered) > 0 && s.hook.Delivered != nil {
+			s.hook.Delivered(s, delivered)
 		}
 	}
 }
 
-// takeBatch takes the next batch for w under the lock. The entries stay
-// queued: with SM until the client acks them, without SM until the write
-// succeeded (committed by commitWritten), so a failed write loses nothing.
-func (s *Session) takeBatch(w Writer) (ctrl, batch []*xmlstream.Element, n int, more bool) {
+// takeBatch takes the next batch for the writer of generation gen under
+// the lock; ok is false when the writer must exit (nothing left, or the
+// connection was detached or replaced). The entries stay queued: with SM
+// until the client acks them, without SM until the write succeeded
+// (committed by commitWritten), so a failed write loses nothing.
+func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Element, n int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.w != w {
+	if s.wgen != gen || s.w != w {
 		return nil, nil, 0, false
 	}
 	ctrl = s.ctrl
@@ -87,7 +98,10 @@ func (s *Session) takeBatch(w Writer) (ctrl, batch []*xmlstream.Element, n int, 
 	n = len(s.queue) - s.written
 	if n > maxBatch {
 		n = maxBatch
-		more = true
+	}
+	if n <= 0 && len(ctrl) == 0 {
+		s.writing = false
+		return nil, nil, 0, false
 	}
 	if n > 0 {
 		batch = make([]*xmlstream.Element, n, n+1)
@@ -103,7 +117,7 @@ func (s *Session) takeBatch(w Writer) (ctrl, batch []*xmlstream.Element, n int, 
 			batch = append(batch, xmlstream.New(nsSM, "r"))
 		}
 	}
-	return ctrl, batch, n, more
+	return ctrl, batch, n, true
 }
 
 // commitWritten drops the first n written entries when SM is off (there
