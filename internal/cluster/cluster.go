@@ -112,23 +112,22 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		nc.Close()
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A JetStream cluster that is starting too (all machines booting at
+	// once) has no meta leader for a few seconds: retry until it does.
+	cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
-		Bucket: sessionsBucket, History: 1, Storage: jetstream.MemoryStorage,
-		Description: "Bluetick session directory: node -> bound resources",
-	})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("cluster: creating the %s bucket: %v (nats-server needs -js)", sessionsBucket, err)
-	}
-	live, err := js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
-		Bucket: nodesBucket, History: 1, Storage: jetstream.MemoryStorage,
-		TTL: 10 * cfg.Heartbeat, Description: "Bluetick node heartbeats",
-	})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("cluster: creating the %s bucket: %v", nodesBucket, err)
+	var kv, live jetstream.KeyValue
+	for {
+		kv, live, err = buckets(cctx, js, cfg.Heartbeat)
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil {
+			nc.Close()
+			return nil, fmt.Errorf("cluster: creating the directory buckets: %v (nats-server needs JetStream: -js)", err)
+		}
+		log.Warn("cluster: JetStream not ready, retrying", "err", err)
+		time.Sleep(500 * time.Millisecond)
 	}
 	n := &Node{
 		id: cfg.Node, cfg: cfg, nc: nc, kv: kv, live: live, r: r,
@@ -173,6 +172,37 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 
 // Connected reports whether the NATS connection is up.
 func (n *Node) Connected() bool { return n.nc.IsConnected() }
+
+// buckets creates (or opens) the directory and heartbeat buckets,
+// replicated on three NATS servers when the NATS cluster has them (so the
+// directory survives the loss of one), else on one.
+func buckets(ctx context.Context, js jetstream.JetStream, heartbeat time.Duration) (kv, live jetstream.KeyValue, err error) {
+	for _, replicas := range []int{3, 1} {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		kv, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
+			Bucket: sessionsBucket, History: 1, Storage: jetstream.MemoryStorage, Replicas: replicas,
+			Description: "Bluetick session directory: node -> bound resources",
+		})
+		if err == nil {
+			live, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{
+				Bucket: nodesBucket, History: 1, Storage: jetstream.MemoryStorage, Replicas: replicas,
+				TTL: 10 * heartbeat, Description: "Bluetick node heartbeats",
+			})
+		}
+		cancel()
+		if err == nil || !replicaProblem(err) {
+			return kv, live, err
+		}
+	}
+	return kv, live, err
+}
+
+// replicaProblem tells whether err means the NATS deployment cannot hold
+// three replicas (a standalone server or a smaller cluster).
+func replicaProblem(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "replicas") || strings.Contains(msg, "insufficient resources") || strings.Contains(msg, "no suitable peers")
+}
 
 // ID is this node's name.
 func (n *Node) ID() string { return n.id }

@@ -175,7 +175,7 @@ func lastLines(s string, n int) string {
 
 func waitHealthy(t *testing.T, n *node) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if r, err := http.Get("http://" + n.http + "/healthz"); err == nil {
 			r.Body.Close()
