@@ -48,6 +48,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opt.Resource, "resource", "bench", "resource to bind")
 	fs.BoolVar(&opt.SM, "sm", false, "enable XEP-0198 stream management when offered")
 	fs.DurationVar(&opt.Timeout, "step-timeout", 30*time.Second, "bound on each login step")
+	curves := fs.String("tls-curves", "x25519", "TLS key exchanges offered: x25519, p256, x25519mlkem768, comma-separated, or default (Go's list)")
 	sources := fs.String("sources", "", "comma-separated local source addresses, e.g. 127.0.0.1,127.0.0.2 (or 127.0.0.1-4)")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server in reports (default: the --server address)")
 	fs.StringVar(&cfg.Users, "users", "user%d", "user name pattern with one %d")
@@ -92,6 +93,9 @@ func benchCmd(args []string) error {
 		return err
 	}
 	opt.Sources = ips
+	if opt.Curves, err = loadgen.ParseCurves(*curves); err != nil {
+		return err
+	}
 	if cfg.Label == "" {
 		cfg.Label = opt.Server
 	}

@@ -37,8 +37,32 @@ type Options struct {
 	SM       bool          // enable XEP-0198 when offered
 	Timeout  time.Duration // bound on each negotiation step
 	Sources  []net.IP      // local addresses, used round-robin
+	// Curves limits the TLS key exchanges offered (nil: Go's default, which
+	// includes post-quantum X25519MLKEM768 that OpenSSL 3.0 peers lack).
+	Curves []tls.CurveID
 
 	next atomic.Uint64
+
+	// Bytes on the wire (TLS records included), all connections.
+	BytesIn, BytesOut atomic.Int64
+}
+
+// countConn counts the bytes a connection reads and writes.
+type countConn struct {
+	net.Conn
+	opt *Options
+}
+
+func (c countConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.opt.BytesIn.Add(int64(n))
+	return n, err
+}
+
+func (c countConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.opt.BytesOut.Add(int64(n))
+	return n, err
 }
 
 func (o *Options) dialer() *net.Dialer {
@@ -57,13 +81,37 @@ func (o *Options) timeout() time.Duration {
 	return 30 * time.Second
 }
 
+// ParseCurves reads "x25519,p256" ("" or "default": Go's default list).
+func ParseCurves(s string) ([]tls.CurveID, error) {
+	if s == "" || s == "default" {
+		return nil, nil
+	}
+	var out []tls.CurveID
+	for _, n := range strings.Split(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(n)) {
+		case "x25519":
+			out = append(out, tls.X25519)
+		case "p256":
+			out = append(out, tls.CurveP256)
+		case "p384":
+			out = append(out, tls.CurveP384)
+		case "x25519mlkem768":
+			out = append(out, tls.X25519MLKEM768)
+		default:
+			return nil, fmt.Errorf("unknown TLS key exchange %q (use x25519, p256, p384, x25519mlkem768 or default)", n)
+		}
+	}
+	return out, nil
+}
+
 // Conn is one client connection.
 type Conn struct {
 	opt        *Options
 	User       string
 	JID        string // full JID after bind
 	TLSVersion uint16 // 0 when the stream is not encrypted
-	SM         bool   // stream management enabled
+	TLSCurve   tls.CurveID
+	SM         bool // stream management enabled
 
 	nc   net.Conn
 	br   *bufio.Reader
@@ -141,7 +189,7 @@ func dial(ctx context.Context, opt *Options) (*Conn, *Elem, error) {
 	if err != nil {
 		return nil, nil, phase("connect", err)
 	}
-	c := &Conn{opt: opt, nc: nc}
+	c := &Conn{opt: opt, nc: countConn{nc, opt}}
 	c.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	if opt.TLS == "direct" {
 		if err := c.startTLS(); err != nil {
@@ -149,7 +197,7 @@ func dial(ctx context.Context, opt *Options) (*Conn, *Elem, error) {
 			return nil, nil, phase("tls", err)
 		}
 	} else {
-		c.setIO(nc)
+		c.setIO(c.nc)
 	}
 	f, err := c.openStream()
 	if err != nil {
@@ -194,12 +242,13 @@ func (c *Conn) setIO(nc net.Conn) {
 }
 
 func (c *Conn) startTLS() error {
-	tc := tls.Client(c.nc, &tls.Config{ServerName: c.opt.Domain, InsecureSkipVerify: true})
+	tc := tls.Client(c.nc, &tls.Config{ServerName: c.opt.Domain, InsecureSkipVerify: true, CurvePreferences: c.opt.Curves})
 	c.nc.SetDeadline(time.Now().Add(c.opt.timeout()))
 	if err := tc.Handshake(); err != nil {
 		return err
 	}
-	c.TLSVersion = tc.ConnectionState().Version
+	cs := tc.ConnectionState()
+	c.TLSVersion, c.TLSCurve = cs.Version, cs.CurveID
 	c.setIO(tc)
 	return nil
 }

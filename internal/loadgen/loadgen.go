@@ -174,6 +174,8 @@ type Partial struct {
 	Login      []int64             `json:"login,omitempty"`
 	Spans      map[string]Span     `json:"spans,omitempty"`
 	GenCPU     float64             `json:"gen_cpu"`
+	BytesIn    int64               `json:"bytes_in"`
+	BytesOut   int64               `json:"bytes_out"`
 	TLS        map[string]int      `json:"tls,omitempty"`
 	Timeline   map[string][]int64  `json:"timeline,omitempty"`
 	TimedOut   bool                `json:"timed_out"`
@@ -288,6 +290,8 @@ func (p *Partial) merge(o *Partial) {
 		p.Spans[k] = cur
 	}
 	p.GenCPU += o.GenCPU
+	p.BytesIn += o.BytesIn
+	p.BytesOut += o.BytesOut
 	for k, v := range o.TLS {
 		p.TLS[k] += v
 	}
@@ -321,11 +325,21 @@ type worker struct {
 	ctx     context.Context
 
 	cpu0, cpu1 float64
+	in0, out0  int64
 }
 
-// measureStart and measureEnd bracket the generator CPU that is reported.
-func (w *worker) measureStart() { w.cpu0 = SelfCPU() }
-func (w *worker) measureEnd()   { w.cpu1 = SelfCPU() }
+// measureStart and measureEnd bracket the generator CPU and the bytes on
+// the wire that are reported.
+func (w *worker) measureStart() {
+	w.cpu0 = SelfCPU()
+	w.in0, w.out0 = w.cfg.Opt.BytesIn.Load(), w.cfg.Opt.BytesOut.Load()
+}
+
+func (w *worker) measureEnd() {
+	w.cpu1 = SelfCPU()
+	w.p.BytesIn = w.cfg.Opt.BytesIn.Load() - w.in0
+	w.p.BytesOut = w.cfg.Opt.BytesOut.Load() - w.out0
+}
 
 // mine reports whether index i belongs to this process.
 func (w *worker) mine(i int) bool { return i%w.cfg.Shards == w.cfg.Shard }
@@ -361,7 +375,11 @@ func (w *worker) login(ctx context.Context, user string, lo LoginOptions) (*Conn
 	w.p.mu.Lock()
 	w.p.OK++
 	w.p.Login = append(w.p.Login, int64(end.Sub(start)))
-	w.p.TLS[tlsName(c.TLSVersion)]++
+	name := tlsName(c.TLSVersion)
+	if c.TLSVersion != 0 {
+		name += "/" + c.TLSCurve.String()
+	}
+	w.p.TLS[name]++
 	w.p.mu.Unlock()
 	w.p.series("logins", w.cfg).add(end)
 	return c, nil
@@ -467,14 +485,31 @@ func (w *worker) register() {
 	if !w.cfg.Warm {
 		return
 	}
-	var idx []int
+	// One login per user, each closed at once (holding them all could
+	// exceed the server's open-files limit).
+	wstart := time.Now()
 	for i := 0; i < n; i++ {
-		if w.mine(i) {
-			idx = append(idx, i)
+		if !w.mine(i) {
+			continue
 		}
+		select {
+		case sem <- struct{}{}:
+		case <-w.ctx.Done():
+		}
+		if w.ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if c, err := w.login(w.ctx, w.cfg.User(i), LoginOptions{}); err == nil {
+				c.Close()
+			}
+		}()
 	}
-	conns := w.loginMany(w.ctx, idx, LoginOptions{}, "warm")
-	closeAll(conns)
+	wg.Wait()
+	w.p.span("warm", wstart, time.Now())
 	w.p.mu.Lock()
 	w.p.Attempts, w.p.OK, w.p.Login = 0, 0, nil
 	w.p.mu.Unlock()

@@ -146,7 +146,7 @@ func (rep *Report) Markdown() string {
 	}
 	b.WriteString("\nRatios are " + rep.Base + "'s value divided by the other's; ✓ marks where " + rep.Base + " is better (higher for rates, lower for times, memory and CPU).\n\n")
 	// Run details: TLS, errors, CPU.
-	b.WriteString("| server | scenario | TLS sessions | logins ok/attempted | messages recv/expected | server CPU s | generator CPU s | errors |\n|---|---|---|---:|---:|---:|---:|---|\n")
+	b.WriteString("| server | scenario | TLS sessions | logins ok/attempted | messages recv/expected | server CPU s | generator CPU s | load avg start→end | errors |\n|---|---|---|---:|---:|---:|---:|---|---|\n")
 	rs := append([]*Result(nil), rep.Results...)
 	sort.SliceStable(rs, func(i, j int) bool { return scenarioOrder[rs[i].Scenario] < scenarioOrder[rs[j].Scenario] })
 	for _, r := range rs {
@@ -170,8 +170,8 @@ func (rep *Report) Markdown() string {
 		if r.Expected > 0 {
 			msgs = fmt.Sprintf("%d/%d", r.Received, r.Expected)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %s | %.2f | %.2f | %s |\n", r.Label, r.Scenario, strings.Join(tls, " "),
-			r.OK, r.Attempts, msgs, r.ServerCPU, r.GenCPU, strings.Join(errs, "; "))
+		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %s | %.2f | %.2f | %v→%v | %s |\n", r.Label, r.Scenario, strings.Join(tls, " "),
+			r.OK, r.Attempts, msgs, r.ServerCPU, r.GenCPU, r.Host["loadavg_start"], r.Host["loadavg_end"], strings.Join(errs, "; "))
 	}
 	return b.String()
 }

@@ -58,6 +58,8 @@ type Result struct {
 	Samples      map[string]ProcSample `json:"server_samples,omitempty"`
 	ServerCPU    float64               `json:"server_cpu_seconds"`
 	GenCPU       float64               `json:"generator_cpu_seconds"`
+	BytesIn      int64                 `json:"wire_bytes_from_server"`
+	BytesOut     int64                 `json:"wire_bytes_to_server"`
 	Metrics      []Metric              `json:"metrics"`
 	Timeline     map[string][]int64    `json:"timeline,omitempty"`
 	TimelineStep float64               `json:"timeline_step_seconds"`
@@ -69,7 +71,7 @@ type Result struct {
 func newResult(cfg *Config) *Result {
 	p := map[string]any{
 		"users": cfg.Users, "tls": cfg.Opt.TLS, "sm": cfg.Opt.SM, "procs": cfg.Procs,
-		"concurrency": cfg.Concurrency, "duration_s": cfg.Duration.Seconds(), "sources": len(cfg.Opt.Sources),
+		"concurrency": cfg.Concurrency, "tls_curves": fmt.Sprint(cfg.Opt.Curves), "duration_s": cfg.Duration.Seconds(), "sources": len(cfg.Opt.Sources),
 	}
 	switch cfg.Scenario {
 	case "conns":
@@ -90,7 +92,7 @@ func newResult(cfg *Config) *Result {
 	}
 	return &Result{
 		Label: cfg.Label, Server: cfg.Opt.Server, Scenario: cfg.Scenario, Started: cfg.T0, Params: p,
-		Host:    map[string]any{"name": host, "cpus": runtime.NumCPU(), "go": runtime.Version()},
+		Host:    map[string]any{"name": host, "cpus": runtime.NumCPU(), "go": runtime.Version(), "loadavg_start": loadavg()},
 		Mech:    mech,
 		Samples: map[string]ProcSample{}, TimelineStep: TimelineBucket.Seconds(),
 	}
@@ -117,6 +119,8 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 		r.GenCPU = round(p.GenCPU+parentCPU, 2)
 	}
 	r.Timeline, r.TimedOut, r.Notes = p.Timeline, p.TimedOut, p.Notes
+	r.BytesIn, r.BytesOut = p.BytesIn, p.BytesOut
+	r.Host["loadavg_end"] = loadavg()
 	for k, v := range r.Errors {
 		if v == 0 {
 			delete(r.Errors, k)
@@ -171,6 +175,9 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 			r.ServerCPU = round(c, 2)
 			add("server_cpu_per_msg", c*1e6/float64(r.Received), "µs", "lower")
 		}
+		if r.Received > 0 {
+			add("wire_bytes_per_msg", float64(r.BytesIn+r.BytesOut)/float64(r.Received), "B", "lower")
+		}
 		add("lost", float64(r.Expected-r.Received), "msgs", "lower")
 	case "offline":
 		add("store_msgs_per_s", per(float64(r.Sent), r.Spans["store"]), "msg/s", "higher")
@@ -196,9 +203,21 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 	if r.ServerCPU > 0 || r.GenCPU > 0 {
 		add("generator_cpu", r.GenCPU, "s", "lower")
 	}
-	if cfg.Opt.TLS != "none" && r.TLS["none"] > 0 {
+	if cfg.Opt.TLS != "none" && r.TLS["none"] > 0 { // cannot happen: the client insists on TLS
 		r.Notes = append(r.Notes, fmt.Sprintf("%d sessions were not encrypted", r.TLS["none"]))
 	}
+}
+
+// loadavg is the 1-minute load average: other work on the machine shows
+// up here.
+func loadavg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var v float64
+	fmt.Sscan(string(b), &v)
+	return v
 }
 
 // Metric returns the named metric.

@@ -26,7 +26,8 @@ func Percentile(sorted []int64, q float64) int64 {
 	if q >= 100 {
 		return sorted[n-1]
 	}
-	rank := int(math.Ceil(q / 100 * float64(n)))
+	// The epsilon keeps 99.9% of 1000 at rank 999 despite floating point.
+	rank := int(math.Ceil(q*float64(n)/100 - 1e-9))
 	if rank < 1 {
 		rank = 1
 	}

@@ -89,6 +89,23 @@ CREATE TABLE last_activity (
 	status   TEXT NOT NULL
 );
 `,
+
+	// 2: users.offline_count, the number of rows of offline each user has,
+	// kept by every statement that adds or removes them, under the user's
+	// row lock, so that the quota check is one comparison rather than a
+	// count of up to the quota's (default 10,000) rows on every message
+	// stored. Counted here for the messages already stored; the table
+	// lock keeps other nodes from storing or deleting messages between the
+	// count and the commit. Nodes still running the previous version
+	// during a rolling upgrade do not keep the count; ExpireOffline
+	// recounts every user it expires messages of.
+	`
+LOCK TABLE users, offline IN SHARE ROW EXCLUSIVE MODE;
+ALTER TABLE users ADD COLUMN offline_count BIGINT NOT NULL DEFAULT 0;
+UPDATE users u SET offline_count = c.n
+FROM (SELECT username, count(*) AS n FROM offline GROUP BY username) c
+WHERE u.name = c.username;
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

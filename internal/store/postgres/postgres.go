@@ -11,25 +11,34 @@
 // needs several statements sends them as one pgx.Batch: the statements go
 // out together, pipelined, and the server runs everything up to the batch's
 // Sync as one implicit transaction, committed at the Sync (or rolled back
-// if any statement fails). StoreOffline, PutRosterItem and CreateUser are
-// each one round trip that way. Statements go through pgx's per-connection
-// statement cache (QueryExecModeCacheStatement), so each is parsed and
-// planned once per connection and then only bound and executed.
+// if any statement fails). So every call is one round trip, except
+// ExpireOffline (one per hundred users with expired messages). Statements
+// go through pgx's per-connection statement cache
+// (QueryExecModeCacheStatement), so each is parsed and planned once per
+// connection (one extra round trip, the first time) and then only bound
+// and executed.
 //
 // # Concurrency across nodes
 //
 // Nothing in-process can serialise the nodes, so every read-modify-write
-// takes a row lock on the user's row in users (SELECT ... FOR NO KEY UPDATE)
-// as the first statement of its transaction. Under READ COMMITTED each
-// later statement of that transaction takes a fresh snapshot after the lock
-// is granted, so it sees everything committed by whoever held the lock
-// before. That makes the offline quota check-and-insert atomic, makes each
-// user's offline Seqs increase in commit order (a drainer never sees Seq 7
-// and then a later-committed 6), and keeps roster versions increasing per
-// user. FOR NO KEY UPDATE rather than FOR UPDATE: it excludes the other
+// first takes a row lock on the user's row in users (SELECT ... FOR NO KEY
+// UPDATE), usually as the first statement of its transaction. Under READ
+// COMMITTED each later statement of that transaction takes a fresh snapshot
+// after the lock is granted, so it sees everything committed by whoever
+// held the lock before. That makes the offline quota check-and-insert
+// atomic, makes each user's offline Seqs increase in commit order (a
+// drainer never sees Seq 7 and then a later-committed 6), and keeps roster
+// versions increasing per user. FOR NO KEY UPDATE rather than FOR UPDATE: it excludes the other
 // writers of the same user and DeleteUser, but not the FOR KEY SHARE locks
 // that foreign-key checks take, so inserts into other tables for the user
 // do not queue behind it.
+//
+// Lock order: a transaction locks users rows (several only in name order)
+// before it touches any of their offline rows, never the other way round,
+// so writers on different nodes can wait for each other but never
+// deadlock. That order is also what keeps users.offline_count, the number
+// of messages each user holds, exact: the quota check compares it instead
+// of counting up to quota rows for every message stored.
 //
 // # Durability
 //

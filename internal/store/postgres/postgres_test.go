@@ -23,14 +23,45 @@ import (
 // One throwaway server for the whole test binary.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// openSchema opens a Store on a new schema of the database at dsn.
+// openSchema opens a Store on a new schema of the database at dsn. When
+// the test ends, after the caller's own cleanups (such as closing the
+// store), it checks the schema's invariants.
 func openSchema(t testing.TB, dsn string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), pgtest.Schema(t, dsn), Options{})
+	dsn = pgtest.Schema(t, dsn)
+	s, err := Open(context.Background(), dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { checkCounts(t, dsn) })
 	return s
+}
+
+// checkCounts fails t unless every user's offline_count is the number of
+// messages the user holds: the quota relies on it.
+func checkCounts(t testing.TB, dsn string) {
+	t.Helper()
+	if t.Failed() {
+		return
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close(ctx)
+	rows, _ := c.Query(ctx, `
+SELECT format('%s has offline_count %s but %s messages', name, offline_count, n)
+FROM (SELECT name, offline_count, (SELECT count(*) FROM offline WHERE username = name) AS n FROM users) x
+WHERE offline_count <> n`)
+	bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Error(err)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
 }
 
 // TestContract runs the store contract, each subtest on a fresh schema of
@@ -59,10 +90,10 @@ func schemaVersion(t testing.TB, c *pgx.Conn) int {
 	return v
 }
 
-// TestConcurrentOpen starts three "nodes" at once on a new database: all
-// must open, and the schema must be migrated exactly once (a second run of
-// step 1 would fail on CREATE TABLE users, and exactly one node sees
-// version 0).
+// TestConcurrentOpen starts three "nodes" at once on a new schema: all must
+// open, and each step must run exactly once (a second run of step 1 would
+// fail on CREATE TABLE users, of step 2 on ADD COLUMN), and exactly one
+// node sees version 0.
 func TestConcurrentOpen(t *testing.T) {
 	dsn := pgtest.Schema(t, pgtest.Start(t))
 	const nodes = 3
@@ -84,12 +115,10 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Fatalf("node %d: %v", i, errs[i])
 		}
 		defer stores[i].Close()
-		switch stores[i].migratedFrom {
-		case 0:
+		// The lock is per step, so a node may find a version between
+		// 0 and the last, but only one can find the schema empty.
+		if stores[i].migratedFrom == 0 {
 			fromZero++
-		case len(migrations):
-		default:
-			t.Errorf("node %d found version %d", i, stores[i].migratedFrom)
 		}
 	}
 	if fromZero != 1 {
@@ -209,6 +238,33 @@ func TestMigrateFailedStepRollsBack(t *testing.T) {
 	}
 }
 
+// TestMigrateOfflineCount upgrades a schema at version 1, holding
+// messages, to the current one: step 2 must count them into offline_count.
+func TestMigrateOfflineCount(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Schema(t, pgtest.Start(t))
+	old := newPool(t, dsn)
+	defer old.Close()
+	if _, err := migrate(ctx, old.pool, migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.pool.Exec(ctx, `
+INSERT INTO users (name) VALUES ('alice'), ('bob'), ('carol');
+INSERT INTO offline (username, stanza_id, sender, stored, data)
+SELECT u, '', '', now(), '' FROM unnest('{alice,alice,alice,bob}'::text[]) AS u`); err != nil {
+		t.Fatal(err)
+	}
+	s := openSchemaDSN(t, dsn)
+	if s.migratedFrom != 1 {
+		t.Fatalf("migrated from %d, want 1", s.migratedFrom)
+	}
+	checkCounts(t, dsn)
+	// The quota sees the messages stored before the upgrade.
+	if _, err := s.StoreOffline(ctx, "alice", store.OfflineMessage{Stored: time.Now()}, 3); !errors.Is(err, store.ErrQuota) {
+		t.Fatalf("StoreOffline at quota after the upgrade: %v", err)
+	}
+}
+
 // TestOpenRefusesNewerSchema: an old binary must not write to a schema a
 // newer one has migrated.
 func TestOpenRefusesNewerSchema(t *testing.T) {
@@ -321,6 +377,7 @@ func TestQuotaTwoNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	checkCounts(t, dsn)
 }
 
 // TestDrainTwoNodes stores for one user from two nodes while a third
@@ -381,6 +438,7 @@ func TestDrainTwoNodes(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	checkCounts(t, dsn)
 }
 
 func mustPool(t testing.TB, cfg *pgxpool.Config) *pgxpool.Pool {
@@ -623,22 +681,34 @@ func BenchmarkStoreOffline(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
+	// With the default quota (10,000) and half of it queued: the quota
+	// check must not cost more as the queue grows.
 	b.Run("quota", func(b *testing.B) {
 		s := openSchema(b, dsn)
 		defer s.Close()
 		ctx := context.Background()
 		s.CreateUser(ctx, "alice", nil)
+		m := store.OfflineMessage{StanzaID: "Yb9tTQ", Stored: time.Now(), Data: data}
+		for range 5000 {
+			if _, err := s.StoreOffline(ctx, "alice", m, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
-		n := 0
+		var seqs []int64
 		for b.Loop() {
-			// Drain now and then so the count stays at quota scale (a
-			// real queue holds up to the quota, not millions).
-			if n++; n%1000 == 0 {
-				s.pool.Exec(ctx, `DELETE FROM offline`)
-			}
-			if _, err := s.StoreOffline(ctx, "alice", store.OfflineMessage{StanzaID: "Yb9tTQ", Stored: time.Now(), Data: data}, 1000); err != nil {
+			seq, err := s.StoreOffline(ctx, "alice", m, 10000)
+			if err != nil {
 				b.Fatal(err)
+			}
+			// Drain what this loop added now and then, as a client
+			// would, to stay at half the quota.
+			if seqs = append(seqs, seq); len(seqs) == 1000 {
+				if err := s.DeleteOffline(ctx, "alice", seqs); err != nil {
+					b.Fatal(err)
+				}
+				seqs = seqs[:0]
 			}
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
@@ -703,4 +773,109 @@ func BenchmarkOfflineDrain(b *testing.B) {
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+}
+
+// TestExpireManyUsers expires across more users than one batch holds, and
+// repairs an offline_count that was changed by hand.
+func TestExpireManyUsers(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Schema(t, pgtest.Start(t))
+	s := openSchemaDSN(t, dsn)
+	const users = expireBatch*2 + 50
+	now := time.Now()
+	for i := range users {
+		u := fmt.Sprintf("u%03d", i)
+		if err := s.CreateUser(ctx, u, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, age := range []time.Duration{48 * time.Hour, 25 * time.Hour, time.Hour} {
+			if _, err := s.StoreOffline(ctx, u, store.OfflineMessage{Stored: now.Add(-age), Data: []byte("m")}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE users SET offline_count = 99 WHERE name = 'u007'`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.ExpireOffline(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 2*users {
+		t.Fatalf("ExpireOffline = %d, %v; want %d", n, err, 2*users)
+	}
+	checkCounts(t, dsn)
+	if c, err := s.CountOffline(ctx, "u007"); err != nil || c != 1 {
+		t.Fatalf("CountOffline(u007) = %d, %v", c, err)
+	}
+}
+
+// TestConcurrentExpire runs expiry on two nodes while messages are stored,
+// drained and accounts deleted and re-created on them: every writer locks
+// the user's row before touching messages, so nothing may deadlock (which
+// PostgreSQL would report as an error after deadlock_timeout) and the
+// counts must still be right.
+func TestConcurrentExpire(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Schema(t, pgtest.Start(t))
+	nodes := []*Store{openSchemaDSN(t, dsn), openSchemaDSN(t, dsn)}
+	const users = 12
+	name := func(i int) string { return fmt.Sprintf("u%02d", i%users) }
+	for i := range users {
+		nodes[0].CreateUser(ctx, name(i), nil)
+	}
+	old := time.Now().Add(-time.Hour)
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	errc := make(chan error, 100)
+	report := func(err error) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrQuota) {
+			select {
+			case errc <- err:
+			default:
+			}
+		}
+	}
+	for n := range 2 {
+		st := nodes[n]
+		wg.Go(func() { // expirer
+			for time.Now().Before(deadline) {
+				_, err := st.ExpireOffline(ctx, time.Now().Add(-time.Minute))
+				report(err)
+			}
+		})
+		for w := range 3 {
+			wg.Go(func() { // storer: old and new messages, over all users
+				for i := 0; time.Now().Before(deadline); i++ {
+					at := time.Now()
+					if i%2 == 0 {
+						at = old
+					}
+					_, err := st.StoreOffline(ctx, name(i*7+w), store.OfflineMessage{Stored: at, Data: []byte("m")}, 50)
+					report(err)
+				}
+			})
+		}
+		wg.Go(func() { // drainer
+			for i := 0; time.Now().Before(deadline); i++ {
+				msgs, err := st.OfflineMessages(ctx, name(i), 10)
+				report(err)
+				seqs := make([]int64, len(msgs))
+				for j, m := range msgs {
+					seqs[j] = m.Seq
+				}
+				report(st.DeleteOffline(ctx, name(i), seqs))
+			}
+		})
+		wg.Go(func() { // account churn
+			for i := n; time.Now().Before(deadline); i += 2 {
+				report(st.DeleteUser(ctx, name(i)))
+				report(st.CreateUser(ctx, name(i), nil))
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	checkCounts(t, dsn)
 }

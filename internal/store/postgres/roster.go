@@ -69,32 +69,44 @@ func (s *Store) RosterItem(ctx context.Context, user, contact string) (store.Ros
 	return it, nil
 }
 
-// bumpVersion gives the user's roster the next number of the
-// roster_version sequence. It runs after lockUser in the same transaction:
-// drawing the number under the row lock is what makes a user's versions
-// increase in commit order (a number drawn before waiting for the lock
-// could be smaller than the one the lock holder then commits).
-const bumpVersion = `UPDATE users SET roster_version = nextval('roster_version') WHERE name = $1 RETURNING roster_version`
+// bumpVersion is the start of every roster change: a CTE that gives the
+// user's roster the next number of the roster_version sequence. The
+// change's statement takes its rows from it (FROM bump), so it changes
+// nothing unless the bump happened, and the statement's result is the new
+// version, or no row for an absent user. It runs after lockUser in the same
+// transaction: drawing the number under the row lock is what makes a
+// user's versions increase in commit order (a number drawn before waiting
+// for the lock could be smaller than the one the lock holder then commits).
+const bumpVersion = `
+WITH bump AS (
+	UPDATE users SET roster_version = nextval('roster_version')
+	WHERE name = $1
+	RETURNING name, roster_version
+)`
 
-// rosterWrite sends lockUser, bumpVersion and then change as one batch
-// (one round trip, one transaction) and returns the new version;
-// ErrNotFound if the user does not exist. change must do nothing for an
-// absent user.
+// rosterWrite sends lockUser and then change (which starts with
+// bumpVersion and selects the new version) as one batch, one round trip
+// and one transaction, and returns the new version; ErrNotFound if the user
+// does not exist.
 func (s *Store) rosterWrite(ctx context.Context, user, what string, change string, args ...any) (int64, error) {
 	b := &pgx.Batch{}
 	b.Queue(lockUser, user)
-	b.Queue(bumpVersion, user)
 	b.Queue(change, args...)
 	br := s.pool.SendBatch(ctx, b)
-	ok, err := lockedRow(br)
+	_, err := lockedRow(br)
 	var ver int64
-	if err == nil && ok {
+	found := false
+	if err == nil {
 		err = br.QueryRow().Scan(&ver)
+		found = err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
 	}
 	if err = closeBatch(br, err); err != nil {
 		return 0, wrap(err, "%s of %q", what, user)
 	}
-	if !ok {
+	if !found {
 		return 0, notFound("%s: user %q", what, user)
 	}
 	return ver, nil
@@ -103,16 +115,17 @@ func (s *Store) rosterWrite(ctx context.Context, user, what string, change strin
 // PutRosterItem implements store.Rosters; ErrNotFound if the account does
 // not exist.
 func (s *Store) PutRosterItem(ctx context.Context, user string, item store.RosterItem) (int64, error) {
-	// Selecting from users inserts nothing for an absent user rather than
-	// failing on the foreign key.
-	return s.rosterWrite(ctx, user, "put roster item", `
-INSERT INTO roster (username, `+rosterColumns+`)
-SELECT name, $2, $3, $4, $5, $6, $7, $8, $9 FROM users WHERE name = $1
-ON CONFLICT (username, contact) DO UPDATE SET
-	name = excluded.name, subscription = excluded.subscription,
-	pending_out = excluded.pending_out, pending_in = excluded.pending_in,
-	approved = excluded.approved, in_roster = excluded.in_roster,
-	groups = excluded.groups`,
+	return s.rosterWrite(ctx, user, "put roster item", bumpVersion+`,
+put AS (
+	INSERT INTO roster (username, `+rosterColumns+`)
+	SELECT name, $2, $3, $4, $5, $6, $7, $8, $9 FROM bump
+	ON CONFLICT (username, contact) DO UPDATE SET
+		name = excluded.name, subscription = excluded.subscription,
+		pending_out = excluded.pending_out, pending_in = excluded.pending_in,
+		approved = excluded.approved, in_roster = excluded.in_roster,
+		groups = excluded.groups
+)
+SELECT roster_version FROM bump`,
 		user, item.Contact, item.Name, item.Subscription, item.PendingOut, item.PendingIn, item.Approved, item.InRoster, nonNil(item.Groups))
 }
 
@@ -121,5 +134,7 @@ ON CONFLICT (username, contact) DO UPDATE SET
 // costs a client at most one needless full roster fetch, and saves telling
 // "nothing to do" apart.
 func (s *Store) DeleteRosterItem(ctx context.Context, user, contact string) (int64, error) {
-	return s.rosterWrite(ctx, user, "delete roster item", `DELETE FROM roster WHERE username = $1 AND contact = $2`, user, contact)
+	return s.rosterWrite(ctx, user, "delete roster item", bumpVersion+`,
+del AS (DELETE FROM roster WHERE username IN (SELECT name FROM bump) AND contact = $2)
+SELECT roster_version FROM bump`, user, contact)
 }
