@@ -272,8 +272,9 @@ func (s *server) start() (err error) {
 	if err != nil {
 		return err
 	}
+	removeStale()
 	// Not t.TempDir: the server outlives the test that first asked for it.
-	s.dir, err = os.MkdirTemp("", "bluetick-pgtest-")
+	s.dir, err = os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return err
 	}
@@ -334,6 +335,32 @@ func (s *server) start() (err error) {
 		if attempt == 2 || !strings.Contains(err.Error(), "could not bind") && !strings.Contains(err.Error(), "could not create any TCP/IP sockets") {
 			return err
 		}
+	}
+}
+
+// dirPrefix names the servers' temporary directories.
+const dirPrefix = "bluetick-pgtest-"
+
+// removeStale removes the directories of servers whose test binary was
+// killed before it could clean up (Pdeathsig stops the server itself, but
+// its files stay): those more than an hour old whose server is not
+// running. Best effort; a directory younger than that may belong to a
+// binary starting its server right now.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+			continue
+		}
+		if pid, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			// The first line is the postmaster's PID.
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(pid), "\n", 2)[0]))
+			if n > 0 && processAlive(n) {
+				continue
+			}
+		}
+		os.RemoveAll(d)
 	}
 }
 

@@ -73,3 +73,10 @@ func startDaemon(cmd *exec.Cmd, exited chan<- struct{}) error {
 	}()
 	return <-errc
 }
+
+// processAlive reports whether a process with this PID exists: signal 0
+// checks without disturbing it (EPERM means it exists but is not ours).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -243,9 +243,9 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// lockUser is the first statement of every transaction that reads and then
-// writes a user's data (see the package doc). It returns one row if the
-// user exists, none otherwise.
+// lockUser is the first statement of most transactions that read and then
+// write a user's data (see the package doc). It returns one row if the user
+// exists, none otherwise.
 const lockUser = `SELECT 1 FROM users WHERE name = $1 FOR NO KEY UPDATE`
 
 // lockedRow reads the result of lockUser from br: whether the user exists.
