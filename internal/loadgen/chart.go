@@ -148,24 +148,24 @@ func (rep *Report) Chart(path string) error {
 	W := left + right + gw*max(len(rows), 4)
 	H := 520
 	c := newCanvas(W, H)
-	// Scale: log2 of the advantage, symmetric, at least 1/4 .. 4.
-	lim := 2.0
+	// Scale: log2 of the advantage, from at least 1/2 to 4.
+	lo, hi := -1.0, 2.0
 	for _, r := range rows {
 		for _, o := range others {
 			if v, ok := r.Ratios[o]; ok {
-				a := math.Abs(math.Log2(Advantage(v, r.Better)))
-				if !math.IsInf(a, 0) && a > lim {
-					lim = math.Ceil(a)
+				a := math.Log2(Advantage(v, r.Better))
+				if !math.IsInf(a, 0) && !math.IsNaN(a) {
+					lo, hi = math.Min(lo, math.Floor(a)), math.Max(hi, math.Ceil(a))
 				}
 			}
 		}
 	}
-	lim = math.Min(lim, 7)
+	lo, hi = math.Max(lo, -7), math.Min(hi, 10)
 	plotH := H - top - bottom
 	y := func(adv float64) int {
 		l := math.Log2(adv)
-		l = math.Max(-lim, math.Min(lim, l))
-		return top + int(float64(plotH)*(lim-l)/(2*lim))
+		l = math.Max(lo, math.Min(hi, l))
+		return top + int(float64(plotH)*(hi-l)/(hi-lo))
 	}
 	c.text(W/2, 20, fmt.Sprintf("How many times better %s is (log scale; above 1 = %s better)", rep.Base, rep.Base), black, 'c')
 	// Legend.
@@ -176,7 +176,7 @@ func (rep *Report) Chart(path string) error {
 		c.text(x+20, 43, "vs "+o, black, 'l')
 	}
 	// Grid.
-	for e := -int(lim); e <= int(lim); e++ {
+	for e := int(lo); e <= int(hi); e++ {
 		v := math.Pow(2, float64(e))
 		yy := y(v)
 		col := grey
@@ -208,6 +208,8 @@ func (rep *Report) Chart(path string) error {
 			lbl := fmt.Sprintf("%.1f", a)
 			if a < 1 {
 				lbl = fmt.Sprintf("%.2f", a)
+			} else if a >= 20 {
+				lbl = fmt.Sprintf("%.0f", a)
 			}
 			ty := y(a) - 3
 			if a < 1 {
