@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -89,6 +90,7 @@ func raiseFileLimit() {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofOn := fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP listener (for benchmarks; do not expose)")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
 		return err
@@ -187,6 +189,11 @@ func serve(args []string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if *pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	}
 	var servers []*http.Server
 	for _, hl := range []struct {
 		addr string
