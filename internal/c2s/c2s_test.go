@@ -277,3 +277,43 @@ func TestDurableDeliveryDeletedOnAck(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestResumeTimeoutMovesUnackedToOffline(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Stream.ResumeTimeout.Duration = 200 * time.Millisecond })
+	bob := dial(t, srv.addr)
+	bob.login("bob", "phone")
+	bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	bob.expect("enabled")
+	bob.presence()
+	bob.expect("presence")
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<message to='bob@localhost' type='chat' id='t1'><body>unacked</body></message>")
+	bob.expect("message")
+	bob.Conn.Close() // never acked
+	time.Sleep(600 * time.Millisecond)
+	if n, _ := srv.im.Store().CountOffline(context.Background(), "bob"); n != 1 {
+		t.Fatalf("after the resume timeout the offline store holds %d, want the unacked message", n)
+	}
+	bob2 := dial(t, srv.addr)
+	bob2.login("bob", "laptop")
+	bob2.presence()
+	if m := bob2.expect("message"); m.Attr("id") != "t1" {
+		t.Fatalf("got %v", m)
+	}
+}
+
+func TestIdleClientPingedThenClosed(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Limits.IdleTimeout.Duration = 300 * time.Millisecond })
+	c := dial(t, srv.addr)
+	c.login("alice", "pc")
+	ping := c.expect("iq")
+	if ping.Attr("type") != "get" || ping.Child("urn:xmpp:ping", "ping") == nil {
+		t.Fatalf("idle client got %v, want a ping", ping)
+	}
+	// No answer: the server gives up.
+	e := c.expect("error")
+	if e.Child("urn:ietf:params:xml:ns:xmpp-streams", "connection-timeout") == nil {
+		t.Fatalf("stream error = %v", e)
+	}
+}
