@@ -135,11 +135,12 @@ func serve(args []string) error {
 			defer stopNATS()
 			url = u
 		}
-		clusterNode, err = cluster.Start(ctx, cluster.Config{NATS: url, Node: cfg.Cluster.Node, Gone: im.RemoteGone}, im.Router, log)
+		clusterNode, err = cluster.Start(ctx, cluster.Config{NATS: url, Node: cfg.Cluster.Node, Gone: im.RemoteGone, HandOver: svc.HandOver}, im.Router, log)
 		if err != nil {
 			return err
 		}
 		defer clusterNode.Close()
+		svc.SetRemote(clusterNode)
 	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 

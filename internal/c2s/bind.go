@@ -83,6 +83,9 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 		o.owner = st // from now on the old connection cannot end it
 	}
 	st.svc.rmu.Unlock()
+	if !ok && o == nil && st.svc.remote != nil {
+		return st.resumeRemote(id, uint32(h))
+	}
 	if !ok {
 		return false, st.t.Write([]*xmlstream.Element{smFailed("item-not-found", "no session to resume")})
 	}
@@ -172,4 +175,28 @@ func handledTooHigh(s *session.Session, h uint64) *stanza.StreamError {
 		Text:      "you acknowledged " + strconv.FormatUint(h, 10) + " stanzas, but only " + sent + " were sent",
 		App:       xmlstream.New(nsSM, "handled-count-too-high", "h", strconv.FormatUint(h, 10), "send-count", sent),
 	}
+}
+
+// resumeRemote takes the session over from the node that holds it
+// (cluster mode) and resumes it here.
+func (st *stream) resumeRemote(id string, h uint32) (bool, error) {
+	ctx := context.Background()
+	snap, err := st.svc.remote.Resume(ctx, id, st.user, h)
+	if err != nil {
+		return false, st.t.Write([]*xmlstream.Element{smFailed("item-not-found", "no session to resume")})
+	}
+	s := session.Restore(snap, st.svc.cfg.Limits.MaxQueue, st.hooks())
+	st.adopt(s)
+	st.svc.im.Bound(ctx, s)
+	st.log = st.log.With("jid", s.JID().String(), "resumed", id, "from_node", true)
+	resumed := xmlstream.New(nsSM, "resumed", "previd", id, "h", strconv.FormatUint(uint64(s.InboundH()), 10))
+	if err := st.t.Write([]*xmlstream.Element{resumed}); err != nil {
+		return false, err
+	}
+	s.Attach(st.t)
+	// Messages that arrived during the hand-over went to the store.
+	if s.Available() && s.Priority() >= 0 {
+		st.svc.im.Router.Drain(ctx, s)
+	}
+	return true, nil
 }

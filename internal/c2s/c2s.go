@@ -17,6 +17,7 @@ import (
 	"bluetick/internal/config"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
+	"bluetick/internal/stanza"
 	"bluetick/internal/xmlstream"
 )
 
@@ -37,7 +38,50 @@ type Service struct {
 	rmu      sync.Mutex
 	sessions map[string]*owned
 
+	// remote finds resumable sessions on other nodes (cluster mode).
+	remote RemoteResumer
+
 	wg sync.WaitGroup
+}
+
+// RemoteResumer takes over a resumable session from another node of the
+// cluster (package cluster implements it).
+type RemoteResumer interface {
+	Resume(ctx context.Context, previd, user string, h uint32) (session.Snapshot, error)
+}
+
+// SetRemote enables XEP-0198 resumption of sessions held by other nodes.
+func (s *Service) SetRemote(r RemoteResumer) { s.remote = r }
+
+// HandOver gives up the local resumable session previd of user to another
+// node that received the client's <resume/>: the client's h is applied,
+// the connection (if still attached) is closed, and the session leaves this
+// node without its contacts seeing it go offline.
+func (s *Service) HandOver(previd, user string, h uint32) (session.Snapshot, bool) {
+	s.rmu.Lock()
+	o := s.sessions[previd]
+	if o == nil || o.sess.JID().Local() != user {
+		s.rmu.Unlock()
+		return session.Snapshot{}, false
+	}
+	prev := o.owner
+	delete(s.sessions, previd)
+	s.rmu.Unlock()
+	if prev != nil {
+		prev.fail(&stanza.StreamError{Condition: "conflict", Text: "session resumed on another node"})
+	}
+	o.sess.Detach()
+	snap, seqs, err := o.sess.HandOver(h)
+	if err != nil {
+		s.log.Info("c2s: hand-over refused", "previd", previd, "err", err)
+		go s.im.End(context.Background(), o.sess)
+		return session.Snapshot{}, false
+	}
+	if len(seqs) > 0 {
+		s.im.Hooks().Delivered(o.sess, seqs)
+	}
+	s.im.Release(context.Background(), o.sess)
+	return snap, true
 }
 
 // owned tracks which connection currently drives a session, so a

@@ -32,6 +32,7 @@ import (
 
 	"bluetick/internal/jid"
 	"bluetick/internal/router"
+	"bluetick/internal/session"
 	"bluetick/internal/xmlstream"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// Gone is told the available sessions of a node found dead, so this
 	// node can tell its local users those contacts went offline.
 	Gone func(sessions []jid.JID)
+	// HandOver gives up a local resumable session for a resumption on
+	// another node (c2s implements it); false if this node does not hold
+	// it.
+	HandOver func(previd, user string, h uint32) (session.Snapshot, bool)
 }
 
 const (
@@ -137,6 +142,10 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		lastBeat: map[string]time.Time{},
 	}
 	if _, err := nc.Subscribe(subjectPrefix+n.id, n.serve); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if _, err := nc.Subscribe(resumeSubject, n.serveResume); err != nil {
 		nc.Close()
 		return nil, err
 	}

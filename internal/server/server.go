@@ -114,6 +114,14 @@ func (s *Server) Bound(ctx context.Context, sess *session.Session) {
 	}
 }
 
+// Release removes a session handed over to another node: it continues
+// there, so contacts see no presence change and nothing is stored.
+func (s *Server) Release(ctx context.Context, sess *session.Session) {
+	if _, err := s.Router.Unbind(ctx, sess); err != nil {
+		s.log.Error("session hand-over", "jid", sess.JID().String(), "err", err)
+	}
+}
+
 // End finishes a session for good: undelivered messages go to the offline
 // store, contacts see it go unavailable, last activity is recorded.
 func (s *Server) End(ctx context.Context, sess *session.Session) {

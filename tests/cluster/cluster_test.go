@@ -293,3 +293,40 @@ func TestNodeKilledOthersCarryOn(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func TestResumeOnAnotherNode(t *testing.T) {
+	c := startCluster(t, 2)
+	bob := c.loginOn(0, "u1", "phone")
+	bob.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	id := bob.Expect("enabled").Attr("id")
+	bob.Send("<presence/>")
+	bob.Expect("presence")
+	alice := c.loginOn(2, "u2", "pc")
+	time.Sleep(300 * time.Millisecond)
+	alice.Send("<message to='u1@localhost' type='chat' id='m1'><body>one</body></message>")
+	if m := bob.Expect("message"); m.Attr("id") != "m1" {
+		t.Fatalf("got %v", m)
+	}
+	bob.Conn.Close() // the phone loses its network; m2 arrives meanwhile
+	alice.Send("<message to='u1@localhost' type='chat' id='m2'><body>two</body></message>")
+	alice.Send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.Expect("iq")
+
+	// The balancer sends the phone to another node; it resumes there.
+	bob2 := xmpptest.Dial(t, c.nodes[1].c2s, "localhost")
+	bob2.Auth("u1", "pw")
+	bob2.Send("<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='2'/>")
+	r := bob2.Expect("resumed")
+	if r.Attr("previd") != id {
+		t.Fatalf("resumed = %v", r)
+	}
+	if m := bob2.Expect("message"); m.Attr("id") != "m2" {
+		t.Fatalf("after cross-node resumption got %v, want m2 only", m)
+	}
+	// The session lives on node 2 now: messages reach it there.
+	time.Sleep(300 * time.Millisecond)
+	alice.Send("<message to='u1@localhost' type='chat' id='m3'><body>three</body></message>")
+	if m := bob2.Expect("message"); m.Attr("id") != "m3" {
+		t.Fatalf("got %v, want m3", m)
+	}
+}
