@@ -70,6 +70,7 @@ type entry struct {
 	Priority   int    `json:"p"`
 	Available  bool   `json:"a"`
 	Interested bool   `json:"i"`
+	Carbons    bool   `json:"c,omitempty"`
 	Presence   string `json:"x,omitempty"` // last available presence, serialized
 }
 
@@ -415,7 +416,7 @@ func bareOfKey(key string) (jid.JID, error) {
 
 // Publish implements router.Directory.
 func (n *Node) Publish(s router.Session) {
-	en := entry{Node: n.id, JID: s.JID().String(), Priority: s.Priority(), Available: s.Available(), Interested: s.Interested()}
+	en := entry{Node: n.id, JID: s.JID().String(), Priority: s.Priority(), Available: s.Available(), Interested: s.Interested(), Carbons: s.Carbons()}
 	if p := s.Presence(); p != nil {
 		en.Presence = string(xmlstream.Append(nil, p, ""))
 	}
@@ -454,7 +455,7 @@ func (n *Node) Remote(bare jid.JID) []router.Session {
 		if err != nil {
 			continue
 		}
-		rs := &remoteSession{n: n, node: en.Node, jid: full, prio: en.Priority, avail: en.Available, interested: en.Interested}
+		rs := &remoteSession{n: n, node: en.Node, jid: full, prio: en.Priority, avail: en.Available, interested: en.Interested, carbons: en.Carbons}
 		if en.Presence != "" {
 			if p, err := xmlstream.Parse([]byte(en.Presence), n.lim); err == nil {
 				rs.presence = p

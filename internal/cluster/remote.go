@@ -41,6 +41,7 @@ type remoteSession struct {
 	prio       int
 	avail      bool
 	interested bool
+	carbons    bool
 	presence   *xmlstream.Element
 }
 
@@ -49,6 +50,7 @@ func (s *remoteSession) Available() bool                { return s.avail }
 func (s *remoteSession) Priority() int                  { return s.prio }
 func (s *remoteSession) Presence() *xmlstream.Element   { return s.presence }
 func (s *remoteSession) Interested() bool               { return s.interested }
+func (s *remoteSession) Carbons() bool                  { return s.carbons }
 func (s *remoteSession) OfflineOutstanding() int        { return 0 }
 func (s *remoteSession) TakePending() []session.Pending { return nil }
 

@@ -31,6 +31,7 @@ type wireSnapshot struct {
 	Priority   int           `json:"prio"`
 	Presence   string        `json:"pres,omitempty"`
 	Interested bool          `json:"int"`
+	Carbons    bool          `json:"cc,omitempty"`
 }
 
 type wirePending struct {
@@ -52,7 +53,7 @@ func (n *Node) serveResume(m *nats.Msg) {
 		return // not ours (or not resumable): stay silent, the holder answers
 	}
 	w := wireSnapshot{ID: snap.ID, JID: snap.JID.String(), InH: snap.InH, Acked: snap.Acked,
-		Available: snap.Available, Priority: snap.Priority, Interested: snap.Interested}
+		Available: snap.Available, Priority: snap.Priority, Interested: snap.Interested, Carbons: snap.Carbons}
 	if snap.Presence != nil {
 		w.Presence = string(xmlstream.Append(nil, snap.Presence, ""))
 	}
@@ -86,7 +87,7 @@ func (n *Node) Resume(ctx context.Context, previd, user string, h uint32) (sessi
 		return session.Snapshot{}, err
 	}
 	snap := session.Snapshot{ID: w.ID, JID: full, InH: w.InH, Acked: w.Acked,
-		Available: w.Available, Priority: w.Priority, Interested: w.Interested}
+		Available: w.Available, Priority: w.Priority, Interested: w.Interested, Carbons: w.Carbons}
 	if w.Presence != "" {
 		if p, err := xmlstream.Parse([]byte(w.Presence), n.lim); err == nil {
 			p.Space = xmlstream.NSClient

@@ -38,6 +38,8 @@ type Session interface {
 	// Interested reports whether the client requested the roster (and so
 	// gets roster pushes).
 	Interested() bool
+	// Carbons reports whether the client enabled XEP-0280 carbon copies.
+	Carbons() bool
 	Send(el *xmlstream.Element) error
 	SendOffline(el *xmlstream.Element, seq int64) error
 	TakePending() []session.Pending
@@ -95,6 +97,10 @@ type Router struct {
 	offline Offline
 	exists  UserExists
 	dir     Directory // nil on a single node
+	// CarbonCopy, when set, wraps a delivered message as a XEP-0280
+	// received carbon for the user's other carbons-enabled resources, or
+	// returns nil when the message is not eligible.
+	CarbonCopy func(el *xmlstream.Element) *xmlstream.Element
 	// durable: every storable chat or normal message is written to the
 	// offline store before it is acknowledged and delivered with its
 	// sequence number, so the recipient's ack deletes it. A crash of any
@@ -352,6 +358,7 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		for _, s := range all {
 			if s.JID() == to {
 				if err := s.Send(el); err == nil {
+					r.carbons(el, all, []Session{s})
 					return nil
 				}
 				if err := r.storePending(ctx, bare, s); err != nil {
@@ -389,7 +396,8 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	}
 	if !draining {
 		delivered := false
-		for _, s := range mostAvailable(all) {
+		targets := mostAvailable(all)
+		for _, s := range targets {
 			if err := s.Send(el); err == nil {
 				delivered = true
 			} else if err := r.storePending(ctx, bare, s); err != nil {
@@ -397,6 +405,7 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 			}
 		}
 		if delivered {
+			r.carbons(el, all, targets)
 			return nil
 		}
 	}
@@ -428,14 +437,44 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 	if err != nil || draining {
 		return err
 	}
-	for _, s := range mostAvailable(all) {
+	targets := mostAvailable(all)
+	for _, s := range targets {
 		if s.SendOffline(el, seq) != nil {
 			if err := r.storePending(ctx, bare, s); err != nil {
 				return err
 			}
 		}
 	}
+	r.carbons(el, all, targets)
 	return nil
+}
+
+// carbons sends a received carbon (XEP-0280 §6) to each carbons-enabled
+// resource that was not a target of the delivery.
+func (r *Router) carbons(el *xmlstream.Element, all, targets []Session) {
+	if r.CarbonCopy == nil || len(all) <= len(targets) {
+		return
+	}
+	var cc *xmlstream.Element
+next:
+	for _, s := range all {
+		if !s.Carbons() {
+			continue
+		}
+		for _, t := range targets {
+			if t == s {
+				continue next
+			}
+		}
+		if cc == nil {
+			if cc = r.CarbonCopy(el); cc == nil {
+				return
+			}
+		}
+		c := cc.Copy()
+		c.SetAttr("to", s.JID().String())
+		_ = s.Send(c)
+	}
 }
 
 // storeOffline keeps a message for later, or tells why not.

@@ -39,6 +39,8 @@ func (s *Server) registerFeatures() {
 	m.Handle("set", NSRoster, "query", ToSelf, "", s.rosterSet)
 	m.Handle("get", NSRegister, "query", ToServer|ToSelf, "", s.registerGet)
 	m.Handle("set", NSRegister, "query", ToServer|ToSelf, "", s.registerSet)
+	m.Handle("set", NSCarbons, "enable", ToServer|ToSelf, NSCarbons, s.carbonsSet)
+	m.Handle("set", NSCarbons, "disable", ToServer|ToSelf, "", s.carbonsSet)
 	// Message semantics the server provides.
 	m.Feature(ToSelf|ToAccount, NSSID)
 	m.Feature(ToServer, NSOffline)

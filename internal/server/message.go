@@ -37,6 +37,7 @@ func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to ji
 	err := s.Router.DeliverMessage(ctx, to, el)
 	switch {
 	case err == nil, errors.Is(err, router.ErrDropped):
+		s.sentCarbons(sess, to, el)
 	default:
 		var se *stanza.Error
 		if !errors.As(err, &se) {

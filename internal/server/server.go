@@ -56,6 +56,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	}
 	s.Offline = offline.New(st, cfg.Domain, cfg.Offline.Quota, log)
 	s.Router = router.New(s.Offline, st.UserExists)
+	s.Router.CarbonCopy = receivedCarbon
 	s.mux = newMux()
 	s.registerFeatures()
 	return s

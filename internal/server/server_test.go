@@ -289,3 +289,64 @@ func BenchmarkRouteMessage(b *testing.B) {
 		b.Fatalf("%d messages went offline: bob's writer fell behind", n)
 	}
 }
+
+func carbonsOn(t *testing.T, srv *Server, c *conn) {
+	c.send(t, srv, xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", "cc").Append(xmlstream.New(NSCarbons, "enable")))
+	if r := c.wait(); len(r) != 1 || r[0].Attr("type") != "result" {
+		t.Fatalf("enable carbons: %v", r)
+	}
+}
+
+func TestCarbons(t *testing.T) {
+	srv := newServer(t)
+	pc := connect(t, srv, "alice@localhost/pc")
+	phone := connect(t, srv, "alice@localhost/phone")
+	bob := connect(t, srv, "bob@localhost/x")
+	for _, c := range []*conn{pc, phone, bob} {
+		c.send(t, srv, presence())
+	}
+	pc.wait()
+	phone.wait()
+	bob.wait()
+	carbonsOn(t, srv, phone)
+
+	// Received: bob writes to alice's pc; the phone gets a copy.
+	bob.send(t, srv, xmlstream.New(xmlstream.NSClient, "message", "to", "alice@localhost/pc", "type", "chat", "id", "r1").
+		Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("hi pc")))
+	got := phone.wait()
+	if len(got) != 1 {
+		t.Fatalf("phone got %v, want one received carbon", got)
+	}
+	fwd := got[0].Child(NSCarbons, "received").Child(nsForward, "forwarded").Child(xmlstream.NSClient, "message")
+	if got[0].Attr("from") != "alice@localhost" || fwd.Attr("id") != "r1" || fwd.Attr("from") != "bob@localhost/x" {
+		t.Fatalf("received carbon = %v", got[0])
+	}
+	// Sent: the pc writes to bob; the phone gets a copy, the pc none.
+	pc.wait()
+	pc.send(t, srv, xmlstream.New(xmlstream.NSClient, "message", "to", "bob@localhost", "type", "chat", "id", "s1").
+		Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("hi bob")))
+	got = phone.wait()
+	if len(got) != 1 || got[0].Child(NSCarbons, "sent").Child(nsForward, "forwarded").Child(xmlstream.NSClient, "message").Attr("id") != "s1" {
+		t.Fatalf("phone got %v, want one sent carbon", got)
+	}
+	if got := pc.wait(); len(got) != 0 {
+		t.Fatalf("the sender got %v", got)
+	}
+	// Private messages are not copied.
+	pc.send(t, srv, xmlstream.New(xmlstream.NSClient, "message", "to", "bob@localhost", "type", "chat", "id", "p1").
+		Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("secret"), xmlstream.New(NSCarbons, "private")))
+	if got := phone.wait(); len(got) != 0 {
+		t.Fatalf("private message copied: %v", got)
+	}
+	// Disco advertises the feature.
+	pc.send(t, srv, xmlstream.New(xmlstream.NSClient, "iq", "type", "get", "id", "d", "to", "localhost").Append(xmlstream.New(NSDiscoInfo, "query")))
+	found := false
+	for _, f := range pc.wait()[0].Child(NSDiscoInfo, "query").Elements() {
+		if f.Attr("var") == NSCarbons {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("disco lacks urn:xmpp:carbons:2")
+	}
+}

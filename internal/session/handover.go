@@ -24,6 +24,7 @@ type Snapshot struct {
 	Priority   int
 	Presence   *xmlstream.Element
 	Interested bool
+	Carbons    bool
 }
 
 // HandOver ends this session in favour of a copy elsewhere: it applies the
@@ -46,6 +47,7 @@ func (s *Session) HandOver(h uint32) (Snapshot, []int64, error) {
 	snap := Snapshot{
 		ID: s.id, JID: s.jid, InH: s.inH, Acked: s.acked,
 		Available: s.available, Priority: s.priority, Presence: s.presence, Interested: s.interested,
+		Carbons: s.carbons,
 	}
 	for _, e := range s.queue {
 		snap.Pending = append(snap.Pending, Pending{El: e.el, OfflineSeq: e.offlineSeq})
@@ -76,5 +78,6 @@ func Restore(snap Snapshot, max int, h Hooks) *Session {
 		s.queue = append(s.queue, entry{el: p.El, seq: s.outSeq, offlineSeq: p.OfflineSeq})
 	}
 	s.available, s.priority, s.presence, s.interested = snap.Available, snap.Priority, snap.Presence, snap.Interested
+	s.carbons = snap.Carbons
 	return s
 }

@@ -118,3 +118,17 @@ func (s *Session) SetLastStatus(st string) {
 	s.lastStatus = st
 	s.mu.Unlock()
 }
+
+// SetCarbons turns XEP-0280 carbon copies on or off for this resource.
+func (s *Session) SetCarbons(on bool) {
+	s.mu.Lock()
+	s.carbons = on
+	s.mu.Unlock()
+}
+
+// Carbons reports whether the resource wants carbon copies (XEP-0280).
+func (s *Session) Carbons() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.carbons
+}

@@ -94,6 +94,7 @@ type Session struct {
 	interested bool                 // requested the roster (§2.1.6)
 	directed   map[jid.JID]struct{} // directed presence targets (§4.6)
 	lastStatus string
+	carbons    bool // XEP-0280 enabled
 }
 
 // New returns a session for the bound full JID with the given queue bound.
