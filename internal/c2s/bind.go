@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"bluetick/internal/jid"
 	"bluetick/internal/server"
@@ -17,7 +18,9 @@ func (st *stream) bind(iq *xmlstream.Element) (bool, error) {
 	if iq.Attr("type") != "set" {
 		return false, st.t.Write([]*xmlstream.Element{stanza.ErrorReply(iq, stanza.ErrBadRequest)})
 	}
-	res := iq.Child(nsBind, "bind").ChildText(nsBind, "resource")
+	// Cloned: the JID lives as long as the session and must not pin the
+	// decoder's memory block of this stanza.
+	res := strings.Clone(iq.Child(nsBind, "bind").ChildText(nsBind, "resource"))
 	if res == "" {
 		res = "bt-" + server.NewID()[:10]
 	}

@@ -27,7 +27,6 @@ type tcpTransport struct {
 	onRead func()
 
 	wmu    sync.Mutex // serializes writes and Close
-	wbuf   []byte
 	closed bool
 }
 
@@ -68,7 +67,7 @@ func (t *tcpTransport) Kind() string {
 func (t *tcpTransport) SendHeader(from, id, lang string) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	b := append(t.wbuf[:0], "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"...)
+	b := append(getBuf(), "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"...)
 	b = append(b, id...)
 	b = append(b, "' from='"...)
 	b = append(b, from...)
@@ -84,24 +83,33 @@ func (t *tcpTransport) Write(els []*xmlstream.Element) error {
 	if t.closed {
 		return net.ErrClosed
 	}
-	b := t.wbuf[:0]
+	b := getBuf()
 	for _, el := range els {
 		b = appendTopLevel(b, el)
 	}
 	return t.flush(b)
 }
 
-// flush writes b in one call and keeps the buffer for reuse unless it grew
-// large (an idle connection should not pin a big buffer).
+// flush writes b in one call and returns the buffer to the shared pool: an
+// idle connection holds no write buffer.
 func (t *tcpTransport) flush(b []byte) error {
 	t.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := t.conn.Write(b)
-	if cap(b) <= 4096 {
-		t.wbuf = b[:0]
-	} else {
-		t.wbuf = nil
-	}
+	putBuf(b)
 	return err
+}
+
+// bufPool holds serialization buffers shared by all connections.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) > 64<<10 {
+		return // a rare huge batch: let it go rather than pin it
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // appendTopLevel serializes a direct child of the stream. Stream-namespace

@@ -34,7 +34,7 @@ func (s *Session) SetPresence(p *xmlstream.Element, available bool, priority int
 	s.available = available
 	s.priority = priority
 	if available {
-		s.presence = p
+		s.presence = p.Compact() // kept for the session's life: do not pin the decoder's block
 	} else {
 		s.presence = nil
 	}

@@ -230,3 +230,30 @@ func (e *Element) Copy() *Element {
 	}
 	return c
 }
+
+// Compact returns a deep copy whose strings own their memory. Decoded
+// elements share one block per stanza for their strings; an element kept
+// for long (a session's last presence) should not pin that block.
+func (e *Element) Compact() *Element {
+	if e == nil {
+		return nil
+	}
+	c := &Element{Space: strings.Clone(e.Space), Name: strings.Clone(e.Name)}
+	if len(e.Attrs) > 0 {
+		c.Attrs = make([]Attr, len(e.Attrs))
+		for i, a := range e.Attrs {
+			c.Attrs[i] = Attr{Name: strings.Clone(a.Name), Value: strings.Clone(a.Value)}
+		}
+	}
+	if len(e.Children) > 0 {
+		c.Children = make([]Node, len(e.Children))
+		for i, n := range e.Children {
+			if n.Elem != nil {
+				c.Children[i] = Node{Elem: n.Elem.Compact()}
+			} else {
+				c.Children[i] = Node{Text: strings.Clone(n.Text)}
+			}
+		}
+	}
+	return c
+}
