@@ -87,7 +87,10 @@ func (s *Server) sentCarbons(sess *session.Session, to jid.JID, el *xmlstream.El
 			continue
 		}
 		if cc == nil {
-			cc = wrapCarbon("sent", me.Bare(), el)
+			// The recipient's stanza-id is its archive's, not ours.
+			inner := el.Copy()
+			inner.RemoveChildren(NSSID, "stanza-id")
+			cc = wrapCarbon("sent", me.Bare(), inner)
 		}
 		c := cc.Copy()
 		c.SetAttr("to", r.JID().String())

@@ -25,6 +25,7 @@ func TestInterop(t *testing.T) {
 	t.Run("10_oversize_stanza", testOversize)
 	t.Run("11_go_sendxmpp", testSendxmpp)
 	t.Run("12_ping_disco_version", testMisc)
+	t.Run("13_carbons", testCarbons)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
@@ -554,5 +555,111 @@ func testMisc(t *testing.T) {
 	}
 	if v := one(t, evs, "version"); v.str("name") == "" || v.str("version") == "" {
 		t.Errorf("XEP-0092 answer lacks name or version: %s", v)
+	}
+}
+
+// 13. XEP-0280 Message Carbons: alice/phone enables carbons and sees what
+// alice/pc receives and sends, but not a <private/> message.
+func testCarbons(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	evs := slix(t, s, "carbons", nil).finish(t)
+	var pcJID, phoneJID string
+	for _, l := range all(evs, "login") {
+		switch l.str("client") {
+		case "alice-pc":
+			pcJID = l.str("jid")
+		case "alice-phone":
+			phoneJID = l.str("jid")
+		}
+	}
+	if pcJID != s.jid("alice")+"/pc" || phoneJID != s.jid("alice")+"/phone" {
+		t.Fatalf("alice bound %q and %q, want the requested resources pc and phone", pcJID, phoneJID)
+	}
+	bobJID := fullJIDOf(t, "bob", loginOf(t, evs, "bob").str("jid"))
+	for _, m := range all(evs, "missing") {
+		t.Errorf("%s", m.str("what"))
+	}
+	if e := one(t, evs, "carbons_enable"); e.str("type") != "result" {
+		t.Fatalf("<enable xmlns='%s'/> was answered with type=%q condition=%q, want a result (XEP-0280 §4): %s", "urn:xmpp:carbons:2", e.str("type"), e.str("condition"), e.str("xml"))
+	}
+	if d := one(t, evs, "disco"); !slices.Contains(d.strs("features"), "urn:xmpp:carbons:2") {
+		t.Errorf("server disco#info lacks urn:xmpp:carbons:2 (XEP-0280 §3): %s %s", d.str("error"), d.str("xml"))
+	}
+	sent := map[string]event{} // by id
+	var inID, outID, privID, barrierID string
+	for _, e := range all(evs, "sent") {
+		sent[e.str("id")] = e
+		switch {
+		case e.str("client") == "bob":
+			inID = e.str("id")
+		case e.boolean("private"):
+			privID = e.str("id")
+		case outID == "":
+			outID = e.str("id")
+		default:
+			barrierID = e.str("id")
+		}
+	}
+	if inID == "" || outID == "" || privID == "" || barrierID == "" {
+		t.Fatalf("the script did not send all four messages: %s", summary(evs))
+	}
+
+	// The pc itself gets bob's message.
+	if r := where(evs, "received", "client", "alice-pc"); len(r) == 0 || r[0].str("id") != inID || r[0].str("from") != bobJID {
+		t.Errorf("alice/pc did not get bob's message %q from %s: %v", inID, bobJID, r)
+	}
+	checkCarbon := func(kind, id, fwdFrom, fwdTo string) {
+		t.Helper()
+		var got []event
+		for _, c := range where(evs, "carbon", "kind", kind) {
+			if c.str("id") == id {
+				got = append(got, c)
+			}
+		}
+		if len(got) != 1 {
+			t.Errorf("alice/phone got %d %s copies of message %q, want exactly 1", len(got), kind, id)
+			return
+		}
+		c := got[0]
+		if c.str("wrapper_from") != s.jid("alice") || c.str("wrapper_to") != phoneJID {
+			t.Errorf("%s wrapper from=%q to=%q, want from=%q (the bare JID) to=%q (XEP-0280 §7/§8): %s", kind, c.str("wrapper_from"), c.str("wrapper_to"), s.jid("alice"), phoneJID, c.str("wrapper_xml"))
+		}
+		if c.str("from") != fwdFrom || c.str("to") != fwdTo {
+			t.Errorf("forwarded message in the %s has from=%q to=%q, want from=%q to=%q: %s", kind, c.str("from"), c.str("to"), fwdFrom, fwdTo, c.str("wrapper_xml"))
+		}
+		if want := sent[id].str("body"); c.str("body") != want || c.str("type") != "chat" {
+			t.Errorf("forwarded message in the %s has body=%q type=%q, want body=%q type=chat: %s", kind, c.str("body"), c.str("type"), want, c.str("wrapper_xml"))
+		}
+	}
+	// bob -> alice/pc: a received carbon whose forwarded 'from' is bob's full JID.
+	checkCarbon("carbon_received", inID, bobJID, pcJID)
+	// alice/pc -> bob: a sent carbon; bob gets the message itself.
+	checkCarbon("carbon_sent", outID, pcJID, s.jid("bob"))
+	checkCarbon("carbon_sent", barrierID, pcJID, s.jid("bob"))
+	if n := len(all(evs, "carbon")); n != 3 {
+		t.Errorf("alice/phone got %d carbons, want 3 (one received, two sent)", n)
+	}
+	bobGot := map[string]int{}
+	for _, r := range where(evs, "received", "client", "bob") {
+		bobGot[r.str("id")]++
+		if r.str("from") != pcJID {
+			t.Errorf("bob got %q from %q, want %q: %s", r.str("id"), r.str("from"), pcJID, r.str("xml"))
+		}
+	}
+	for _, id := range []string{outID, privID, barrierID} {
+		if bobGot[id] != 1 {
+			t.Errorf("bob got message %q %d times, want once (received: %v)", id, bobGot[id], sortedKeys(bobGot))
+		}
+	}
+	// Neither resource saw any copy of the <private/> message, and the pc
+	// (carbons not enabled) got no carbons at all.
+	for _, r := range all(evs, "raw_message") {
+		x := r.str("xml")
+		if strings.Contains(x, privID) {
+			t.Errorf("%s got a copy of the <private/><no-copy/> message (XEP-0280 §9): %s", r.str("client"), x)
+		}
+		if r.str("client") == "alice-pc" && strings.Contains(x, "urn:xmpp:carbons:2") {
+			t.Errorf("alice/pc did not enable carbons but got one: %s", x)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 import uuid
+from xml.etree import ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
@@ -624,6 +625,102 @@ async def sc_misc():
     except (IqError, IqTimeout) as e:
         emit("version", error=str(e))
     await disconnect(c)
+
+
+async def sc_carbons():
+    """XEP-0280: alice/pc and alice/phone are online, the phone enables
+    carbons. bob -> alice/pc gives the phone a received carbon; alice/pc ->
+    bob gives it a sent carbon; a <private/> + <no-copy/> message gives it
+    none (a normal message after it is the barrier)."""
+    pc = make_client("alice", resource="pc", plugins=["xep_0280"], name="alice-pc")
+    phone = make_client("alice", resource="phone", plugins=["xep_0280"], name="alice-phone")
+    bob = make_client("bob")
+    pc_got, bob_got = bodies_waiter(pc), bodies_waiter(bob)
+    rcv_cc, sent_cc = Waiter(), Waiter()
+    phone.add_event_handler("carbon_received", rcv_cc.add)
+    phone.add_event_handler("carbon_sent", sent_cc.add)
+    # Every <message/> each alice resource reads, whatever slixmpp makes of
+    # it, so a carbon it would not recognise still shows up.
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import MatchXPath
+    seen = {"alice-pc": [], "alice-phone": []}
+    for c in (pc, phone):
+        c.register_handler(Callback("all messages " + c.name, MatchXPath("{jabber:client}message"),
+                                    lambda m, c=c: seen[c.name].append(m)))
+    for c in (pc, phone, bob):
+        emit("login", **(await login(c)))
+    try:
+        res = await phone["xep_0280"].enable(timeout=5)
+        emit("carbons_enable", client="alice-phone", type=res["type"], xml=str(res))
+    except IqError as e:
+        emit("carbons_enable", client="alice-phone", type="error", condition=e.iq["error"]["condition"], xml=str(e.iq))
+    except IqTimeout:
+        emit("carbons_enable", client="alice-phone", type="timeout")
+    try:
+        info = await phone["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
+        emit("disco", features=sorted(info["disco_info"]["features"]), xml=str(info))
+    except (IqError, IqTimeout) as e:
+        emit("disco", error=str(e))
+
+    def cc_facts(kind, wrapper):
+        fwd = wrapper[kind]
+        f = msg_facts(fwd)
+        f.update({"kind": kind, "wrapper_from": str(wrapper["from"]), "wrapper_to": str(wrapper["to"]),
+                  "wrapper_type": wrapper["type"], "wrapper_xml": str(wrapper)})
+        return f
+
+    uid = uuid.uuid4().hex[:6]
+    # 1. bob -> alice/pc: the pc gets it, the phone a received carbon.
+    m = bob.make_message(mto=jid_of("alice", "pc"), mbody="to the pc " + uid, mtype="chat")
+    m["id"] = "cc-in-" + uid
+    m.send()
+    emit("sent", client="bob", id=m["id"], body=m["body"], xml=str(m))
+    await pc_got.wait(lambda xs: xs, 8, "alice/pc to get bob's message")
+    emit("received", client="alice-pc", **msg_facts(pc_got.items[0]))
+    try:
+        await rcv_cc.wait(lambda xs: xs, 5, "alice/phone's received carbon")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+    for w in rcv_cc.items:
+        emit("carbon", **cc_facts("carbon_received", w))
+
+    # 2. alice/pc -> bob: bob gets it, the phone a sent carbon.
+    m = pc.make_message(mto=jid_of("bob"), mbody="from the pc " + uid, mtype="chat")
+    m["id"] = "cc-out-" + uid
+    m.send()
+    emit("sent", client="alice-pc", id=m["id"], body=m["body"], xml=str(m))
+    await bob_got.wait(lambda xs: any(x["id"] == "cc-out-" + uid for x in xs), 8, "bob to get alice/pc's message")
+    try:
+        await sent_cc.wait(lambda xs: xs, 5, "alice/phone's sent carbon")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+
+    # 3. A private message, then a normal one as a barrier.
+    m = pc.make_message(mto=jid_of("bob"), mbody="private " + uid, mtype="chat")
+    m["id"] = "cc-private-" + uid
+    m.enable("carbon_private")
+    m.xml.append(ET.Element("{urn:xmpp:hints}no-copy"))
+    m.send()
+    emit("sent", client="alice-pc", id=m["id"], body=m["body"], private=True, xml=str(m))
+    m = pc.make_message(mto=jid_of("bob"), mbody="barrier " + uid, mtype="chat")
+    m["id"] = "cc-barrier-" + uid
+    m.send()
+    emit("sent", client="alice-pc", id=m["id"], body=m["body"], xml=str(m))
+    await bob_got.wait(lambda xs: any(x["id"] == "cc-barrier-" + uid for x in xs), 8, "bob to get the barrier message")
+    try:
+        await sent_cc.wait(lambda xs: any(x["carbon_sent"]["id"] == "cc-barrier-" + uid for x in xs), 5,
+                           "alice/phone's sent carbon of the barrier message")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+    await asyncio.sleep(1.0)  # a late carbon of the private message would be here by now
+    for w in sent_cc.items:
+        emit("carbon", **cc_facts("carbon_sent", w))
+    for x in bob_got.items:
+        emit("received", client="bob", **msg_facts(x))
+    for name, msgs in seen.items():
+        for x in msgs:
+            emit("raw_message", client=name, xml=str(x))
+    await disconnect(pc, phone, bob)
 
 
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
