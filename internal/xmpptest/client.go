@@ -76,21 +76,14 @@ func (c *Client) Event() xmlstream.Event {
 	return ev
 }
 
-// TryNext returns the next element or the read error.
+// TryNext returns the next element other than an SM ack request, or the
+// read error.
 func (c *Client) TryNext(timeout time.Duration) (*xmlstream.Element, error) {
 	for {
-		c.Conn.SetReadDeadline(time.Now().Add(timeout))
-		ev, err := c.dec.Next()
-		if err != nil {
-			return nil, err
+		el, err := c.Read(timeout)
+		if err != nil || el.Space != NSSM || el.Name != "r" {
+			return el, err
 		}
-		if ev.Kind != xmlstream.ElementEvent {
-			return nil, io.EOF
-		}
-		if ev.Elem.Space == NSSM && ev.Elem.Name == "r" {
-			continue
-		}
-		return ev.Elem, nil
 	}
 }
 
