@@ -25,6 +25,7 @@ const (
 	nsSession = "urn:ietf:params:xml:ns:xmpp-session" // RFC 3921 legacy, still sent by some clients
 	nsSM      = "urn:xmpp:sm:3"
 	nsRegFeat = "http://jabber.org/features/iq-register"
+	nsCSI     = "urn:xmpp:csi:0" // XEP-0352
 )
 
 // stream is one client connection's state machine.
@@ -282,6 +283,7 @@ func (st *stream) negotiate() error {
 			f.Append(xmlstream.New(nsBind, "bind"))
 			f.Append(xmlstream.New(nsSession, "session").Append(xmlstream.New(nsSession, "optional")))
 			f.Append(xmlstream.New(nsSM, "sm"))
+			f.Append(xmlstream.New(nsCSI, "csi"))
 		}
 		if err := st.sendFeatures(f); err != nil {
 			return err
@@ -363,6 +365,17 @@ func (st *stream) serve() error {
 		if el.Space == nsSM {
 			if err := st.smNonza(el); err != nil {
 				return err
+			}
+			continue
+		}
+		if el.Space == nsCSI {
+			switch el.Name {
+			case "active":
+				s.SetInactive(false)
+			case "inactive":
+				s.SetInactive(true)
+			default:
+				return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown client state"}
 			}
 			continue
 		}

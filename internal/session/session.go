@@ -95,6 +95,11 @@ type Session struct {
 	directed   map[jid.JID]struct{} // directed presence targets (§4.6)
 	lastStatus string
 	carbons    bool // XEP-0280 enabled
+
+	// XEP-0352: while inactive, noise is held here (see csi.go).
+	inactive bool
+	held     []*xmlstream.Element
+	heldKeys []heldKey
 }
 
 // New returns a session for the bound full JID with the given queue bound.
@@ -128,6 +133,13 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 		// stored message met here.
 		s.mu.Unlock()
 		return nil
+	}
+	if offlineSeq == 0 && s.holdLocked(el) {
+		s.mu.Unlock()
+		return nil
+	}
+	if len(s.held) > 0 {
+		s.flushHeldLocked() // a real stanza: what was held goes first
 	}
 	if len(s.queue) >= s.max {
 		s.closed = true

@@ -211,3 +211,59 @@ func TestEnableSMRenumbersQueued(t *testing.T) {
 		t.Fatalf("pending = %d after acking everything", len(p))
 	}
 }
+
+func TestInactiveHoldsNoiseUntilRealMessage(t *testing.T) {
+	s := newTest(100, Hooks{})
+	w := newFakeWriter()
+	s.Attach(w)
+	defer s.Detach()
+	s.SetInactive(true)
+	pres := func(from, show string) *xmlstream.Element {
+		p := xmlstream.New(xmlstream.NSClient, "presence", "from", from)
+		if show != "" {
+			p.Append(xmlstream.New(xmlstream.NSClient, "show").AppendText(show))
+		}
+		return p
+	}
+	typing := xmlstream.New(xmlstream.NSClient, "message", "from", "carol@x/y", "type", "chat").
+		Append(xmlstream.New(nsChatStates, "composing"))
+	s.Send(pres("bob@x/a", "away"))
+	s.Send(pres("carol@x/y", ""))
+	s.Send(typing)
+	s.Send(pres("bob@x/a", "dnd")) // replaces bob's first presence
+	time.Sleep(50 * time.Millisecond)
+	w.mu.Lock()
+	n := len(w.got)
+	w.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("inactive client got %d stanzas of noise", n)
+	}
+	// A real message flushes the held noise first, coalesced.
+	s.Send(msg("real"))
+	got := w.waitFor(t, "message", 2)
+	all := w.waitFor(t, "presence", 2)
+	if all[0].ChildText(xmlstream.NSClient, "show") != "dnd" {
+		t.Fatalf("bob's held presence = %v, want the latest (dnd)", all[0])
+	}
+	if got[len(got)-1].Attr("id") != "real" {
+		t.Fatalf("the real message must come after the held noise: %v", got)
+	}
+	w.mu.Lock()
+	total := len(w.got)
+	w.mu.Unlock()
+	if total != 4 { // 2 presences, typing, real
+		t.Fatalf("wrote %d stanzas, want 4 (coalesced)", total)
+	}
+}
+
+func TestActiveFlushesHeld(t *testing.T) {
+	s := newTest(100, Hooks{})
+	w := newFakeWriter()
+	s.Attach(w)
+	defer s.Detach()
+	s.SetInactive(true)
+	s.Send(xmlstream.New(xmlstream.NSClient, "presence", "from", "bob@x/a"))
+	time.Sleep(20 * time.Millisecond)
+	s.SetInactive(false)
+	w.waitFor(t, "presence", 1)
+}

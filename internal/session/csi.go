@@ -1,0 +1,104 @@
+package session
+
+import "bluetick/internal/xmlstream"
+
+// XEP-0352 Client State Indication: while a phone's app is in the
+// background it says <inactive/>; the server then holds back traffic that
+// only matters on screen — presence updates and chat states — instead of
+// waking the radio for each. Held presence is coalesced (only the latest
+// per contact is kept), held chat states likewise. A real stanza (a
+// message with content, an IQ) flushes what is held first, so order is
+// kept; <active/> flushes everything.
+
+const nsChatStates = "http://jabber.org/protocol/chatstates"
+
+// heldKey identifies what an entry replaces: the newest presence or chat
+// state from one sender wins.
+type heldKey struct {
+	kind string // "presence" or "chatstate"
+	from string
+}
+
+// SetInactive records the client's state; becoming active flushes what
+// was held.
+func (s *Session) SetInactive(inactive bool) {
+	s.mu.Lock()
+	s.inactive = inactive
+	var start bool
+	var gen uint64
+	if !inactive {
+		s.flushHeldLocked()
+		start, gen = s.kickLocked()
+	}
+	w := s.w
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop(w, gen)
+	}
+}
+
+// Inactive reports whether the client said it is inactive.
+func (s *Session) Inactive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inactive
+}
+
+// holdable reports whether el is noise a client in the background can do
+// without until it comes back.
+func holdable(el *xmlstream.Element) (heldKey, bool) {
+	switch el.Name {
+	case "presence":
+		switch el.Attr("type") {
+		case "", "unavailable":
+			return heldKey{"presence", el.Attr("from")}, true
+		}
+	case "message":
+		if el.Attr("type") == "error" {
+			return heldKey{}, false
+		}
+		for _, c := range el.Elements() {
+			if c.Space != nsChatStates && c.Name != "thread" {
+				return heldKey{}, false
+			}
+		}
+		if len(el.Elements()) > 0 {
+			return heldKey{"chatstate", el.Attr("from")}, true
+		}
+	}
+	return heldKey{}, false
+}
+
+// holdLocked keeps el back if the session is inactive and el is noise;
+// it reports whether it did. Called with mu held.
+func (s *Session) holdLocked(el *xmlstream.Element) bool {
+	if !s.inactive {
+		return false
+	}
+	k, ok := holdable(el)
+	if !ok {
+		return false
+	}
+	for i := range s.held {
+		if s.heldKeys[i] == k {
+			// Replace in place: the newest state, at the oldest position
+			// (a contact's presence does not jump ahead of others').
+			s.held[i] = el
+			return true
+		}
+	}
+	s.held = append(s.held, el)
+	s.heldKeys = append(s.heldKeys, k)
+	return true
+}
+
+// flushHeldLocked moves held stanzas to the queue, in order. The bound is
+// not enforced here: held entries were bounded by contacts, and dropping
+// them would lose the latest presence.
+func (s *Session) flushHeldLocked() {
+	for _, el := range s.held {
+		s.outSeq++
+		s.queue = append(s.queue, entry{el: el, seq: s.outSeq})
+	}
+	s.held, s.heldKeys = nil, nil
+}
