@@ -545,7 +545,9 @@ func (c *Conn) next() (*Elem, error) {
 				continue
 			}
 		case "message", "presence", "iq":
-			c.smIn++
+			if c.SM { // counting starts at <enabled/> (XEP-0198 §4)
+				c.smIn++
+			}
 		}
 		return e, nil
 	}

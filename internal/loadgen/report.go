@@ -15,16 +15,33 @@ type Row struct {
 	Metric   string             `json:"metric"`
 	Unit     string             `json:"unit"`
 	Better   string             `json:"better"`
-	Values   map[string]float64 `json:"values"`
-	Ratios   map[string]float64 `json:"ratios"` // base / other
+	Values   map[string]float64 `json:"values"` // median over rounds
+	Ratios   map[string]float64 `json:"ratios"` // base / other, of the medians
+	// With several rounds: every value and the ratio range across rounds.
+	All        map[string][]float64  `json:"all,omitempty"`
+	RatioRange map[string][2]float64 `json:"ratio_range,omitempty"`
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // Report compares the results of several servers.
 type Report struct {
 	Base    string    `json:"base"`
+	Rounds  int       `json:"rounds"`
 	Labels  []string  `json:"labels"`
 	Rows    []Row     `json:"rows"`
-	Results []*Result `json:"results"`
+	Results []*Result `json:"-"`
 }
 
 var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm": 3, "register": 4}
@@ -63,11 +80,12 @@ func NewReport(rs []*Result, base string) *Report {
 			k := r.Scenario + "." + m.Name
 			row := rows[k]
 			if row == nil {
-				row = &Row{Scenario: r.Scenario, Metric: m.Name, Unit: m.Unit, Better: m.Better, Values: map[string]float64{}, Ratios: map[string]float64{}}
+				row = &Row{Scenario: r.Scenario, Metric: m.Name, Unit: m.Unit, Better: m.Better, Values: map[string]float64{},
+					Ratios: map[string]float64{}, All: map[string][]float64{}, RatioRange: map[string][2]float64{}}
 				rows[k] = row
 				keys = append(keys, k)
 			}
-			row.Values[r.Label] = m.Value
+			row.All[r.Label] = append(row.All[r.Label], m.Value)
 		}
 	}
 	sort.SliceStable(keys, func(i, j int) bool {
@@ -75,10 +93,33 @@ func NewReport(rs []*Result, base string) *Report {
 	})
 	for _, k := range keys {
 		row := rows[k]
+		for l, all := range row.All {
+			row.Values[l] = median(all)
+			if len(all) > rep.Rounds {
+				rep.Rounds = len(all)
+			}
+		}
 		if b, ok := row.Values[base]; ok {
 			for l, v := range row.Values {
 				if l != base && v != 0 {
 					row.Ratios[l] = b / v
+				}
+			}
+			// Ratio range: round i of the base against round i of the other.
+			for l, all := range row.All {
+				ball := row.All[base]
+				if l == base || len(all) < 2 || len(all) != len(ball) {
+					continue
+				}
+				lo, hi := math.Inf(1), math.Inf(-1)
+				for i := range all {
+					if all[i] != 0 {
+						r := ball[i] / all[i]
+						lo, hi = math.Min(lo, r), math.Max(hi, r)
+					}
+				}
+				if !math.IsInf(lo, 0) {
+					row.RatioRange[l] = [2]float64{lo, hi}
 				}
 			}
 		}
@@ -124,7 +165,7 @@ func (rep *Report) Markdown() string {
 	}
 	b.WriteString("\n")
 	for _, row := range rep.Rows {
-		if row.Metric == "generator_cpu" || row.Metric == "registered" {
+		if row.Metric == "generator_cpu" || row.Metric == "registered" || row.Metric == "idle_cpu" {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |", row.Scenario, row.Metric, row.Unit, row.Better)
@@ -137,14 +178,22 @@ func (rep *Report) Markdown() string {
 		}
 		for _, o := range others {
 			if r, ok := row.Ratios[o]; ok {
-				fmt.Fprintf(&b, " %s |", fmtRatio(r, row.Better))
+				if rr, ok := row.RatioRange[o]; ok {
+					fmt.Fprintf(&b, " %s (%s–%s) |", fmtRatio(r, row.Better), fmtR(rr[0]), fmtR(rr[1]))
+				} else {
+					fmt.Fprintf(&b, " %s |", fmtRatio(r, row.Better))
+				}
 			} else {
 				b.WriteString(" – |")
 			}
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios are " + rep.Base + "'s value divided by the other's; ✓ marks where " + rep.Base + " is better (higher for rates, lower for times, memory and CPU).\n\n")
+	b.WriteString("\nRatios are " + rep.Base + "'s value divided by the other's; ✓ marks where " + rep.Base + " is better (higher for rates, lower for times, memory and CPU).")
+	if rep.Rounds > 1 {
+		fmt.Fprintf(&b, " Values are medians of %d rounds; the ratio is that of the medians, with the lowest and highest per-round ratio in parentheses.", rep.Rounds)
+	}
+	b.WriteString("\n\n")
 	// Run details: TLS, errors, CPU.
 	b.WriteString("| server | scenario | TLS sessions | logins ok/attempted | messages recv/expected | server CPU s | generator CPU s | load avg start→end | errors |\n|---|---|---|---:|---:|---:|---:|---|---|\n")
 	rs := append([]*Result(nil), rep.Results...)
@@ -176,12 +225,19 @@ func (rep *Report) Markdown() string {
 	return b.String()
 }
 
+func fmtR(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
 func fmtRatio(r float64, better string) string {
 	s := fmt.Sprintf("%.2f", r)
 	if r >= 100 {
 		s = fmt.Sprintf("%.0f", r)
 	}
-	if Advantage(r, better) > 1 {
+	if Advantage(r, better) > 1.02 { // within 2%: a tie
 		s += " ✓"
 	}
 	return s

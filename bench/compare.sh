@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of Bluetick, ejabberd and Prosody on loopback.
+#
+# Starts each server in turn, isolated in a temporary directory (configs from
+# $PEERS, see /work/shared/peers/README.md), registers the same users on all
+# three over XMPP (XEP-0077), runs the same `bluetick bench` scenarios against
+# each with the same client settings (STARTTLS + SCRAM-SHA-1), restarting the
+# server before every scenario so each one starts from the same state, and
+# writes JSON per run, a comparison table (ratios bluetick/ejabberd and
+# bluetick/Prosody) and a PNG chart into $OUT.
+#
+#   bench/compare.sh                        # defaults: about 6-8 minutes on 2 cores
+#   SLOPE="5000 10000 19000" bench/compare.sh   # also the memory-per-connection slope
+#   SERVERS="bluetick prosody" SCENARIOS="chat" bench/compare.sh
+#
+# Every server started here is stopped on exit (trap), whatever happens.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+PEERS=${PEERS:-/work/shared/peers}
+OUT=${OUT:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
+SERVERS=${SERVERS:-"bluetick ejabberd prosody"}
+SCENARIOS=${SCENARIOS-"conns chat offline storm"}  # may be set empty (e.g. only SLOPE)
+
+# Sizes (see docs/benchmarks.md).
+CONNS=${CONNS:-2000}
+HOLD=${HOLD:-10s}
+PAIRS=${PAIRS:-100}
+MESSAGES=${MESSAGES:-1000}
+WINDOW=${WINDOW:-10}
+OFF_USERS=${OFF_USERS:-200}
+OFF_MSGS=${OFF_MSGS:-100}
+STORM=${STORM:-2000}
+STORM_WINDOW=${STORM_WINDOW:-4s}
+SLOPE=${SLOPE:-}            # e.g. "5000 10000 19000": conns runs for the memory slope
+ROUNDS=${ROUNDS:-1}         # repeat the scenarios; the table shows medians and the per-round ratio range
+DURATION=${DURATION:-180s}  # hard cap per scenario run
+SOURCES=${SOURCES:-127.0.0.1-8}
+# Same client for all: STARTTLS required, SCRAM-SHA-1, X25519 (what OpenSSL 3.0 in ejabberd and Prosody uses;
+# Go would otherwise negotiate the heavier post-quantum X25519MLKEM768 with Bluetick only).
+CLIENT=${CLIENT:-"--tls starttls --mech SCRAM-SHA-1 --tls-curves x25519"}
+# The peers' configs archive every message (MAM: mnesia in ejabberd, files in Prosody); Bluetick has no
+# archive yet. NOMAM=1 (default) removes mod_mam / "mam" from the copies so all three do the same work;
+# NOMAM=0 runs the configs exactly as in $PEERS.
+NOMAM=${NOMAM:-1}
+
+# Ports: the peers' configs use 25222 (ejabberd) and 26222 (Prosody).
+EJ_PORT=${EJ_PORT:-25222} EJ_HTTP=${EJ_HTTP:-25280} EJ_HTTPS=${EJ_HTTPS:-25443}
+PROS_PORT=${PROS_PORT:-26222} PROS_HTTP=${PROS_HTTP:-26280}
+BT_PORT=${BT_PORT:-27222} BT_TLS=${BT_TLS:-27223} BT_HTTP=${BT_HTTP:-27280}
+EJ_NODE=${EJ_NODE:-btbench@localhost}
+
+# WORK=dir reuses the servers' data (registered users) and the SCRAM cache of an earlier run.
+if [ -n "${WORK:-}" ]; then W=$WORK; mkdir -p "$W"; else W=$(mktemp -d /tmp/btcompare.XXXXXX); fi
+chmod 755 "$W"
+mkdir -p "$OUT"
+BT="$W/bluetick"
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- stopping everything, always ------------------------------------------
+BT_PID="" PROS_PID="" EJ_UP=0
+stop_bluetick() {
+	if [ -n "$BT_PID" ]; then
+		kill "$BT_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$BT_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$BT_PID" 2>/dev/null || true
+		BT_PID=""
+	fi
+}
+stop_prosody() {
+	if [ -n "$PROS_PID" ]; then
+		kill "$PROS_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$PROS_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$PROS_PID" 2>/dev/null || true
+		PROS_PID=""
+	fi
+}
+ejctl() {
+	su ejabberd -s /bin/sh -c "ejabberdctl --ctl-config $W/ejb/ejabberdctl.cfg --config $W/ejb/ejabberd.yml --spool $W/ejb/spool --logs $W/ejb/logs --node $EJ_NODE $*"
+}
+ej_pid() { pgrep -f "beam.smp.*-sname $EJ_NODE|beam.smp.*-name $EJ_NODE|beam.smp.*$EJ_NODE" | head -1; }
+stop_ejabberd() {
+	if [ "$EJ_UP" = 1 ]; then
+		local pid; pid=$(ej_pid || true)
+		ejctl stop >/dev/null 2>&1 || true
+		for _ in $(seq 100); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+		EJ_UP=0
+	fi
+}
+cleanup() {
+	stop_bluetick; stop_prosody; stop_ejabberd
+	log "all servers stopped; work dir $W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+# first free port among $1, $1+1000, $1+2000, ... (other people may run servers on the defaults)
+pick_port() {
+	local p=$1
+	while ! port_free "$p"; do p=$((p + 1000)); done
+	echo "$p"
+}
+wait_port() { # port seconds
+	for _ in $(seq $(($2 * 10))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- installation ---------------------------------------------------------
+need_pkgs=""
+command -v ejabberdctl >/dev/null || [ -x /usr/sbin/ejabberdctl ] || need_pkgs="$need_pkgs ejabberd"
+command -v prosody >/dev/null || need_pkgs="$need_pkgs prosody"
+if [ -n "$need_pkgs" ]; then
+	log "installing$need_pkgs"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $need_pkgs >"$W/apt.log" 2>&1
+fi
+export PATH="$PATH:/usr/sbin"
+# su resets the soft open-files limit through PAM: let ejabberd have 20000.
+if ! grep -qE '^ejabberd[[:space:]]+-[[:space:]]+nofile' /etc/security/limits.conf; then
+	echo 'ejabberd - nofile 20000' >>/etc/security/limits.conf
+fi
+
+log "building bluetick"
+(cd "$ROOT" && go build -o "$BT" ./cmd/bluetick)
+
+# ---- servers ----------------------------------------------------------------
+setup_ejabberd() {
+	EJ_PORT=$(pick_port "$EJ_PORT") EJ_HTTP=$(pick_port "$EJ_HTTP") EJ_HTTPS=$(pick_port "$EJ_HTTPS")
+	mkdir -p "$W/ejb/spool" "$W/ejb/logs" "$W/ejb/upload"
+	cp "$PEERS"/ejabberd/* "$W/ejb/"
+	chmod u+w "$W"/ejb/*
+	sed -i -e "s#/tmp/ejb-bar#$W/ejb#g" -e "s#port: 25222#port: $EJ_PORT#" -e "s#port: 25280#port: $EJ_HTTP#" \
+		-e "s#port: 25443#port: $EJ_HTTPS#" -e "s#127.0.0.1:25443#127.0.0.1:$EJ_HTTPS#" "$W/ejb/ejabberd.yml"
+	sed -i -e "s#/tmp/ejb/#$W/ejb/#g" "$W/ejb/ejabberdctl.cfg"
+	if [ "$NOMAM" = 1 ]; then
+		python3 - "$W/ejb/ejabberd.yml" <<'EOF'
+import sys, re
+p = sys.argv[1]; s = open(p).read()
+s = re.sub(r"  mod_mam:\n(    .*\n)+", "", s)
+s = s.replace("      mam: true\n", "      mam: false\n")
+open(p, "w").write(s)
+EOF
+	fi
+	chown -R ejabberd:ejabberd "$W/ejb"
+}
+start_ejabberd() {
+	port_free "$EJ_PORT" || { log "port $EJ_PORT busy: set EJ_PORT"; exit 1; }
+	ejctl start >/dev/null
+	EJ_UP=1
+	ejctl started >/dev/null
+	wait_port "$EJ_PORT" 60 || { log "ejabberd did not open $EJ_PORT"; tail "$W/ejb/logs/error.log" >&2; exit 1; }
+	SERVER_PID=$(ej_pid)
+	SERVER_ADDR=127.0.0.1:$EJ_PORT
+	log "ejabberd up, beam.smp pid $SERVER_PID, nofile $(awk '/open files/{print $4"/"$5}' /proc/$SERVER_PID/limits)"
+}
+setup_prosody() {
+	PROS_PORT=$(pick_port "$PROS_PORT") PROS_HTTP=$(pick_port "$PROS_HTTP")
+	mkdir -p "$W/pros/data"
+	cp "$PEERS/prosody/prosody.cfg.lua" "$W/pros/"
+	chmod u+w "$W/pros/prosody.cfg.lua"
+	sed -i -e "s#/tmp/pros#$W/pros#g" -e "s#{ 26222 }#{ $PROS_PORT }#" -e "s#{ 26280 }#{ $PROS_HTTP }#" "$W/pros/prosody.cfg.lua"
+	if [ "$NOMAM" = 1 ]; then
+		sed -i -e 's/"mam", //' -e 's/modules_enabled = { "muc_mam" }/modules_enabled = { }/' "$W/pros/prosody.cfg.lua"
+	fi
+	openssl x509 -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.crt"
+	openssl pkey -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.key"
+	chown -R prosody:prosody "$W/pros"
+}
+start_prosody() {
+	port_free "$PROS_PORT" || { log "port $PROS_PORT busy: set PROS_PORT"; exit 1; }
+	su prosody -s /bin/sh -c "ulimit -n 20000; exec prosody --config $W/pros/prosody.cfg.lua" >>"$W/pros/stdout.log" 2>&1 &
+	local su_pid=$!
+	wait_port "$PROS_PORT" 30 || { log "prosody did not open $PROS_PORT"; cat "$W/pros/prosody.log" >&2; exit 1; }
+	PROS_PID=$(pgrep -P "$su_pid" | head -1)
+	[ -n "$PROS_PID" ] || PROS_PID=$su_pid
+	SERVER_PID=$PROS_PID
+	SERVER_ADDR=127.0.0.1:$PROS_PORT
+	log "prosody up, pid $SERVER_PID ($(cat /proc/$SERVER_PID/comm)), nofile $(awk '/open files/{print $4"/"$5}' /proc/$SERVER_PID/limits)"
+}
+setup_bluetick() {
+	BT_PORT=$(pick_port "$BT_PORT") BT_TLS=$(pick_port "$BT_TLS") BT_HTTP=$(pick_port "$BT_HTTP")
+	mkdir -p "$W/bt/data"
+}
+start_bluetick() {
+	port_free "$BT_PORT" || { log "port $BT_PORT busy: set BT_PORT"; exit 1; }
+	"$BT" serve --config "$HERE/bluetick-bench.toml" --data "$W/bt/data" --domain bench.local --registration open \
+		--c2s 127.0.0.1:$BT_PORT --c2s-tls 127.0.0.1:$BT_TLS --http 127.0.0.1:$BT_HTTP --log-level warn \
+		>>"$W/bt/serve.log" 2>&1 &
+	BT_PID=$!
+	wait_port "$BT_PORT" 30 || { log "bluetick did not open $BT_PORT"; cat "$W/bt/serve.log" >&2; exit 1; }
+	SERVER_PID=$BT_PID
+	SERVER_ADDR=127.0.0.1:$BT_PORT
+	log "bluetick up, pid $SERVER_PID"
+}
+start_server() { "start_$1"; sleep 1; }
+stop_server() { "stop_$1"; sleep 1; }
+
+# ---- runs -------------------------------------------------------------------
+max_users=$CONNS
+for n in $((2 * PAIRS)) $((2 * OFF_USERS)) $STORM $SLOPE; do
+	if [ "$n" -gt "$max_users" ]; then max_users=$n; fi
+done
+procs_for() { echo $(( ($1 + 9499) / 9500 )); } # at most 9,500 clients per generator process
+
+bench() { # server scenario tag extra-args...
+	local srv=$1 scen=$2 tag=$3; shift 3
+	"$BT" bench --server "$SERVER_ADDR" --domain bench.local --label "$srv" --users 'user%d' --password benchpass \
+		$CLIENT --sources "$SOURCES" --scram-cache "$W/scram-$srv.cache" --pid "$SERVER_PID" --duration "$DURATION" \
+		--scenario "$scen" --json "$OUT/$srv-$tag.json" "$@" >"$OUT/$srv-$tag.md" 2>"$OUT/$srv-$tag.log" ||
+		log "$srv $tag: bench exited with $? (see $OUT/$srv-$tag.log)"
+	local summary
+	summary=$(grep -E '^\| (logins_per_s|msgs_per_s|mem_per_conn|latency_p99|drain_msgs_per_s|failed|lost) ' "$OUT/$srv-$tag.md" | awk -F'|' '{printf "%s=%s ", $2, $3}' | tr -s ' ' || true)
+	log "$srv $tag: $summary"
+}
+
+scenario_args() {
+	case $1 in
+	conns) echo "--conns $CONNS --hold $HOLD --procs $(procs_for "$CONNS")" ;;
+	chat) echo "--pairs $PAIRS --messages $MESSAGES --window $WINDOW" ;;
+	offline) echo "--offline-users $OFF_USERS --offline-messages $OFF_MSGS" ;;
+	storm) echo "--storm $STORM --storm-window $STORM_WINDOW --procs $(procs_for "$STORM")" ;;
+	esac
+}
+
+log "output in $OUT; users user1..user$max_users; NOMAM=$NOMAM"
+# Registration first, on every server; then each scenario on the three
+# servers in turn (scenario-major order spreads background load on a shared
+# machine over all three), each run on a freshly started server.
+for srv in $SERVERS; do
+	"setup_$srv"
+	if [ -f "$W/registered-$srv" ] && [ "$(cat "$W/registered-$srv")" -ge "$max_users" ]; then
+		log "$srv: users already registered in $W"
+		continue
+	fi
+	start_server "$srv"
+	log "$srv: registering $max_users users in-band (and one login each to cache SCRAM keys)"
+	bench "$srv" register register --register-count "$max_users" --warm --procs "$(procs_for "$max_users")" --duration 20m
+	echo "$max_users" >"$W/registered-$srv"
+	stop_server "$srv"
+done
+for round in $(seq "$ROUNDS"); do
+	for scen in $SCENARIOS; do
+		for srv in $SERVERS; do
+			start_server "$srv"
+			# shellcheck disable=SC2046
+			bench "$srv" "$scen" "$scen-r$round" $(scenario_args "$scen")
+			stop_server "$srv"
+		done
+	done
+done
+for n in $SLOPE; do
+	for srv in $SERVERS; do
+		start_server "$srv"
+		bench "$srv" conns "conns$n" --conns "$n" --hold "$HOLD" --procs "$(procs_for "$n")" --concurrency 100
+		stop_server "$srv"
+	done
+done
+
+files=()
+for round in $(seq "$ROUNDS"); do
+	for srv in $SERVERS; do for scen in $SCENARIOS; do
+		if [ -f "$OUT/$srv-$scen-r$round.json" ]; then files+=("$OUT/$srv-$scen-r$round.json"); fi
+	done; done
+done
+if [ ${#files[@]} -gt 0 ]; then
+	"$BT" bench report --base bluetick --md "$OUT/compare.md" --png "$OUT/compare.png" --json "$OUT/compare.json" "${files[@]}"
+fi
+if [ -n "$SLOPE" ]; then
+	python3 "$HERE/slope.py" "$OUT" "$SERVERS" "$SLOPE" | tee -a "$OUT/compare.md"
+fi
+log "done: $OUT/compare.md, $OUT/compare.png"
