@@ -123,7 +123,9 @@ type Limits struct {
 	MaxStanzaBytes int `toml:"max_stanza_bytes"`
 	// MaxQueue caps a session's outbound queue (unsent plus unacked
 	// stanzas). A client that falls this far behind is cut off and its
-	// messages go to the offline store.
+	// messages go to the offline store. 10,000 lets a healthy client
+	// absorb a burst (a busy group, a backlog) within one ack round trip;
+	// at ~1 KiB a stanza the bound is ~10 MiB for a session that stalls.
 	MaxQueue int `toml:"max_queue"`
 	// IdleTimeout: a connection silent this long is pinged; silent for twice
 	// this, it is closed.
@@ -183,7 +185,7 @@ func Default() Config {
 		TLS: TLS{RequireSTARTTLS: "auto"},
 		Limits: Limits{
 			MaxStanzaBytes:            256 << 10,
-			MaxQueue:                  1000,
+			MaxQueue:                  10000,
 			IdleTimeout:               Duration{5 * time.Minute},
 			ConnectionsPerIPPerMinute: 300,
 			LoginsPerIPPerMinute:      120,
