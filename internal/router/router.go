@@ -354,9 +354,13 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	r.mu.RUnlock()
 	all = append(all, r.remote(bare)...)
 
+	durable := r.durable && typ != "error" && typ != "groupchat" && typ != "headline" && r.offline.Storable(el)
 	if !to.IsBare() {
 		for _, s := range all {
 			if s.JID() == to {
+				if durable {
+					return r.deliverDurably(ctx, bare, el, all, []Session{s}, draining)
+				}
 				if err := s.Send(el); err == nil {
 					r.carbons(el, all, []Session{s})
 					return nil
@@ -391,8 +395,8 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		return nil
 	}
 
-	if r.durable && typ != "error" && r.offline.Storable(el) {
-		return r.deliverDurably(ctx, bare, el, all, draining)
+	if durable {
+		return r.deliverDurably(ctx, bare, el, all, mostAvailable(all), draining)
 	}
 	if !draining {
 		delivered := false
@@ -415,12 +419,13 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	return r.storeOffline(ctx, bare, el, len(all) > 0)
 }
 
-// deliverDurably stores the message first, then hands it to the most
-// available sessions tagged with its sequence number; it leaves the store
+// deliverDurably stores the message first, then hands it to the targets
+// (the addressed resource, or the most available ones) tagged with its
+// sequence number; it leaves the store
 // only when a client acknowledges it. Until then a crash anywhere leaves it
 // in the store, to be delivered at the next login (clients drop the rare
 // duplicate by stanza-id).
-func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream.Element, all []Session, draining bool) error {
+func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream.Element, all, targets []Session, draining bool) error {
 	if len(all) == 0 {
 		ok, err := r.exists(ctx, bare.Local())
 		if err != nil {
@@ -437,7 +442,6 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 	if err != nil || draining {
 		return err
 	}
-	targets := mostAvailable(all)
 	for _, s := range targets {
 		if s.SendOffline(el, seq) != nil {
 			if err := r.storePending(ctx, bare, s); err != nil {

@@ -247,3 +247,19 @@ func TestDurableDeliveryKeepsUntilAck(t *testing.T) {
 		t.Fatalf("queued %d copies, want 1", len(p))
 	}
 }
+
+func TestDurableDeliveryToFullJID(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	r.SetDurable(true)
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	if err := r.DeliverMessage(context.Background(), jid.MustParse("bob@localhost/phone"), chat("f1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ids(bob); !eq(got, []string{"f1"}) {
+		t.Fatalf("store = %v: a durable message to a full JID is stored too", got)
+	}
+	if p := s.TakePending(); len(p) != 1 || p[0].OfflineSeq == 0 {
+		t.Fatalf("pending = %+v, want the message tagged with its store seq", p)
+	}
+}
