@@ -10,33 +10,95 @@ import (
 	"bluetick/internal/store"
 )
 
+// offlineReq is one StoreOffline call waiting for its group commit.
+type offlineReq struct {
+	user  string
+	m     store.OfflineMessage
+	quota int
+	seq   int64
+	err   error
+	done  chan struct{}
+}
+
 // StoreOffline implements store.Offline. The quota check and the insert
-// are a single INSERT ... SELECT, hence atomic; the transaction around it
-// makes the commit, and its fsync (synchronous=FULL), an explicit step whose
-// error is returned, so a nil error means the message is on disk.
+// are a single INSERT ... SELECT, hence atomic. Concurrent calls are
+// committed together (group commit): the first caller becomes the leader
+// and runs every request queued meanwhile in one transaction, so many
+// senders share one fsync (synchronous=FULL). A nil error means the
+// message is on disk.
 func (s *Store) StoreOffline(ctx context.Context, user string, m store.OfflineMessage, quota int) (int64, error) {
-	var seq int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := tx.StmtContext(ctx, s.stmtStoreOffline).QueryRowContext(ctx,
-			user, m.StanzaID, m.From, toDB(m.Stored), nonNil(m.Data), quota).Scan(&seq)
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		// Nothing inserted: either no such account or no room. Not a hot
-		// path, and still inside the same transaction.
-		var ok bool
-		if err := tx.StmtContext(ctx, s.stmtUserExists).QueryRowContext(ctx, user).Scan(&ok); err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("user %q: %w", user, store.ErrNotFound)
-		}
-		return fmt.Errorf("%q holds %d or more messages: %w", user, quota, store.ErrQuota)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: store offline: %w", err)
+	r := &offlineReq{user: user, m: m, quota: quota, done: make(chan struct{})}
+	s.omu.Lock()
+	s.opending = append(s.opending, r)
+	lead := !s.oleading
+	s.oleading = true
+	s.omu.Unlock()
+	if lead {
+		s.commitOffline()
 	}
-	return seq, nil
+	<-r.done // not ctx: once queued, the request is committed or failed as a whole
+	if r.err != nil {
+		return 0, fmt.Errorf("sqlite: store offline: %w", r.err)
+	}
+	return r.seq, nil
+}
+
+// commitOffline runs queued requests in batches until none is left. The
+// leader's own request is in the first batch; it keeps leading while others
+// queue, bounded by maxOfflineBatch per transaction.
+func (s *Store) commitOffline() {
+	const maxOfflineBatch = 256
+	for {
+		s.omu.Lock()
+		batch := s.opending
+		if len(batch) > maxOfflineBatch {
+			batch = batch[:maxOfflineBatch]
+		}
+		s.opending = s.opending[len(batch):]
+		if len(batch) == 0 {
+			s.opending = nil
+			s.oleading = false
+			s.omu.Unlock()
+			return
+		}
+		s.omu.Unlock()
+		err := s.write(context.Background(), func(tx *sql.Tx) error {
+			for _, r := range batch {
+				if err := s.storeOne(tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			if err != nil {
+				r.err, r.seq = err, 0
+			}
+			close(r.done)
+		}
+	}
+}
+
+// storeOne inserts one message in tx. A refusal (no account, quota) is
+// that request's answer and does not fail the batch; an SQL error does.
+func (s *Store) storeOne(tx *sql.Tx, r *offlineReq) error {
+	ctx := context.Background()
+	r.err = nil
+	err := tx.StmtContext(ctx, s.stmtStoreOffline).QueryRowContext(ctx,
+		r.user, r.m.StanzaID, r.m.From, toDB(r.m.Stored), nonNil(r.m.Data), r.quota).Scan(&r.seq)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var ok bool
+	if err := tx.StmtContext(ctx, s.stmtUserExists).QueryRowContext(ctx, r.user).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		r.err = fmt.Errorf("user %q: %w", r.user, store.ErrNotFound)
+	} else {
+		r.err = fmt.Errorf("%q holds %d or more messages: %w", r.user, r.quota, store.ErrQuota)
+	}
+	return nil
 }
 
 // OfflineMessages implements store.Offline.

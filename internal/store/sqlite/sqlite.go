@@ -54,6 +54,12 @@ type Store struct {
 	// wsem serialises write transactions (see the package doc).
 	wsem chan struct{}
 
+	// Group commit of offline messages (see offline.go): StoreOffline
+	// calls queue here and share one transaction, so one fsync.
+	omu      sync.Mutex
+	opending []*offlineReq
+	oleading bool
+
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
 	// and Credential runs on every login.
