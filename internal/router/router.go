@@ -147,12 +147,6 @@ func (r *Router) stripe(bare jid.JID) *sync.Mutex {
 	return &r.stripes[maphash.String(r.seed, bare.BareString())%uint64(len(r.stripes))]
 }
 
-// Lock takes the per-user ordering lock for bare; Unlock releases it.
-// Features that must order their own work with deliveries (roster
-// removal, account deletion) use it.
-func (r *Router) Lock(bare jid.JID)   { r.stripe(bare).Lock() }
-func (r *Router) Unlock(bare jid.JID) { r.stripe(bare).Unlock() }
-
 // Bind adds a session. If the user already has a session with the same
 // resource, that one is returned: the caller kicks it with <conflict/> and
 // unbinds it (RFC 6120 §7.7.2.2, the new session wins).
@@ -437,7 +431,7 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 	}
 	seq, err := r.offline.Store(ctx, bare, el)
 	if errors.Is(err, store.ErrQuota) {
-		return stanza.ErrResourceConstraintT
+		return stanza.ErrOfflineFull
 	}
 	if err != nil || draining {
 		return err
@@ -497,7 +491,7 @@ func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.E
 	}
 	_, err := r.offline.Store(ctx, bare, el)
 	if errors.Is(err, store.ErrQuota) {
-		return stanza.ErrResourceConstraintT
+		return stanza.ErrOfflineFull
 	}
 	return err
 }

@@ -37,13 +37,6 @@ func (s *Session) SetInactive(inactive bool) {
 	}
 }
 
-// Inactive reports whether the client said it is inactive.
-func (s *Session) Inactive() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inactive
-}
-
 // holdable reports whether el is noise a client in the background can do
 // without until it comes back.
 func holdable(el *xmlstream.Element) (heldKey, bool) {

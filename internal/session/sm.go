@@ -108,13 +108,6 @@ func (s *Session) Hibernate(timeout time.Duration, expire func()) {
 	s.detachT = time.AfterFunc(timeout, expire)
 }
 
-// Attached reports whether a connection is attached.
-func (s *Session) Attached() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w != nil
-}
-
 // Kick closes the attached connection (if any) with a stream error; used
 // when a new session replaces this one or a resumption takes it over.
 func (s *Session) Kick(condition, text string) {

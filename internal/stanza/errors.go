@@ -69,27 +69,11 @@ func NewError(condition, text string) *Error {
 
 // Common errors, shared because they carry no per-call text.
 var (
-	ErrServiceUnavailable  = NewError("service-unavailable", "")
-	ErrFeatureNotImpl      = NewError("feature-not-implemented", "")
-	ErrBadRequest          = NewError("bad-request", "")
-	ErrForbidden           = NewError("forbidden", "")
-	ErrItemNotFound        = NewError("item-not-found", "")
-	ErrNotAllowed          = NewError("not-allowed", "")
-	ErrInternal            = NewError("internal-server-error", "")
-	ErrJIDMalformed        = NewError("jid-malformed", "")
-	ErrRemoteNotFound      = NewError("remote-server-not-found", "")
-	ErrRecipientUnavail    = NewError("recipient-unavailable", "")
-	ErrResourceConstraint  = NewError("resource-constraint", "")
-	ErrSubscriptionNeeded  = NewError("subscription-required", "")
-	ErrUnexpectedRequest   = NewError("unexpected-request", "")
-	ErrNotAcceptable       = NewError("not-acceptable", "")
-	ErrPolicyViolation     = NewError("policy-violation", "")
-	ErrConflict            = NewError("conflict", "")
-	ErrNotAuthorized       = NewError("not-authorized", "")
-	ErrRegistrationNeeded  = NewError("registration-required", "")
-	ErrUndefinedCondition  = NewError("undefined-condition", "")
-	ErrServiceUnavailWait  = &Error{Type: "wait", Condition: "service-unavailable"}
-	ErrResourceConstraintT = &Error{Type: "wait", Condition: "resource-constraint", Text: "offline storage full"}
+	ErrServiceUnavailable = NewError("service-unavailable", "")
+	ErrBadRequest         = NewError("bad-request", "")
+	ErrItemNotFound       = NewError("item-not-found", "")
+	ErrInternal           = NewError("internal-server-error", "")
+	ErrOfflineFull        = &Error{Type: "wait", Condition: "resource-constraint", Text: "offline storage full"}
 )
 
 // AsError maps any error to a stanza error: a *Error passes through, anything
