@@ -41,7 +41,11 @@ type Service struct {
 	// remote finds resumable sessions on other nodes (cluster mode).
 	remote RemoteResumer
 
-	wg sync.WaitGroup
+	// park gives the goroutines of connections silent for parkAfter up
+	// to the poller; parkedNow counts the connections parked.
+	park      bool
+	parkAfter time.Duration
+	parkedNow atomic.Int64
 }
 
 // RemoteResumer takes over a resumable session from another node of the
@@ -94,16 +98,22 @@ type owned struct {
 // New returns a service; tlsConf serves STARTTLS and direct TLS.
 func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Logger) *Service {
 	return &Service{
-		cfg:      cfg,
-		im:       im,
-		tls:      tlsConf,
-		log:      log,
-		lim:      xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
-		conn:     newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
-		auth:     newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
-		sessions: map[string]*owned{},
+		cfg:       cfg,
+		im:        im,
+		tls:       tlsConf,
+		log:       log,
+		lim:       xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
+		conn:      newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
+		auth:      newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
+		sessions:  map[string]*owned{},
+		park:      canPark(),
+		parkAfter: defaultParkAfter,
 	}
 }
+
+// Parked is the number of connections waiting for input without a
+// goroutine.
+func (s *Service) Parked() int64 { return s.parkedNow.Load() }
 
 // Active is the number of open client connections.
 func (s *Service) Active() int64 { return s.active.Load() }
@@ -126,11 +136,7 @@ func (s *Service) ServeTCP(ln net.Listener, directTLS bool) error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveConn(c, directTLS)
-		}()
+		go s.serveConn(c, directTLS)
 	}
 }
 
@@ -152,13 +158,13 @@ func (s *Service) serveConn(c net.Conn, directTLS bool) {
 		return
 	}
 	s.active.Add(1)
-	defer s.active.Add(-1)
 	if directTLS {
 		tc := tls.Server(c, s.tls)
 		tc.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := tc.Handshake(); err != nil {
 			s.log.Debug("c2s: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
+			s.active.Add(-1)
 			return
 		}
 		tc.SetDeadline(time.Time{})
@@ -167,6 +173,7 @@ func (s *Service) serveConn(c net.Conn, directTLS bool) {
 	t := newTCPTransport(c, directTLS, s.lim)
 	st := newStream(s, t)
 	t.onRead = st.touch
+	st.done = func() { s.active.Add(-1) }
 	st.run()
 }
 

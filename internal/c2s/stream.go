@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +49,9 @@ type stream struct {
 	bound    atomic.Bool
 	started  time.Time
 
-	closeOnce sync.Once
-	closedBy  atomic.Bool // we closed it with a stream error
+	closedBy atomic.Bool // we closed it with a stream error
+
+	done func() // called once when the stream has ended
 }
 
 func newStream(svc *Service, t transport) *stream {
@@ -108,15 +108,33 @@ func (st *stream) fail(se *stanza.StreamError) {
 	st.t.Close(se)
 }
 
-// run drives the connection from the first byte to the end.
+// run drives the connection from the first byte until it ends or parks.
 func (st *stream) run() {
 	st.timer = time.AfterFunc(time.Second, st.watchdog)
-	defer st.timer.Stop()
 	err := st.negotiate()
 	if err == nil {
-		err = st.serve()
+		if err = st.serve(); err == errParked {
+			return
+		}
 	}
+	st.end(err)
+}
+
+// unparked continues a parked stream on a new goroutine.
+func (st *stream) unparked() {
+	st.svc.parkedNow.Add(-1)
+	if err := st.serve(); err != errParked {
+		st.end(err)
+	}
+}
+
+// end finishes the stream and tells the service it is gone.
+func (st *stream) end(err error) {
+	st.timer.Stop()
 	st.finish(err)
+	if st.done != nil {
+		st.done()
+	}
 }
 
 // finish decides the session's fate: hibernate for resumption when the
@@ -356,9 +374,24 @@ func (st *stream) negotiateStep() (restart bool, err error) {
 // serve handles stanzas and stream-management nonzas of a bound session.
 func (st *stream) serve() error {
 	ctx := context.Background()
+	p, _ := st.t.(parker)
+	if !st.svc.park {
+		p = nil
+	}
 	for {
+		if p != nil {
+			p.armIdle(st.svc.parkAfter)
+		}
 		el, err := st.next()
 		if err != nil {
+			if p != nil && p.idle(err) {
+				st.svc.parkedNow.Add(1)
+				if p.park(func() { go st.unparked() }) {
+					return errParked
+				}
+				st.svc.parkedNow.Add(-1)
+				continue
+			}
 			return err
 		}
 		s := st.sess

@@ -28,6 +28,8 @@ type tcpTransport struct {
 
 	wmu    sync.Mutex // serializes writes and Close
 	closed bool
+
+	parkState
 }
 
 // activityReader tells the idle watchdog about every read.
@@ -151,6 +153,8 @@ func (t *tcpTransport) Close(se *stanza.StreamError) {
 		tc.CloseWrite()
 	}
 	t.conn.Close()
+	t.closing.Store(true)
+	t.unpark() // a parked stream wakes, reads the error and ends
 }
 
 func (t *tcpTransport) StartTLS(cfg *tls.Config) error {

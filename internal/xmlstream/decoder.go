@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Limits bound what one peer can make the server hold.
@@ -360,6 +361,27 @@ func (d *Decoder) endRoot() (Event, bool, error) {
 	return Event{Kind: StreamEnd}, true, nil
 }
 
+// bufPool holds the small read buffers of connections parked between
+// elements (see Idle): a connection that wakes takes one, an idle one
+// holds none.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, minBuf); return &b }}
+
+// Idle gives the read buffer back when no input is buffered and no element
+// is in progress, so a connection that is idle between stanzas holds no
+// buffer; the next read takes a fresh one. It is a no-op otherwise.
+func (d *Decoder) Idle() {
+	if d.r0 != d.w || d.mode != modeNone || d.rerr != nil || d.buf == nil {
+		return
+	}
+	d.off += int64(d.r0)
+	d.r0, d.w = 0, 0
+	if len(d.buf) == minBuf {
+		b := d.buf
+		bufPool.Put(&b)
+	}
+	d.buf = nil
+}
+
 var errNegativeRead = errors.New("xmlstream: reader returned a bad count")
 
 // fill reads more input, first making room: it moves unread bytes to the
@@ -386,7 +408,7 @@ func (d *Decoder) fill() error {
 		d.buf = nb
 	}
 	if d.buf == nil {
-		d.buf = make([]byte, minBuf)
+		d.buf = (*bufPool.Get().(*[]byte))[:minBuf]
 	}
 	if d.w == len(d.buf) {
 		limit := max(d.lim.MaxElementBytes, minBuf)
