@@ -170,6 +170,7 @@ func serve(args []string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
+	mux.Handle("/http-bind", svc.BOSHHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"connections\":%d,\"sessions\":%d}\n", svc.Active(), im.Router.Count())

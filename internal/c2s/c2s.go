@@ -41,6 +41,9 @@ type Service struct {
 	// remote finds resumable sessions on other nodes (cluster mode).
 	remote RemoteResumer
 
+	// bosh holds the live BOSH sessions by sid.
+	bosh sync.Map
+
 	// park gives the goroutines of connections silent for parkAfter up
 	// to the poller; parkedNow counts the connections parked.
 	park      bool

@@ -12,7 +12,7 @@ import (
 // that a conversation in progress keeps its goroutine (no extra wake-up per
 // message), short enough that the idle majority of a messaging server's
 // connections — phones in pockets — hold no goroutine stack.
-const defaultParkAfter = 10 * time.Second
+const defaultParkAfter = 2 * time.Second
 
 // errParked ends a stream loop whose connection was parked: it continues on
 // a new goroutine when input arrives.

@@ -110,7 +110,11 @@ func (st *stream) fail(se *stanza.StreamError) {
 
 // run drives the connection from the first byte until it ends or parks.
 func (st *stream) run() {
-	st.timer = time.AfterFunc(time.Second, st.watchdog)
+	// Created stopped and armed after the assignment, so the watchdog
+	// always finds it.
+	st.timer = time.AfterFunc(time.Hour, st.watchdog)
+	st.timer.Stop()
+	st.timer.Reset(time.Second)
 	err := st.negotiate()
 	if err == nil {
 		if err = st.serve(); err == errParked {
