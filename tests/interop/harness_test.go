@@ -83,7 +83,7 @@ type check struct {
 	err  error
 }
 
-var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}}
+var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}, "strophe": {}}
 
 // need fails the test (or skips it with BLUETICK_INTEROP_SKIP=1) when a
 // client is not installed, telling how to install it.
@@ -106,6 +106,13 @@ func need(t *testing.T, client string) {
 				return
 			}
 			for _, p := range []string{"@xmpp/client/package.json", "ws/package.json"} {
+				if _, err := os.Stat(filepath.Join(interopDir, "node_modules", p)); err != nil {
+					c.err = fmt.Errorf("npm package %s is missing; install it with: cd tests/interop && npm ci", filepath.Dir(p))
+					return
+				}
+			}
+		case "strophe":
+			for _, p := range []string{"strophe.js/package.json", "xhr2/package.json", "@xmldom/xmldom/package.json"} {
 				if _, err := os.Stat(filepath.Join(interopDir, "node_modules", p)); err != nil {
 					c.err = fmt.Errorf("npm package %s is missing; install it with: cd tests/interop && npm ci", filepath.Dir(p))
 					return
