@@ -20,6 +20,7 @@ import (
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
 	"bluetick/internal/config"
+	"bluetick/internal/gctune"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
 	"bluetick/internal/store/postgres"
@@ -101,6 +102,7 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	raiseFileLimit()
+	defer gctune.Start(uint64(cfg.Limits.GCHeadroomMB)<<20, time.Second)()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %v", cfg.DataDir, err)
