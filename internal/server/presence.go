@@ -17,6 +17,9 @@ import (
 // presence) for presence sent by a bound session.
 func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) {
 	typ := el.Attr("type")
+	if !to.IsZero() && s.blockedPresence(ctx, sess, to, el) { // mam branch: XEP-0191
+		return
+	}
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		if to.IsZero() {
@@ -109,7 +112,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			if r.Available() {
+			if r.Available() && !s.eitherBlocks(ctx, from, r.JID()) { // mam branch: XEP-0191
 				send(r)
 			}
 		}
@@ -164,7 +167,9 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			deliver(r)
+			if !s.eitherBlocks(ctx, me, r.JID()) { // mam branch: XEP-0191
+				deliver(r)
+			}
 		}
 	}
 }
