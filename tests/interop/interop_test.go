@@ -26,6 +26,8 @@ func TestInterop(t *testing.T) {
 	t.Run("11_go_sendxmpp", testSendxmpp)
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
+	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
+	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
