@@ -68,14 +68,14 @@ func TestParseQuery(t *testing.T) {
 	}
 	for xml, cond := range map[string]string{
 		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:1</value></field></x></query>`: "bad-request",
-		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>a</value><value>b</value></field></x></query>`:  "bad-request",
+		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>a</value><value>b</value></field></x></query>`:   "bad-request",
 		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='start'><value>2010-06-07</value></field></x></query>`:         "bad-request",
-		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='include-groupchat'><value>true</value></field></x></query>`:  "feature-not-implemented",
-		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>ten</max></set></query>`:                                      "bad-request",
-		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after/></set></query>`:                                            "bad-request",
-		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>1</max><max>2</max></set></query>`:                           "bad-request",
-		`<query xmlns='urn:xmpp:mam:2'><unknown/></query>`: "feature-not-implemented",
-		`<query xmlns='urn:xmpp:mam:2' node='urn:xmpp:mucsub:nodes:messages'/>`: "item-not-found",
+		`<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='include-groupchat'><value>true</value></field></x></query>`:   "feature-not-implemented",
+		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>ten</max></set></query>`:                                        "bad-request",
+		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><after/></set></query>`:                                              "bad-request",
+		`<query xmlns='urn:xmpp:mam:2'><set xmlns='http://jabber.org/protocol/rsm'><max>1</max><max>2</max></set></query>`:                              "bad-request",
+		`<query xmlns='urn:xmpp:mam:2'><unknown/></query>`:                                                                                              "feature-not-implemented",
+		`<query xmlns='urn:xmpp:mam:2' node='urn:xmpp:mucsub:nodes:messages'/>`:                                                                         "item-not-found",
 	} {
 		_, err := ParseQuery(mustParse(t, xml))
 		if se, ok := err.(*stanza.Error); !ok || se.Condition != cond {
