@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -643,4 +644,31 @@ func TestLastSeenVisibility(t *testing.T) {
 	if r := bob.wait(); r[0].Attr("type") != "result" {
 		t.Fatalf("own last activity: %v", r)
 	}
+}
+
+// BenchmarkRouteMessageArchived is BenchmarkRouteMessage in archive mode,
+// with 8 senders at once: every message is also written to two archives.
+func BenchmarkRouteMessageArchived(b *testing.B) {
+	srv := newArchiveServer(b)
+	ctx := context.Background()
+	for i := range 8 {
+		srv.store.CreateUser(ctx, fmt.Sprintf("s%d", i), nil)
+	}
+	bob := connect(b, srv, "bob@localhost/phone")
+	bob.sink.discard = true
+	srv.Handle(ctx, bob.s, presence())
+	var senders []*conn
+	for i := range 8 {
+		senders = append(senders, connect(b, srv, fmt.Sprintf("s%d@localhost/pc", i)))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		c := senders[next.Add(1)%8]
+		for pb.Next() {
+			srv.Handle(ctx, c.s, chat("bob@localhost", "hello, this is a typical short message"))
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

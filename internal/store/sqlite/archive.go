@@ -16,43 +16,112 @@ import (
 // Archive order is (stored, seq); see migration step 2 for the indexes
 // that make every page one range scan.
 
-// AppendArchive implements store.Archive: all entries in one transaction,
-// so the sender's and the recipient's copies of a message cost one fsync.
-// stored is raised to the archive's latest so it never goes backwards
-// (a clock step back must not put a new message before old ones).
+// archiveReq is one AppendArchive call waiting for its group commit.
+type archiveReq struct {
+	entries []store.ArchiveEntry
+	err     error
+	done    chan struct{}
+}
+
+// AppendArchive implements store.Archive. A call's entries go in one
+// transaction, so the sender's and the recipient's copies of a message
+// are stored together; concurrent calls share it too (group commit, as
+// StoreOffline: one fsync for many messages), each in its own savepoint,
+// so one call's refusal (absent user, taken id) does not fail the others.
 func (s *Store) AppendArchive(ctx context.Context, entries []store.ArchiveEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, e := range entries {
-			res, err := tx.ExecContext(ctx, `
+	r := &archiveReq{entries: entries, done: make(chan struct{})}
+	s.amu.Lock()
+	s.apending = append(s.apending, r)
+	lead := !s.aleading
+	s.aleading = true
+	s.amu.Unlock()
+	if lead {
+		s.commitArchive()
+	}
+	<-r.done // not ctx: once queued, the request is committed or failed as a whole
+	if r.err != nil && !errors.Is(r.err, store.ErrNotFound) && !errors.Is(r.err, store.ErrExists) {
+		return fmt.Errorf("sqlite: append archive: %w", r.err)
+	}
+	return r.err
+}
+
+// commitArchive runs queued requests in batches until none is left.
+func (s *Store) commitArchive() {
+	const maxBatch = 256
+	for {
+		s.amu.Lock()
+		batch := s.apending
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
+		}
+		s.apending = s.apending[len(batch):]
+		if len(batch) == 0 {
+			s.apending = nil
+			s.aleading = false
+			s.amu.Unlock()
+			return
+		}
+		s.amu.Unlock()
+		err := s.write(context.Background(), func(tx *sql.Tx) error {
+			for _, r := range batch {
+				if err := s.appendOne(tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			if err != nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+}
+
+// appendOne inserts one request's entries in tx, inside a savepoint that
+// is rolled back if the request is refused (its answer, not the batch's).
+// stored is raised to the archive's latest so it never goes backwards (a
+// clock step back must not put a new message before old ones).
+func (s *Store) appendOne(tx *sql.Tx, r *archiveReq) error {
+	ctx := context.Background()
+	r.err = nil
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT archive_req`); err != nil {
+		return err
+	}
+	for _, e := range r.entries {
+		res, err := tx.ExecContext(ctx, `
 INSERT INTO archive (user, id, with_bare, with_full, stored, data)
 SELECT name, ?2, ?3, ?4, max(?5, coalesce((SELECT max(stored) FROM archive WHERE user = ?1), 0)), ?6
 FROM users WHERE name = ?1
 ON CONFLICT (user, id) DO NOTHING`,
-				e.User, e.ID, bareOf(e.With), e.With, toDB(e.Stored), nonNil(e.Data))
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				var ok bool
-				if err := tx.StmtContext(ctx, s.stmtUserExists).QueryRowContext(ctx, e.User).Scan(&ok); err != nil {
-					return err
-				}
-				if !ok {
-					return notFound("append archive: user %q", e.User)
-				}
-				return fmt.Errorf("sqlite: append archive: id %q of %q: %w", e.ID, e.User, store.ErrExists)
-			}
+			e.User, e.ID, bareOf(e.With), e.With, toDB(e.Stored), nonNil(e.Data))
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("sqlite: append archive: %w", err)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			continue
+		}
+		var ok bool
+		if err := tx.StmtContext(ctx, s.stmtUserExists).QueryRowContext(ctx, e.User).Scan(&ok); err != nil {
+			return err
+		}
+		if !ok {
+			r.err = notFound("append archive: user %q", e.User)
+		} else {
+			r.err = fmt.Errorf("sqlite: append archive: id %q of %q: %w", e.ID, e.User, store.ErrExists)
+		}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO archive_req`); err != nil {
+			return err
+		}
+		break
 	}
+	_, err := tx.ExecContext(ctx, `RELEASE archive_req`)
 	return err
 }
 
