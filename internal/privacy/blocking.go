@@ -87,7 +87,7 @@ type Blocker struct {
 	cache bool
 
 	mu    sync.Mutex
-	lists map[string]map[string]bool // user -> blocked JIDs
+	lists map[string]Set // user -> blocked JIDs
 	gen   uint64                     // bumped by every change, so a read that raced one is not cached
 }
 
@@ -97,13 +97,45 @@ const maxCached = 100000
 // NewBlocker returns a Blocker; cache is safe only when no other process
 // writes the blocklists (single node).
 func NewBlocker(st store.Blocking, cache bool) *Blocker {
-	return &Blocker{st: st, cache: cache, lists: map[string]map[string]bool{}}
+	return &Blocker{st: st, cache: cache, lists: map[string]Set{}}
+}
+
+// Set is one user's blocklist, for checking many JIDs against it.
+// It must not be modified (it may be the cached one).
+type Set map[string]bool
+
+// Blocks reports whether the list covers j.
+func (s Set) Blocks(j jid.JID) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, f := range Forms(j) {
+		if s[f] {
+			return true
+		}
+	}
+	return false
 }
 
 // Blocks reports whether user (a local account's localpart) blocks j.
 func (b *Blocker) Blocks(ctx context.Context, user string, j jid.JID) (bool, error) {
 	if !b.cache {
 		return b.st.BlockedAny(ctx, user, Forms(j))
+	}
+	set, err := b.Set(ctx, user)
+	return set.Blocks(j), err
+}
+
+// Set returns the user's whole blocklist: one store read (none when
+// cached) for checking many JIDs.
+func (b *Blocker) Set(ctx context.Context, user string) (Set, error) {
+	if !b.cache {
+		l, err := b.st.Blocklist(ctx, user)
+		set := make(Set, len(l))
+		for _, s := range l {
+			set[s] = true
+		}
+		return set, err
 	}
 	b.mu.Lock()
 	set, ok := b.lists[user]
@@ -112,9 +144,9 @@ func (b *Blocker) Blocks(ctx context.Context, user string, j jid.JID) (bool, err
 	if !ok {
 		l, err := b.st.Blocklist(ctx, user)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		set = make(map[string]bool, len(l))
+		set = make(Set, len(l))
 		for _, s := range l {
 			set[s] = true
 		}
@@ -127,15 +159,7 @@ func (b *Blocker) Blocks(ctx context.Context, user string, j jid.JID) (bool, err
 		}
 		b.mu.Unlock()
 	}
-	if len(set) == 0 {
-		return false, nil
-	}
-	for _, f := range Forms(j) {
-		if set[f] {
-			return true, nil
-		}
-	}
-	return false, nil
+	return set, nil
 }
 
 // List returns the user's blocklist.

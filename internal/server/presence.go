@@ -103,6 +103,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 	if err != nil {
 		s.log.Error("presence broadcast: roster", "jid", from.String(), "err", err)
 	}
+	bf := s.newBlockFilter(ctx, from) // mam branch: XEP-0191
 	for _, it := range items {
 		if it.Subscription != store.SubFrom && it.Subscription != store.SubBoth {
 			continue
@@ -112,7 +113,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			if r.Available() && !s.eitherBlocks(ctx, from, r.JID()) { // mam branch: XEP-0191
+			if r.Available() && !bf.blocked(r.JID()) { // mam branch: XEP-0191
 				send(r)
 			}
 		}
@@ -158,6 +159,7 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 		s.log.Error("presence probe: roster", "jid", me.String(), "err", err)
 		return
 	}
+	bf := s.newBlockFilter(ctx, me) // mam branch: XEP-0191
 	for _, it := range items {
 		if it.Subscription != store.SubTo && it.Subscription != store.SubBoth {
 			continue
@@ -167,7 +169,7 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			if !s.eitherBlocks(ctx, me, r.JID()) { // mam branch: XEP-0191
+			if !bf.blocked(r.JID()) { // mam branch: XEP-0191
 				deliver(r)
 			}
 		}

@@ -61,6 +61,47 @@ func (s *Server) eitherBlocks(ctx context.Context, a, b jid.JID) bool {
 	return s.blockCheck(ctx, a, b) != nil
 }
 
+// blockFilter answers eitherBlocks for one user against many JIDs (a
+// presence broadcast to every contact) with one read of the user's
+// blocklist and one per contact, not two per contact resource.
+type blockFilter struct {
+	s      *Server
+	ctx    context.Context
+	user   jid.JID
+	mine   privacy.Set
+	err    error
+	theirs map[jid.JID]bool
+}
+
+func (s *Server) newBlockFilter(ctx context.Context, user jid.JID) *blockFilter {
+	mine, err := s.priv.blocker.Set(ctx, user.Local())
+	if err != nil {
+		s.log.Error("blocklist", "user", user.Local(), "err", err)
+	}
+	return &blockFilter{s: s, ctx: ctx, user: user, mine: mine, err: err, theirs: map[jid.JID]bool{}}
+}
+
+// blocked reports whether presence between the user and other must not
+// flow. A store error blocks (fails closed), as blockCheck does.
+func (f *blockFilter) blocked(other jid.JID) bool {
+	if other.Bare() == f.user.Bare() {
+		return false
+	}
+	if f.err != nil || f.mine.Blocks(other) {
+		return true
+	}
+	b, ok := f.theirs[other.Bare()]
+	if !ok {
+		var err error
+		if b, err = f.s.priv.blocker.Blocks(f.ctx, other.Local(), f.user); err != nil {
+			f.s.log.Error("blocklist", "user", other.Local(), "err", err)
+			b = true
+		}
+		f.theirs[other.Bare()] = b
+	}
+	return b
+}
+
 // blockedMessage applies the blocklists to a message; it returns nil to
 // route it, or the error to bounce (errDrop: no answer, for type=error).
 func (s *Server) blockedMessage(ctx context.Context, from, to jid.JID, el *xmlstream.Element) error {
