@@ -245,21 +245,34 @@ func (s *Store) QueryArchive(ctx context.Context, user string, q store.ArchiveQu
 	return page, nil
 }
 
-// ExpireArchive implements store.Archive, using the index on stored.
+// expireChunk is how many archived messages one expiry transaction
+// deletes: SQLite has one writer, and a first sweep over a big archive
+// must not hold it for long while messages wait to be stored.
+const expireChunk = 5000
+
+// ExpireArchive implements store.Archive, using the index on stored, a
+// chunk per transaction.
 func (s *Store) ExpireArchive(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM archive WHERE stored < ?`, toDB(before))
-		if err != nil {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `
+DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE stored < ? LIMIT ?)`, toDB(before), expireChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
+		})
+		total += int(n)
+		if err != nil {
+			return total, fmt.Errorf("sqlite: expire archive: %w", err)
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: expire archive: %w", err)
+		if n < expireChunk {
+			return total, nil
+		}
 	}
-	return int(n), nil
 }
 
 // ArchivePrefs implements store.Archive.
