@@ -45,7 +45,7 @@ func FuzzParseQuery(f *testing.F) {
 		p, err := ParsePrefs(el)
 		check("ParsePrefs", err)
 		if err == nil {
-			PrefsElement(p).String()
+			_ = PrefsElement(p).String()
 		}
 	})
 }

@@ -88,7 +88,7 @@ type Blocker struct {
 
 	mu    sync.Mutex
 	lists map[string]Set // user -> blocked JIDs
-	gen   uint64                     // bumped by every change, so a read that raced one is not cached
+	gen   uint64         // bumped by every change, so a read that raced one is not cached
 }
 
 // maxCached bounds the cache: past it, it is dropped and refilled.
