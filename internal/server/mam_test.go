@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bluetick/internal/config"
+	"bluetick/internal/jid"
 	"bluetick/internal/mam"
 	"bluetick/internal/privacy"
 	"bluetick/internal/stanza"
@@ -671,4 +672,34 @@ func BenchmarkRouteMessageArchived(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestBlockDropsStoredMessages: messages a contact sent while the user
+// was offline are not delivered once the user has blocked the contact.
+func TestBlockDropsStoredMessages(t *testing.T) {
+	srv := newServer(t)
+	ctx := context.Background()
+	bob := connect(t, srv, "bob@localhost/x")
+	carol := connect(t, srv, "carol@localhost/x")
+	for i := range 3 {
+		bob.send(t, srv, chat("alice@localhost", fmt.Sprintf("bob %d", i)))
+	}
+	carol.send(t, srv, chat("alice@localhost", "carol"))
+	if n, _ := srv.store.CountOffline(ctx, "alice"); n != 4 {
+		t.Fatalf("%d offline", n)
+	}
+	if err := srv.priv.blocker.Block(ctx, "alice", []jid.JID{jid.MustParse("bob@localhost")}); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, srv, "alice@localhost/pc")
+	alice.send(t, srv, presence())
+	var bodies []string
+	for _, el := range alice.wait() {
+		if b := el.ChildText(xmlstream.NSClient, "body"); b != "" {
+			bodies = append(bodies, b)
+		}
+	}
+	if !slices.Equal(bodies, []string{"carol"}) {
+		t.Fatalf("alice got %v after blocking bob", bodies)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 
 	"bluetick/internal/jid"
+	"bluetick/internal/offline"
 	"bluetick/internal/privacy"
 	"bluetick/internal/router"
 	"bluetick/internal/session"
@@ -293,6 +294,53 @@ func (s *Server) presenceToMatching(ctx context.Context, user jid.JID, entries [
 					_ = m.Send(p)
 				}
 			}
+		}
+	}
+}
+
+// offlineFilter is the offline queue the router drains, less the messages
+// of senders the user has blocked since they were stored (XEP-0191 §3.3:
+// nothing from a blocked JID is delivered once the block is set). They
+// are deleted, as if delivered: the user chose not to get them.
+type offlineFilter struct {
+	*offline.Queue
+	s *Server
+}
+
+// Load implements router.Offline. A page that was all blocked is replaced
+// by the next one, so the drain does not stop early.
+func (o offlineFilter) Load(ctx context.Context, user jid.JID, limit int) ([]router.Stored, error) {
+	for {
+		msgs, err := o.Queue.Load(ctx, user, limit)
+		if err != nil || len(msgs) == 0 || o.s.priv.blocker == nil {
+			return msgs, err
+		}
+		set, err := o.s.priv.blocker.Set(ctx, user.Local())
+		if err != nil {
+			// Delivering is the lesser harm than stalling the queue.
+			o.s.log.Error("offline drain: blocklist", "user", user.Local(), "err", err)
+			return msgs, nil
+		}
+		if len(set) == 0 {
+			return msgs, nil
+		}
+		var kept []router.Stored
+		var drop []int64
+		for _, m := range msgs {
+			if from, err := jid.Parse(m.El.Attr("from")); err == nil && from.Bare() != user.Bare() && set.Blocks(from) {
+				drop = append(drop, m.Seq)
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		if len(drop) == 0 {
+			return msgs, nil
+		}
+		if err := o.Queue.Delete(ctx, user, drop); err != nil {
+			return nil, err
+		}
+		if len(kept) > 0 {
+			return kept, nil
 		}
 	}
 }

@@ -57,7 +57,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 		started: time.Now(),
 	}
 	s.Offline = offline.New(st, cfg.Domain, cfg.Offline.Quota, log)
-	s.Router = router.New(s.Offline, st.UserExists)
+	s.Router = router.New(offlineFilter{s.Offline, s}, st.UserExists) // mam branch: offlineFilter drops blocked senders' messages
 	s.Router.CarbonCopy = receivedCarbon
 	s.mux = newMux()
 	s.registerFeatures()
