@@ -48,6 +48,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	storeURL := fs.String("store", "", "storage: empty for SQLite in the data directory, or postgres://...")
 	natsURL := fs.String("nats", "", "cluster mode: NATS URL(s) with JetStream")
 	node := fs.String("node", "", "cluster mode: this node's unique name")
+	archive := fs.String("archive", "", "message archive (XEP-0313): none (default, no server history) or archive")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -75,6 +76,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	set(&c.Store, *storeURL)
 	set(&c.Cluster.NATS, *natsURL)
 	set(&c.Cluster.Node, *node)
+	set(&c.Archive.Mode, *archive)
 	return c, c.Validate()
 }
 
@@ -145,6 +147,9 @@ func serve(args []string) error {
 		svc.SetRemote(clusterNode)
 	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
+	if a := im.Archive(); a != nil { // mam branch
+		go a.Sweep(ctx, cfg.Archive.Retention.Duration, time.Hour)
+	}
 
 	var listeners []net.Listener
 	listen := func(addr string) (net.Listener, error) {

@@ -62,6 +62,7 @@ type Config struct {
 	TLS     TLS     `toml:"tls"`
 	Limits  Limits  `toml:"limits"`
 	Offline Offline `toml:"offline"`
+	Archive Archive `toml:"archive"` // mam branch
 	Stream  Stream  `toml:"stream"`
 	// Registration is XEP-0077 in-band registration: "closed" (default: only
 	// `bluetick user add` creates accounts) or "open" (anyone may register).
@@ -172,6 +173,22 @@ type Offline struct {
 	Durable string `toml:"durable"`
 }
 
+// Archive is server-side message history (XEP-0313 MAM). The default keeps
+// none, as WhatsApp does: the server holds a message only until it is
+// delivered (the offline store), so a seized or breached server has no
+// conversation history to give away, and history lives on the devices.
+// "archive" keeps both sides of every 1:1 chat message for Retention, so
+// a new or reinstalled device can fetch it; with OMEMO the archive holds
+// only ciphertext.
+type Archive struct {
+	// Mode is "none" (default: no history; MAM is neither advertised nor
+	// answered) or "archive".
+	Mode string `toml:"mode"`
+	// Retention: archived messages older than this are deleted by an
+	// hourly sweep.
+	Retention Duration `toml:"retention"`
+}
+
 // Stream tunes XEP-0198 stream management.
 type Stream struct {
 	// ResumeTimeout is how long a dropped session may be resumed; after it
@@ -204,6 +221,7 @@ func Default() Config {
 			GCHeadroomMB:              64,
 		},
 		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "auto"},
+		Archive:      Archive{Mode: "none", Retention: Duration{30 * 24 * time.Hour}},
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
 		Cluster:      Cluster{EmbeddedListen: "127.0.0.1:4222"},
 		Registration: "closed",
@@ -281,6 +299,11 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: offline.durable = %q (use \"auto\", \"on\" or \"off\")", c.Offline.Durable)
 	}
+	switch c.Archive.Mode {
+	case "none", "archive":
+	default:
+		return fmt.Errorf("config: archive.mode = %q (use \"none\" or \"archive\")", c.Archive.Mode)
+	}
 	switch c.Registration {
 	case "closed", "open":
 	default:
@@ -298,6 +321,7 @@ func (c *Config) Validate() error {
 		{"limits.max_connections", int64(c.Limits.MaxConnections)},
 		{"limits.negotiation_timeout", int64(c.Limits.NegotiationTimeout.Duration)},
 		{"offline.expiry", int64(c.Offline.Expiry.Duration)},
+		{"archive.retention", int64(c.Archive.Retention.Duration)},
 		{"stream.resume_timeout", int64(c.Stream.ResumeTimeout.Duration)},
 	}
 	for _, p := range positive {

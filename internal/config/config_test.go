@@ -51,6 +51,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+		{"[archive]\nmode = 'forever'", "archive.mode"},
+		{"[archive]\nretention = '0s'", "archive.retention"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")

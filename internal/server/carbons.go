@@ -76,7 +76,9 @@ func receivedCarbon(el *xmlstream.Element) *xmlstream.Element {
 // sentCarbons copies a message a resource sent to the account's other
 // carbons-enabled resources (XEP-0280 §7), whether or not the sender
 // enabled carbons itself.
-func (s *Server) sentCarbons(sess *session.Session, to jid.JID, el *xmlstream.Element) {
+// archiveID, when not empty, is the sender's archive id of the message
+// (XEP-0313 §5: its stanza-id goes on the carbon, by the sender's bare JID).
+func (s *Server) sentCarbons(sess *session.Session, to jid.JID, el *xmlstream.Element, archiveID string) {
 	me := sess.JID()
 	if to.Bare() == me.Bare() || !carbonsEligible(el) {
 		return // to oneself: the other resources get it as a message already
@@ -90,6 +92,9 @@ func (s *Server) sentCarbons(sess *session.Session, to jid.JID, el *xmlstream.El
 			// The recipient's stanza-id is its archive's, not ours.
 			inner := el.Copy()
 			inner.RemoveChildren(NSSID, "stanza-id")
+			if archiveID != "" {
+				inner.Append(xmlstream.New(NSSID, "stanza-id", "id", archiveID, "by", me.Bare().String()))
+			}
 			cc = wrapCarbon("sent", me.Bare(), inner)
 		}
 		c := cc.Copy()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"bluetick/internal/auth"
+	"bluetick/internal/privacy"
 	"bluetick/internal/stanza"
 	"bluetick/internal/store"
 	"bluetick/internal/xmlstream"
@@ -94,7 +95,19 @@ func (s *Server) lastActivity(ctx context.Context, iq *IQ) (*xmlstream.Element, 
 		q.SetAttr("seconds", strconv.FormatInt(int64(time.Since(s.started).Seconds()), 10))
 		return q, nil
 	}
+	// mam branch: the user's last-seen visibility (docs/privacy.md)
+	// decides who else may ask: nobody, contacts (the default) or everyone.
+	vis := privacy.Contacts
 	if iq.To != iq.From.Bare() {
+		var err error
+		if vis, err = privacy.LastSeen(ctx, s.store, iq.To.Local()); err != nil {
+			return nil, err
+		}
+		if vis == privacy.Nobody {
+			return nil, stanza.NewError("forbidden", "this user shares last activity with nobody")
+		}
+	}
+	if iq.To != iq.From.Bare() && vis != privacy.Everyone {
 		item, err := s.store.RosterItem(ctx, iq.To.Local(), iq.From.Bare().String())
 		if errors.Is(err, store.ErrNotFound) || err == nil && item.Subscription != store.SubFrom && item.Subscription != store.SubBoth {
 			return nil, stanza.NewError("forbidden", "last activity is shared only with contacts subscribed to presence")

@@ -31,13 +31,23 @@ func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to ji
 		}
 		return
 	}
+	if err := s.blockedMessage(ctx, sess.JID(), to, el); err != nil { // mam branch: XEP-0191
+		if err != errDrop {
+			s.reply(sess, el, stanza.AsError(err))
+		}
+		return
+	}
 	if el.Attr("type") != "error" {
 		stampStanzaID(el, to.Bare())
 	}
 	err := s.Router.DeliverMessage(ctx, to, el)
 	switch {
 	case err == nil, errors.Is(err, router.ErrDropped):
-		s.sentCarbons(sess, to, el)
+		var sid string
+		if err == nil {
+			sid = s.archiveMessage(ctx, sess.JID(), to, el) // mam branch: XEP-0313
+		}
+		s.sentCarbons(sess, to, el, sid)
 	default:
 		var se *stanza.Error
 		if !errors.As(err, &se) {

@@ -89,6 +89,9 @@ func (m *Mux) features(server bool) []string {
 // handleIQ routes or answers an IQ from a bound session (RFC 6121 §8.5).
 func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) {
 	typ := el.Attr("type")
+	if s.blockedIQ(ctx, sess, to, el) { // mam branch: XEP-0191
+		return
+	}
 	switch typ {
 	case "get", "set":
 	case "result", "error":

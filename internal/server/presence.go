@@ -17,6 +17,9 @@ import (
 // presence) for presence sent by a bound session.
 func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) {
 	typ := el.Attr("type")
+	if !to.IsZero() && s.blockedPresence(ctx, sess, to, el) { // mam branch: XEP-0191
+		return
+	}
 	switch typ {
 	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 		if to.IsZero() {
@@ -100,6 +103,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 	if err != nil {
 		s.log.Error("presence broadcast: roster", "jid", from.String(), "err", err)
 	}
+	bf := s.newBlockFilter(ctx, from) // mam branch: XEP-0191
 	for _, it := range items {
 		if it.Subscription != store.SubFrom && it.Subscription != store.SubBoth {
 			continue
@@ -109,7 +113,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			if r.Available() {
+			if r.Available() && !bf.blocked(r.JID()) { // mam branch: XEP-0191
 				send(r)
 			}
 		}
@@ -155,6 +159,7 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 		s.log.Error("presence probe: roster", "jid", me.String(), "err", err)
 		return
 	}
+	bf := s.newBlockFilter(ctx, me) // mam branch: XEP-0191
 	for _, it := range items {
 		if it.Subscription != store.SubTo && it.Subscription != store.SubBoth {
 			continue
@@ -164,7 +169,9 @@ func (s *Server) probeContacts(ctx context.Context, sess *session.Session) {
 			continue
 		}
 		for _, r := range s.Router.Resources(c) {
-			deliver(r)
+			if !bf.blocked(r.JID()) { // mam branch: XEP-0191
+				deliver(r)
+			}
 		}
 	}
 }

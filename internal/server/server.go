@@ -43,6 +43,8 @@ type Server struct {
 	// subMu serializes subscription state changes: they touch two rosters
 	// and are rare, so one lock keeps both sides consistent.
 	subMu sync.Mutex
+
+	priv privacyState // mam branch: blocking, last seen, archive (mam.go)
 }
 
 // New wires the IM core over a store.
@@ -55,10 +57,11 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 		started: time.Now(),
 	}
 	s.Offline = offline.New(st, cfg.Domain, cfg.Offline.Quota, log)
-	s.Router = router.New(s.Offline, st.UserExists)
+	s.Router = router.New(offlineFilter{s.Offline, s}, st.UserExists) // mam branch: offlineFilter drops blocked senders' messages
 	s.Router.CarbonCopy = receivedCarbon
 	s.mux = newMux()
 	s.registerFeatures()
+	s.registerMAMAndPrivacy() // mam branch
 	return s
 }
 
@@ -131,6 +134,7 @@ func (s *Server) End(ctx context.Context, sess *session.Session) {
 
 func (s *Server) endSession(ctx context.Context, sess *session.Session, unavailable *xmlstream.Element) {
 	wasAvailable := sess.Available()
+	s.forgetBlocklistInterest(sess) // mam branch
 	last, err := s.Router.Unbind(ctx, sess)
 	if err != nil {
 		s.log.Error("session end: storing undelivered messages", "jid", sess.JID().String(), "err", err)

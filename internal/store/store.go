@@ -135,11 +135,107 @@ type LastActivity interface {
 	LastActivity(ctx context.Context, user string) (time.Time, string, error)
 }
 
+// ArchivedMessage is one message of a user's archive (XEP-0313).
+type ArchivedMessage struct {
+	// ID is the archive UID, which is also the XEP-0359 stanza-id the
+	// user's clients saw on the message; unique per user.
+	ID string
+	// With is the other party's JID as on the stanza (full or bare); the
+	// store also keeps its bare form for bare 'with' filters.
+	With string
+	// Stored is when the server archived it. A store never lets it go
+	// backwards within one archive (it is raised to the latest so far),
+	// so archive order, (Stored, insertion), is also time order.
+	Stored time.Time
+	Data   []byte // the serialized stanza, exactly as archived
+}
+
+// ArchiveQuery selects a page of an archive. The zero value of a field
+// means no restriction; results are ordered by (Stored, insertion).
+type ArchiveQuery struct {
+	With       string    // a bare JID matches every resource; a full JID only itself
+	Start, End time.Time // inclusive time bounds
+	// After and Before are exclusive bounds by archive ID; every ID must
+	// exist in the archive, else ErrNotFound. Several IDs: the tightest wins.
+	After, Before []string
+	IDs           []string // only these messages; each must exist, else ErrNotFound
+	Max           int      // most messages returned; <= 0 returns none (Complete still tells if any match)
+	FromEnd       bool     // the last Max matches instead of the first (RSM <before/>)
+}
+
+// ArchivePage is the answer to an ArchiveQuery.
+type ArchivePage struct {
+	Messages []ArchivedMessage // in archive order, also when FromEnd
+	// Complete: nothing else matches beyond this page in the direction of
+	// paging (after the last one, or before the first one when FromEnd).
+	Complete bool
+}
+
+// ArchivePrefs are a user's archiving preferences (XEP-0441, the prefs of
+// urn:xmpp:mam:2): Default is "always", "never" or "roster"; Always and
+// Never list bare JIDs that override it.
+type ArchivePrefs struct {
+	Default       string
+	Always, Never []string
+}
+
+// Archive is the server-side message history of users (XEP-0313).
+type Archive interface {
+	// AppendArchive stores messages, each in its user's archive, in one
+	// durable transaction (a 1:1 message goes to the sender's and the
+	// recipient's archives at once). ErrNotFound if a user does not
+	// exist (nothing is stored then); ErrExists if an ID is taken.
+	AppendArchive(ctx context.Context, entries []ArchiveEntry) error
+	// QueryArchive returns a page of user's archive.
+	QueryArchive(ctx context.Context, user string, q ArchiveQuery) (ArchivePage, error)
+	// ExpireArchive removes every message stored before t, in all
+	// archives, and returns how many were removed.
+	ExpireArchive(ctx context.Context, before time.Time) (int, error)
+	// ArchivePrefs returns a user's preferences; ErrNotFound if never set.
+	ArchivePrefs(ctx context.Context, user string) (ArchivePrefs, error)
+	// SetArchivePrefs replaces them; ErrNotFound for an absent account.
+	SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) error
+}
+
+// ArchiveEntry is one message to append to one user's archive.
+type ArchiveEntry struct {
+	User string
+	ArchivedMessage
+}
+
+// Blocking holds each user's XEP-0191 blocklist: JIDs as strings in any
+// of the four forms (user@domain/resource, user@domain, domain/resource,
+// domain).
+type Blocking interface {
+	// Blocklist returns the user's blocked JIDs in byte order.
+	Blocklist(ctx context.Context, user string) ([]string, error)
+	// Block adds JIDs (already blocked ones are kept once); ErrNotFound
+	// for an absent account.
+	Block(ctx context.Context, user string, jids []string) error
+	// Unblock removes JIDs; an empty list removes all.
+	Unblock(ctx context.Context, user string, jids []string) error
+	// BlockedAny reports whether any of jids is on the user's blocklist
+	// (the caller passes every form that matches one address).
+	BlockedAny(ctx context.Context, user string, jids []string) (bool, error)
+}
+
+// Privacy holds per-user privacy settings.
+type Privacy interface {
+	// LastSeenVisibility returns who may see the user's last activity
+	// ("everyone", "contacts" or "nobody"); ErrNotFound if never set.
+	LastSeenVisibility(ctx context.Context, user string) (string, error)
+	// SetLastSeenVisibility sets it; ErrNotFound for an absent account.
+	SetLastSeenVisibility(ctx context.Context, user, v string) error
+}
+
 // Store is everything a node needs, opened and closed as one.
 type Store interface {
 	Users
 	Rosters
 	Offline
 	LastActivity
+	Archive  // mam branch
+	Blocking // mam branch
+	Privacy  // mam branch
 	Close() error
 }

@@ -180,6 +180,12 @@ func freePorts(t *testing.T, n int) []int {
 // printed if the test failed) at cleanup.
 func startServer(t *testing.T, users ...string) *server {
 	t.Helper()
+	return startServerArgs(t, nil, users...)
+}
+
+// startServerArgs is startServer with extra `bluetick serve` flags.
+func startServerArgs(t *testing.T, extra []string, users ...string) *server {
+	t.Helper()
 	if skipAll() {
 		t.Skip("BLUETICK_INTEROP_SKIP=1")
 	}
@@ -202,6 +208,7 @@ func startServer(t *testing.T, users ...string) *server {
 		"--c2s-tls", fmt.Sprintf("127.0.0.1:%d", s.tls),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
 		"--log-level", "debug")
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -89,6 +89,49 @@ CREATE TABLE last_activity (
 	status TEXT NOT NULL
 ) WITHOUT ROWID;
 `,
+
+	// 2 (mam branch; renumber after the MUC/PEP steps on merge): message
+	// archive (XEP-0313) with its preferences, blocklists (XEP-0191) and
+	// the last-seen privacy setting.
+	//
+	// Archive order is (stored, seq): stored never goes backwards within
+	// one user's archive (AppendArchive raises it to the latest), so the
+	// index on (user, stored, seq) serves paging, start/end and the
+	// after/before bounds as one range scan; the one on with_bare does the
+	// same for a 'with' filter. AUTOINCREMENT so a seq is never reused.
+	`
+CREATE TABLE archive (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	id        TEXT NOT NULL,
+	with_bare TEXT NOT NULL,
+	with_full TEXT NOT NULL,
+	stored    INTEGER NOT NULL, -- Unix microseconds, UTC
+	data      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX archive_user_id ON archive (user, id);
+CREATE INDEX archive_user_stored ON archive (user, stored, seq);
+CREATE INDEX archive_user_with ON archive (user, with_bare, stored, seq);
+CREATE INDEX archive_stored ON archive (stored);
+
+CREATE TABLE archive_prefs (
+	user         TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
+	default_mode TEXT NOT NULL,
+	always_jids  TEXT NOT NULL, -- JSON array
+	never_jids   TEXT NOT NULL  -- JSON array
+) WITHOUT ROWID;
+
+CREATE TABLE blocklist (
+	user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	jid  TEXT NOT NULL,
+	PRIMARY KEY (user, jid)
+) WITHOUT ROWID;
+
+CREATE TABLE privacy (
+	user      TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
+	last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it
