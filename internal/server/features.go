@@ -63,6 +63,11 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 	for _, f := range s.mux.features(server) {
 		q.Append(xmlstream.New(NSDiscoInfo, "feature", "var", f))
 	}
+	if server {
+		for _, el := range s.mux.serverInfo {
+			q.Append(el.Copy())
+		}
+	}
 	return q, nil
 }
 
