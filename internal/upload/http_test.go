@@ -25,14 +25,14 @@ import (
 // env is one service on one backend behind a real HTTP server, with a
 // clock the test moves.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	svc *Service
 	b   Backend
 	srv *httptest.Server
 	now time.Time
 }
 
-func newEnv(t *testing.T, newBackend func(testing.TB) Backend, lim Limits) *env {
+func newEnv(t testing.TB, newBackend func(testing.TB) Backend, lim Limits) *env {
 	t.Helper()
 	e := &env{t: t, b: newBackend(t), now: time.Now()}
 	e.srv = httptest.NewUnstartedServer(nil)
@@ -130,7 +130,7 @@ func randBytes(n int) []byte {
 	return b
 }
 
-func wantStatus(t *testing.T, what string, resp *http.Response, code int) {
+func wantStatus(t testing.TB, what string, resp *http.Response, code int) {
 	t.Helper()
 	if resp.StatusCode != code {
 		t.Fatalf("%s: status %d, want %d", what, resp.StatusCode, code)

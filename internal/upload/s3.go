@@ -165,4 +165,3 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Entry, error) {
 	}
 	return out, nil
 }
-
