@@ -40,10 +40,7 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) err
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".put-*")
+	f, err := d.createTemp(filepath.Dir(p))
 	if err != nil {
 		return err
 	}
@@ -55,10 +52,40 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) err
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), p)
+		err = d.rename(f.Name(), p)
 	}
 	if err != nil {
 		os.Remove(f.Name())
+	}
+	return err
+}
+
+// createTemp makes a temp file in dir, creating dir; it retries when a
+// concurrent Delete pruned the directory in between.
+func (d *Disk) createTemp(dir string) (f *os.File, err error) {
+	for range 3 {
+		if err = os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if f, err = os.CreateTemp(dir, ".put-*"); !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+	}
+	return nil, err
+}
+
+// rename moves src to dst, creating dst's directory, with the same retry.
+func (d *Disk) rename(src, dst string) (err error) {
+	for range 3 {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		if err = os.Rename(src, dst); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if _, serr := os.Stat(src); serr != nil {
+			return ErrNotFound
+		}
 	}
 	return err
 }
@@ -100,14 +127,7 @@ func (d *Disk) Move(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(pd), 0o700); err != nil {
-		return err
-	}
-	err = os.Rename(ps, pd)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ErrNotFound
-	}
-	return err
+	return d.rename(ps, pd)
 }
 
 func (d *Disk) Delete(ctx context.Context, key string) error {
@@ -119,13 +139,10 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err == nil {
-		// Drop directories left empty (per-user index dirs), up to the root.
-		for dir := filepath.Dir(p); dir != d.root && strings.HasPrefix(dir, d.root); dir = filepath.Dir(dir) {
-			if os.Remove(dir) != nil {
-				break
-			}
-		}
+	if err == nil && strings.HasPrefix(key, "users/") {
+		// Drop a user's index directory once empty: there is one per user
+		// who ever uploaded. (os.Remove fails on a non-empty directory.)
+		os.Remove(filepath.Dir(p))
 	}
 	return err
 }

@@ -9,9 +9,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -502,6 +504,14 @@ func testPartial(t *testing.T, nb func(testing.TB) Backend) {
 			t.Fatalf("partial upload left %d tmp objects, %d blobs", len(tmps), len(blobs))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if d, ok := e.b.(*Disk); ok {
+		filepath.WalkDir(d.root, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(de.Name(), ".put-") {
+				t.Errorf("partial temp file left: %s", p)
+			}
+			return nil
+		})
 	}
 	// The slot can be retried.
 	data := randBytes(1 << 20)
