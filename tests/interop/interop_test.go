@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -671,6 +672,10 @@ func testCarbons(t *testing.T) {
 // Authorization header; the GET URL returns the same bytes. A slot for a
 // file over the limit is refused with <file-too-large><max-file-size>.
 func testHTTPUpload(t *testing.T) {
+	need(t, "slixmpp")
+	if out, err := exec.Command(pythonPath, "-c", "import aiohttp").CombinedOutput(); err != nil {
+		t.Fatalf("aiohttp is not importable by %s (%v: %s); install it with: apt-get install -y python3-aiohttp", pythonPath, err, bytes.TrimSpace(out))
+	}
 	s := startServer(t, "alice")
 	evs := slix(t, s, "upload", map[string]any{"size": 300000, "huge": 200 << 20}).finish(t)
 	const limit = "104857600" // upload.max_file_size default
