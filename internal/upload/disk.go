@@ -139,9 +139,10 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err == nil && strings.HasPrefix(key, "users/") {
-		// Drop a user's index directory once empty: there is one per user
-		// who ever uploaded. (os.Remove fails on a non-empty directory.)
+	if err == nil && strings.Count(key, "/") == 2 {
+		// Drop a user's index directory or a blob's reference directory
+		// once empty: there is one per user and per blob. (os.Remove
+		// fails on a non-empty directory.)
 		os.Remove(filepath.Dir(p))
 	}
 	return err

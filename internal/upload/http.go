@@ -130,10 +130,11 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 }
 
 // store streams the body into tmp/<slot> while hashing it, records the hash
-// in the slot, then moves the object to blobs/<sha256>. Moving over an
-// existing blob of the same hash replaces identical bytes and refreshes it,
-// so the sweeper (which spares recently written blobs) cannot remove it
-// under a new reference. Any failure removes the partial object.
+// in the slot and a reference refs/<slot>.<sha256>, then moves the object
+// to blobs/<sha256>. Moving over an existing blob of the same hash replaces
+// identical bytes and refreshes it, so the sweeper (which spares recently
+// written blobs) cannot remove it under a new reference. Any failure
+// removes the partial object.
 func (s *Service) store(ctx context.Context, slot *Slot, body io.Reader) (string, error) {
 	tmp := tmpKey(slot.ID)
 	hr := &hashReader{r: body, h: sha256.New()}
@@ -152,15 +153,23 @@ func (s *Service) store(ctx context.Context, slot *Slot, body io.Reader) (string
 	filled := *slot
 	filled.SHA256 = sum
 	filled.Filled = s.now().UTC()
-	// Meta first: the blob is referenced before it exists under its name,
-	// so a concurrent sweep never sees it unreferenced.
-	if err := saveSlot(ctx, s.backend, &filled); err != nil {
+	// The reference exists before the blob does under its name, so a
+	// concurrent sweep never sees the blob unreferenced.
+	undo := func() {
 		s.backend.Delete(ctx, tmp)
+		s.backend.Delete(ctx, refKey(slot.ID, sum))
+		saveSlot(ctx, s.backend, slot) // back to empty: the client may retry
+	}
+	if err := putSmall(ctx, s.backend, refKey(slot.ID, sum), nil); err != nil {
+		undo()
+		return "", err
+	}
+	if err := saveSlot(ctx, s.backend, &filled); err != nil {
+		undo()
 		return "", err
 	}
 	if err := s.backend.Move(ctx, tmp, blobKey(sum)); err != nil {
-		s.backend.Delete(ctx, tmp)
-		saveSlot(ctx, s.backend, slot) // back to empty: the client may retry
+		undo()
 		return "", err
 	}
 	return sum, nil
@@ -227,7 +236,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	if slot.SHA256 == "" || filename != slot.Filename || !slot.Expires.After(now) {
+	if slot.SHA256 == "" || filename != slot.Filename || !s.expires(slot).After(now) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -253,7 +262,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", disp)
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("ETag", `"`+slot.SHA256+`"`)
-	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(slot.Expires.Sub(now)/time.Second), 10)+", immutable")
+	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(s.expires(slot).Sub(now)/time.Second), 10)+", immutable")
 	http.ServeContent(w, r, "", slot.Filled, obj)
 }
 

@@ -431,8 +431,9 @@ func testSweep(t *testing.T, nb func(testing.TB) Backend) {
 	metas, _ := e.b.List(ctx, "meta/")
 	users, _ := e.b.List(ctx, "users/")
 	blobs, _ := e.b.List(ctx, "blobs/")
-	if len(metas) != 1 || len(users) != 1 || len(blobs) != 1 {
-		t.Fatalf("after sweep: %d metas, %d index entries, %d blobs; want only the fresh file", len(metas), len(users), len(blobs))
+	refs, _ := e.b.List(ctx, "refs/")
+	if len(metas) != 1 || len(users) != 1 || len(blobs) != 1 || len(refs) != 1 {
+		t.Fatalf("after sweep: %d metas, %d index entries, %d blobs, %d refs; want only the fresh file's", len(metas), len(users), len(blobs), len(refs))
 	}
 	resp, _ = e.do("GET", fresh.get)
 	wantStatus(t, "GET fresh", resp, http.StatusOK)
@@ -457,18 +458,18 @@ func testDedup(t *testing.T, nb func(testing.TB) Backend) {
 			t.Fatal("dedup'd file differs")
 		}
 	}
-	// Alice's copy expiring does not take Bob's away: the blob is
-	// referenced until the last slot goes.
-	e.now = e.now.Add(time.Minute)
-	tmp := e.svc.lim.Expiry
-	e.svc.lim.Expiry = time.Hour
+	// Carol uploaded the same content long ago: her slot expiring does not
+	// take the blob from Alice and Bob, whose slots still reference it.
+	now := e.now
+	e.now = now.Add(-e.svc.lim.Expiry + time.Hour)
 	c := e.mustSlot("carol", "c.jpg", int64(len(data)), "image/jpeg")
 	wantStatus(t, "PUT c", e.put(c, data, "image/jpeg"), http.StatusCreated)
-	e.svc.lim.Expiry = tmp
-	e.now = e.now.Add(2 * time.Hour)
+	e.now = now.Add(2 * time.Hour)
 	if n, err := e.svc.SweepOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep removed %d (%v), want carol's slot", n, err)
 	}
+	resp, _ := e.do("GET", c.get)
+	wantStatus(t, "GET c after expiry", resp, http.StatusNotFound)
 	resp, got := e.do("GET", a.get)
 	wantStatus(t, "GET a after c expired", resp, http.StatusOK)
 	if !bytes.Equal(got, data) {

@@ -162,6 +162,9 @@ func (s *Service) handleRequest(ctx context.Context, iq *server.IQ) (*xmlstream.
 	return out, nil
 }
 
+// expires is when a slot's file stops being served and is deleted.
+func (s *Service) expires(slot *Slot) time.Time { return slot.Created.Add(s.lim.Expiry) }
+
 // RequestSlot checks a request against the limits and records a new slot.
 // Refusals are stanza errors as XEP-0363 §5 describes them.
 func (s *Service) RequestSlot(ctx context.Context, user, filename, sizeAttr, ctype string) (*Slot, error) {
@@ -196,7 +199,7 @@ func (s *Service) RequestSlot(ctx context.Context, user, filename, sizeAttr, cty
 		return nil, err
 	}
 	slot := &Slot{ID: newID(), User: user, Filename: filename, Size: size, ContentType: mt,
-		Created: now.UTC().Truncate(time.Second), Expires: now.UTC().Truncate(time.Second).Add(s.lim.Expiry)}
+		Created: now.UTC().Truncate(time.Second)}
 	// Index entry first: a crash in between leaves an entry the sweeper
 	// drops (its meta is missing), never a file that escapes the quota.
 	if err := putSmall(ctx, s.backend, indexKey(slot), nil); err != nil {

@@ -19,7 +19,9 @@ import (
 // Slot is what the service remembers of one upload, stored as
 // meta/<id>.json in the backend so every node can serve it: who asked,
 // what was announced, and once the PUT is done, the SHA-256 of the content,
-// which names the blob (identical files are stored once).
+// which names the blob (identical files are stored once). A slot expires
+// upload.expiry after Created, by the configuration in force, so changing
+// the setting applies to files already stored.
 type Slot struct {
 	ID          string    `json:"id"`
 	User        string    `json:"user"`
@@ -27,7 +29,6 @@ type Slot struct {
 	Size        int64     `json:"size"`
 	ContentType string    `json:"content_type"`
 	Created     time.Time `json:"created"`
-	Expires     time.Time `json:"expires"`
 	SHA256      string    `json:"sha256,omitempty"` // empty until the PUT completes
 	Filled      time.Time `json:"filled,omitzero"`
 }
@@ -36,6 +37,17 @@ type Slot struct {
 func metaKey(id string) string  { return "meta/" + id + ".json" }
 func blobKey(sum string) string { return "blobs/" + sum }
 func tmpKey(id string) string   { return "tmp/" + id }
+
+// refKey records that a filled slot references a blob. The sweeper learns
+// every reference from one listing of refs/, and whether one blob is still
+// referenced from a listing of refs/<sha256>/, without reading metadata.
+func refKey(id, sum string) string { return "refs/" + sum + "/" + id }
+
+// parseRefKey reads a reference back.
+func parseRefKey(key string) (id, sum string, ok bool) {
+	sum, id, ok = strings.Cut(strings.TrimPrefix(key, "refs/"), "/")
+	return id, sum, ok && validID(id) && validSHA256(sum)
+}
 
 // userPrefix is a user's index directory. The localpart is hex-encoded:
 // JID localparts may contain dots and other characters that are no business

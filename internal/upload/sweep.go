@@ -2,14 +2,13 @@ package upload
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 )
 
 // grace spares objects written this recently from the sweeper's garbage
-// collection: an upload in progress (tmp/), and a blob whose slot metadata
-// a concurrent PUT is writing.
+// collection: an upload in progress (tmp/), a slot whose PUT may still
+// come, and a blob whose reference a concurrent PUT is writing.
 const grace = time.Hour
 
 // Sweep runs SweepOnce every interval until ctx ends. Every node of a
@@ -21,7 +20,7 @@ func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
 		if n, err := s.SweepOnce(ctx); err != nil {
 			s.log.Warn("upload sweep failed", "err", err)
 		} else if n > 0 {
-			s.log.Info("upload sweep", "expired_slots", n)
+			s.log.Info("upload sweep", "removed_slots", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -31,74 +30,98 @@ func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// SweepOnce deletes expired slots, slots whose PUT never came, index
-// entries without a slot, blobs no slot references any more and abandoned
-// partial uploads. It returns the number of slots removed.
+// SweepOnce deletes expired slots, slots whose PUT never came, blobs no
+// slot references any more and abandoned partial uploads. It only lists
+// keys (whose names carry what it needs: creation times in users/,
+// references in refs/) and reads no object, so it stays cheap on S3 with
+// many files. It returns the number of slots removed.
 func (s *Service) SweepOnce(ctx context.Context) (int, error) {
 	now := s.now()
-	// Blobs are listed before the metadata: a blob written after this
-	// listing is not considered, and one referenced by metadata written
-	// after the metadata listing is young, hence spared by grace.
+	// Blobs are listed before the references: a reference written after
+	// the listing belongs to a blob that is young, hence spared by grace.
 	blobs, err := s.backend.List(ctx, "blobs/")
 	if err != nil {
 		return 0, err
 	}
-	metas, err := s.backend.List(ctx, "meta/")
+	refList, err := s.backend.List(ctx, "refs/")
 	if err != nil {
 		return 0, err
 	}
-	live := map[string]bool{} // slot ids kept
-	refs := map[string]bool{} // blob hashes referenced
+	refs := map[string]string{} // slot id -> blob
+	for _, e := range refList {
+		if id, sum, ok := parseRefKey(e.Key); ok {
+			refs[id] = sum
+		}
+	}
+	index, err := s.backend.List(ctx, "users/")
+	if err != nil {
+		return 0, err
+	}
 	removed := 0
-	for _, e := range metas {
-		id, ok := strings.CutSuffix(strings.TrimPrefix(e.Key, "meta/"), ".json")
-		if !ok || !validID(id) {
+	live := map[string]bool{}
+	for _, e := range index {
+		created, _, id, ok := parseIndexKey(e.Key)
+		if !ok {
 			continue
 		}
-		slot, err := loadSlot(ctx, s.backend, id)
-		if errors.Is(err, ErrNotFound) {
+		sum, filled := refs[id]
+		expired := !created.Add(s.lim.Expiry).After(now)
+		abandoned := !filled && now.Sub(created) > s.lim.TokenLifetime+grace
+		if !expired && !abandoned {
+			live[id] = true
 			continue
 		}
-		if err != nil {
-			s.log.Warn("upload sweep: unreadable slot", "slot", id, "err", err)
-			live[id] = true // keep what we cannot judge
-			continue
+		// The index entry goes last: until it is gone, the next sweep
+		// finds the slot again and finishes the job.
+		if err := s.backend.Delete(ctx, metaKey(id)); err != nil {
+			return removed, err
 		}
-		abandoned := slot.SHA256 == "" && now.After(slot.Created.Add(s.lim.TokenLifetime+grace))
-		if !slot.Expires.After(now) || abandoned {
-			if err := s.backend.Delete(ctx, indexKey(slot)); err != nil {
+		if filled {
+			if err := s.backend.Delete(ctx, refKey(id, sum)); err != nil {
 				return removed, err
 			}
-			if err := s.backend.Delete(ctx, metaKey(id)); err != nil {
-				return removed, err
-			}
-			removed++
-			continue
+			delete(refs, id)
 		}
-		live[id] = true
-		if slot.SHA256 != "" {
-			refs[slot.SHA256] = true
+		if err := s.backend.Delete(ctx, e.Key); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	used := map[string]bool{}
+	for id, sum := range refs {
+		if live[id] {
+			used[sum] = true
 		}
 	}
 	for _, b := range blobs {
 		sum := strings.TrimPrefix(b.Key, "blobs/")
-		if !refs[sum] && now.Sub(b.ModTime) > grace {
-			if err := s.backend.Delete(ctx, b.Key); err != nil {
-				return removed, err
-			}
+		if used[sum] || now.Sub(b.ModTime) <= grace {
+			continue
+		}
+		// Look again right before deleting: a PUT of the same content may
+		// have referenced the blob since the listing above.
+		if r, err := s.backend.List(ctx, "refs/"+sum+"/"); err != nil || len(r) > 0 && s.anyLive(r, live) {
+			continue
+		}
+		if err := s.backend.Delete(ctx, b.Key); err != nil {
+			return removed, err
 		}
 	}
-	// Index entries whose slot is gone (a crash between the two writes).
-	users, err := s.backend.List(ctx, "users/")
+	// Metadata and references without an index entry: left by a crash or
+	// by a PUT that finished after its slot was swept.
+	metas, err := s.backend.List(ctx, "meta/")
 	if err != nil {
 		return removed, err
 	}
-	for _, e := range users {
-		created, _, id, ok := parseIndexKey(e.Key)
-		if ok && !live[id] && now.Sub(created) > grace {
-			if _, err := loadSlot(ctx, s.backend, id); errors.Is(err, ErrNotFound) {
-				s.backend.Delete(ctx, e.Key)
-			}
+	for _, e := range metas {
+		id, _ := strings.CutSuffix(strings.TrimPrefix(e.Key, "meta/"), ".json")
+		if !live[id] && now.Sub(e.ModTime) > grace {
+			s.backend.Delete(ctx, e.Key)
+		}
+	}
+	for _, e := range refList {
+		if id, _, ok := parseRefKey(e.Key); ok && !live[id] && now.Sub(e.ModTime) > grace {
+			s.backend.Delete(ctx, e.Key)
 		}
 	}
 	tmps, err := s.backend.List(ctx, "tmp/")
@@ -114,4 +137,15 @@ func (s *Service) SweepOnce(ctx context.Context) (int, error) {
 		c.cleanTemp(grace)
 	}
 	return removed, nil
+}
+
+// anyLive says whether one of the references is not of a slot this sweep
+// removed (a new one, or a live one).
+func (s *Service) anyLive(refs []Entry, live map[string]bool) bool {
+	for _, e := range refs {
+		if id, _, ok := parseRefKey(e.Key); ok && (live[id] || s.now().Sub(e.ModTime) <= grace) {
+			return true
+		}
+	}
+	return false
 }
