@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -110,14 +111,16 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.release(id)
 
-	sum, err := s.store(ctx, slot, http.MaxBytesReader(w, r.Body, slot.Size))
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, slot.Size), rc: http.NewResponseController(w), idle: s.bodyIdle}
+	sum, err := s.store(ctx, slot, body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			http.Error(w, "body larger than the slot's size", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		var ne net.Error
+		if ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) && ne.Timeout() {
 			s.log.Info("upload aborted", "slot", id, "err", err)
 			http.Error(w, "upload incomplete", http.StatusBadRequest)
 			return
@@ -173,6 +176,20 @@ func (s *Service) store(ctx context.Context, slot *Slot, body io.Reader) (string
 		return "", err
 	}
 	return sum, nil
+}
+
+// idleReader pushes the connection's read deadline forward before each
+// read, so a PUT may take as long as it needs while data flows, but a body
+// that stops for idle is cut off.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.rc.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
 }
 
 type hashReader struct {

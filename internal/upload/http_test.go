@@ -164,6 +164,7 @@ func TestHTTP(t *testing.T) {
 			t.Run("ExpirySweep", func(t *testing.T) { testSweep(t, bk.new) })
 			t.Run("Dedup", func(t *testing.T) { testDedup(t, bk.new) })
 			t.Run("PartialUploadRemoved", func(t *testing.T) { testPartial(t, bk.new) })
+			t.Run("StalledUploadCutOff", func(t *testing.T) { testStalled(t, bk.new) })
 			t.Run("SafeHeadersCORS", func(t *testing.T) { testSafeHeaders(t, bk.new) })
 		})
 	}
@@ -561,4 +562,48 @@ func testSafeHeaders(t *testing.T, nb func(testing.TB) Backend) {
 	}
 	resp, _ = e.do("DELETE", s.put)
 	wantStatus(t, "DELETE", resp, http.StatusMethodNotAllowed)
+}
+
+func testStalled(t *testing.T, nb func(testing.TB) Backend) {
+	e := newEnv(t, nb, defaultLimits())
+	e.svc.bodyIdle = 300 * time.Millisecond
+	ctx := context.Background()
+	s := e.mustSlot("alice", "a.bin", 1<<20, "")
+	u := strings.TrimPrefix(s.put, e.srv.URL)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", u, s.auth, 1<<20)
+	// Slow but flowing: 4 chunks 200 ms apart is fine...
+	for i := 0; i < 4; i++ {
+		conn.Write(randBytes(1000))
+		time.Sleep(200 * time.Millisecond)
+	}
+	// ...then it stalls: the server cuts it off and removes the partial.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("stalled PUT answered %d", resp.StatusCode)
+		}
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("stalled PUT not cut off within 5s")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tmps, _ := e.b.List(ctx, "tmp/")
+		e.svc.putMu.Lock()
+		busy := len(e.svc.putting)
+		e.svc.putMu.Unlock()
+		if len(tmps) == 0 && busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stalled upload left %d tmp objects, %d in progress", len(tmps), busy)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -56,6 +56,9 @@ type Service struct {
 	lim     Limits
 	log     *slog.Logger
 	now     func() time.Time
+	// bodyIdle is how long a PUT body may stall before the connection is
+	// dropped (and the partial upload removed): slow is fine, stuck is not.
+	bodyIdle time.Duration
 
 	// slotMu serializes this node's slot requests so that two concurrent
 	// requests of one user cannot both pass the quota check. Across nodes
@@ -78,7 +81,7 @@ func New(b Backend, secret []byte, base string, lim Limits, log *slog.Logger) (*
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{backend: b, signer: sg, base: strings.TrimRight(base, "/"), lim: lim, log: log,
-		now: time.Now, putting: map[string]bool{}}, nil
+		now: time.Now, bodyIdle: time.Minute, putting: map[string]bool{}}, nil
 }
 
 // Secret returns the configured upload.secret, or the one generated once in
