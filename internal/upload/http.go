@@ -133,7 +133,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 }
 
 // store streams the body into tmp/<slot> while hashing it, records the hash
-// in the slot and a reference refs/<slot>.<sha256>, then moves the object
+// in the slot and a reference refs/<sha256>/<slot>, then moves the object
 // to blobs/<sha256>. Moving over an existing blob of the same hash replaces
 // identical bytes and refreshes it, so the sweeper (which spares recently
 // written blobs) cannot remove it under a new reference. Any failure
