@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,6 +87,8 @@ func startVersitygw() {
 	side := filepath.Join(dir, "sidecar")
 	os.MkdirAll(side, 0o700)
 	cmd := exec.Command(bin, "--access", gwAccess, "--secret", gwSecret, "--port", addr, "posix", "--sidecar", side, root)
+	// Dies with the test binary even if that one crashes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, _ := os.Create(filepath.Join(dir, "versitygw.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
