@@ -116,7 +116,9 @@ func (s *S3) Get(ctx context.Context, key string) (Object, error) {
 	return s3Object{o, info}, nil
 }
 
-// Move is a server-side copy then a delete: S3 has no rename.
+// Move is a server-side copy then a delete: S3 has no rename. ComposeObject
+// copies in one request up to 5 GiB and by multipart copy beyond, so no
+// max_file_size is too big for it.
 func (s *S3) Move(ctx context.Context, src, dst string) error {
 	ns, err := s.name(src)
 	if err != nil {
@@ -126,7 +128,7 @@ func (s *S3) Move(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: nd}, minio.CopySrcOptions{Bucket: s.bucket, Object: ns})
+	_, err = s.c.ComposeObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: nd}, minio.CopySrcOptions{Bucket: s.bucket, Object: ns})
 	if err != nil {
 		if isNoSuchKey(err) {
 			return ErrNotFound
