@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,6 +161,7 @@ func TestHTTP(t *testing.T) {
 			t.Run("ForgedExpiredToken", func(t *testing.T) { testTokens(t, bk.new) })
 			t.Run("FilledSlotConflict", func(t *testing.T) { testConflict(t, bk.new) })
 			t.Run("Quota", func(t *testing.T) { testQuota(t, bk.new) })
+			t.Run("QuotaConcurrent", func(t *testing.T) { testQuotaConcurrent(t, bk.new) })
 			t.Run("Rate", func(t *testing.T) { testRate(t, bk.new) })
 			t.Run("ExpirySweep", func(t *testing.T) { testSweep(t, bk.new) })
 			t.Run("Dedup", func(t *testing.T) { testDedup(t, bk.new) })
@@ -605,5 +607,30 @@ func testStalled(t *testing.T, nb func(testing.TB) Backend) {
 			t.Fatalf("stalled upload left %d tmp objects, %d in progress", len(tmps), busy)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Concurrent slot requests of one user cannot overshoot the quota together.
+func testQuotaConcurrent(t *testing.T, nb func(testing.TB) Backend) {
+	lim := defaultLimits()
+	lim.Quota = 5000
+	e := newEnv(t, nb, lim)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.RequestSlot(context.Background(), "alice", "f", "1000", ""); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 5 {
+		t.Fatalf("%d concurrent 1000-byte slots granted under a 5000-byte quota, want 5", ok)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,10 +61,10 @@ type Service struct {
 	// dropped (and the partial upload removed): slow is fine, stuck is not.
 	bodyIdle time.Duration
 
-	// slotMu serializes this node's slot requests so that two concurrent
-	// requests of one user cannot both pass the quota check. Across nodes
-	// the limits hold up to the requests in flight at the same instant.
-	slotMu sync.Mutex
+	// userMu serializes a user's slot requests on this node (striped by
+	// user) so that two concurrent ones cannot both pass the quota check.
+	// Across nodes the limits hold up to requests in the same instant.
+	userMu [64]sync.Mutex
 	// putting holds the slots this node is receiving, so a second PUT on
 	// the same slot gets 409 at once instead of racing the first.
 	putMu   sync.Mutex
@@ -195,8 +196,9 @@ func (s *Service) RequestSlot(ctx context.Context, user, filename, sizeAttr, cty
 		return nil, stanza.NewError("not-acceptable", "file is larger than the whole per-user quota of "+strconv.FormatInt(s.lim.Quota, 10)+" bytes")
 	}
 
-	s.slotMu.Lock()
-	defer s.slotMu.Unlock()
+	mu := &s.userMu[userStripe(user)]
+	mu.Lock()
+	defer mu.Unlock()
 	now := s.now()
 	if err := s.checkUser(ctx, user, size, now); err != nil {
 		return nil, err
@@ -259,6 +261,12 @@ func (s *Service) checkUser(ctx context.Context, user string, size int64, now ti
 		return retryError(fmt.Sprintf("Quota reached. You store %d of %d bytes", used, s.lim.Quota), oldestExpiry)
 	}
 	return nil
+}
+
+func userStripe(user string) int {
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	return int(h.Sum32() % 64)
 }
 
 func retryError(text string, at time.Time) *stanza.Error {
