@@ -42,7 +42,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	data := fs.String("data", "", "data directory (default ./bluetick-data)")
 	c2sAddr := fs.String("c2s", "", "client STARTTLS listener, host:port (default :5222; \"off\" disables)")
 	tlsAddr := fs.String("c2s-tls", "", "client direct-TLS listener (default :5223; \"off\" disables)")
-	httpAddr := fs.String("http", "", "HTTP listener for WebSocket and /healthz (default :5280; \"off\" disables)")
+	httpAddr := fs.String("http", "", "HTTP listener for WebSocket, /healthz and file upload (default :5280; \"off\" disables)")
 	reg := fs.String("registration", "", "in-band registration: closed or open")
 	starttls := fs.String("require-starttls", "", "auto, always or never")
 	storeURL := fs.String("store", "", "storage: empty for SQLite in the data directory, or postgres://...")
@@ -125,6 +125,10 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	up, err := newUpload(ctx, cfg, im, log)
+	if err != nil {
+		return err
+	}
 	var clusterNode *cluster.Node
 	if cfg.Cluster.NATS != "" {
 		url := cfg.Cluster.NATS
@@ -198,6 +202,10 @@ func serve(args []string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if up != nil {
+		mux.Handle("/upload/", up.Handler())
+		go up.Sweep(ctx, 10*time.Minute)
+	}
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -68,6 +68,66 @@ type Config struct {
 	// `bluetick user add` creates accounts) or "open" (anyone may register).
 	Registration string  `toml:"registration"`
 	Cluster      Cluster `toml:"cluster"`
+	Upload       Upload  `toml:"upload"`
+}
+
+// Upload is XEP-0363 HTTP file upload: clients put media (already
+// encrypted by them) on the HTTP listener under /upload/ and send only the
+// link in a message, so chat traffic never carries files.
+type Upload struct {
+	// Enabled turns the service on. It also needs an HTTP listener
+	// (listen.http or listen.https) to receive the files; without one it
+	// stays off and is not advertised.
+	Enabled bool `toml:"enabled"`
+	// MaxFileSize caps one file, in bytes; clients learn it from disco
+	// before asking (100 MB holds a few minutes of phone video).
+	MaxFileSize int64 `toml:"max_file_size"`
+	// ContentTypes lists the only media types accepted ("image/jpeg",
+	// "image/*"); empty accepts all: files are end-to-end encrypted blobs
+	// to the server anyway.
+	ContentTypes []string `toml:"content_types"`
+	// Quota caps the bytes one user keeps stored (files not yet expired),
+	// so one account cannot fill the disk (0 = unlimited).
+	Quota int64 `toml:"quota"`
+	// UploadsPerHour caps slot requests per user per hour (0 = unlimited).
+	UploadsPerHour int `toml:"uploads_per_hour"`
+	// Expiry: files older than this are deleted by a background sweeper,
+	// as WhatsApp deletes media after 30 days.
+	Expiry Duration `toml:"expiry"`
+	// TokenLifetime bounds the time between a slot request and the start
+	// of its PUT; XEP-0363 recommends about 300 s.
+	TokenLifetime Duration `toml:"token_lifetime"`
+	// BaseURL is the public prefix of the links handed out
+	// ("https://media.example.com"); empty derives it from the HTTP
+	// listener: https://<domain>:<port> of listen.https, else
+	// http://<domain>:<port> of listen.http. Behind a TLS proxy set it.
+	BaseURL string `toml:"base_url"`
+	// Secret keys the HMAC of upload tokens. Empty: a random secret is
+	// generated once in data_dir/upload.secret. Every node of a cluster
+	// must have the same secret, so set it here for clusters (at least
+	// 32 characters).
+	Secret string `toml:"secret"`
+	// Storage is where files live: "disk" (Dir) or "s3" (the s3 keys).
+	// A cluster needs storage every node reaches: s3, or a shared Dir.
+	Storage string `toml:"storage"`
+	// Dir is the disk storage directory; empty is data_dir/upload.
+	Dir string   `toml:"dir"`
+	S3  UploadS3 `toml:"s3"`
+}
+
+// UploadS3 is an S3-compatible bucket (AWS, MinIO, versitygw, Ceph...).
+type UploadS3 struct {
+	// Endpoint is host:port of the S3 API ("s3.amazonaws.com").
+	Endpoint string `toml:"endpoint"`
+	// Bucket must exist.
+	Bucket    string `toml:"bucket"`
+	AccessKey string `toml:"access_key"`
+	SecretKey string `toml:"secret_key"`
+	Region    string `toml:"region"`
+	// TLS uses https to reach the endpoint.
+	TLS bool `toml:"tls"`
+	// Prefix is prepended to every object name, to share a bucket.
+	Prefix string `toml:"prefix"`
 }
 
 // Cluster joins this node to others over NATS. Every node of a cluster
@@ -225,6 +285,16 @@ func Default() Config {
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
 		Cluster:      Cluster{EmbeddedListen: "127.0.0.1:4222"},
 		Registration: "closed",
+		Upload: Upload{
+			Enabled:        true,
+			MaxFileSize:    100 << 20,
+			Quota:          1 << 30,
+			UploadsPerHour: 100,
+			Expiry:         Duration{30 * 24 * time.Hour},
+			TokenLifetime:  Duration{5 * time.Minute},
+			Storage:        "disk",
+			S3:             UploadS3{Region: "us-east-1", TLS: true},
+		},
 	}
 }
 
@@ -344,7 +414,75 @@ func (c *Config) Validate() error {
 	if c.Limits.GCHeadroomMB < 0 {
 		return errors.New("config: limits.gc_headroom_mb must be 0 (Go's default GC) or more")
 	}
+	return c.validateUpload()
+}
+
+func (c *Config) validateUpload() error {
+	u := &c.Upload
+	if u.MaxFileSize <= 0 {
+		return errors.New("config: upload.max_file_size must be greater than zero (bytes)")
+	}
+	if u.Quota < 0 {
+		return errors.New("config: upload.quota must be 0 (unlimited) or more (bytes)")
+	}
+	if u.UploadsPerHour < 0 {
+		return errors.New("config: upload.uploads_per_hour must be 0 (unlimited) or more")
+	}
+	if u.Expiry.Duration <= 0 {
+		return errors.New("config: upload.expiry must be greater than zero (e.g. \"30d\")")
+	}
+	if u.TokenLifetime.Duration <= 0 {
+		return errors.New("config: upload.token_lifetime must be greater than zero (e.g. \"5m\")")
+	}
+	for _, t := range u.ContentTypes {
+		if i := strings.IndexByte(t, '/'); i <= 0 || i == len(t)-1 || strings.ContainsAny(t, " ;,") {
+			return fmt.Errorf("config: upload.content_types entry %q is not a media type (use e.g. \"image/jpeg\" or \"image/*\")", t)
+		}
+	}
+	if u.BaseURL != "" && !strings.HasPrefix(u.BaseURL, "http://") && !strings.HasPrefix(u.BaseURL, "https://") {
+		return fmt.Errorf("config: upload.base_url = %q must start with https:// (or http:// for testing)", u.BaseURL)
+	}
+	if u.Secret != "" && len(u.Secret) < 32 {
+		return errors.New("config: upload.secret must be at least 32 characters (or empty for a generated one in data_dir)")
+	}
+	switch u.Storage {
+	case "disk":
+	case "s3":
+		if u.S3.Endpoint == "" || u.S3.Bucket == "" {
+			return errors.New("config: upload.storage = \"s3\" needs upload.s3.endpoint and upload.s3.bucket")
+		}
+	default:
+		return fmt.Errorf("config: upload.storage = %q (use \"disk\" or \"s3\")", u.Storage)
+	}
 	return nil
+}
+
+// UploadDir is where disk upload storage lives.
+func (c *Config) UploadDir() string {
+	if c.Upload.Dir != "" {
+		return c.Upload.Dir
+	}
+	return filepath.Join(c.DataDir, "upload")
+}
+
+// UploadBaseURL resolves upload.base_url: the configured one, else derived
+// from the HTTPS or HTTP listener's port and the domain; "" when there is
+// no HTTP listener (upload then stays off).
+func (c *Config) UploadBaseURL() string {
+	if c.Upload.BaseURL != "" {
+		return strings.TrimRight(c.Upload.BaseURL, "/")
+	}
+	for _, l := range []struct{ scheme, addr string }{{"https", c.Listen.HTTPTLS}, {"http", c.Listen.HTTP}} {
+		if l.addr == "" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(l.addr)
+		if err != nil {
+			continue
+		}
+		return l.scheme + "://" + net.JoinHostPort(c.Domain, port)
+	}
+	return ""
 }
 
 // DBPath is where the SQLite database lives.

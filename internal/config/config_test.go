@@ -53,6 +53,13 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
 		{"[archive]\nmode = 'forever'", "archive.mode"},
 		{"[archive]\nretention = '0s'", "archive.retention"},
+		{"[upload]\nmax_file_size = 0", "upload.max_file_size"},
+		{"[upload]\nstorage = 'ftp'", "upload.storage"},
+		{"[upload]\nstorage = 's3'", "upload.s3.endpoint"},
+		{"[upload]\nsecret = 'short'", "upload.secret"},
+		{"[upload]\ncontent_types = ['jpeg']", "upload.content_types"},
+		{"[upload]\nbase_url = 'media.example.com'", "upload.base_url"},
+		{"[upload]\ntoken_lifetime = '0s'", "upload.token_lifetime"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")
@@ -85,5 +92,25 @@ func TestValidateCanonicalizesDomain(t *testing.T) {
 	c.Domain = "Chat.Example.COM"
 	if err := c.Validate(); err != nil || c.Domain != "chat.example.com" {
 		t.Fatalf("domain %q, %v", c.Domain, err)
+	}
+}
+
+func TestUploadBaseURLDerived(t *testing.T) {
+	c := Default()
+	if got := c.UploadBaseURL(); got != "http://localhost:5280" {
+		t.Fatalf("base url %q", got)
+	}
+	c.Listen.HTTPTLS = "0.0.0.0:5443"
+	if got := c.UploadBaseURL(); got != "https://localhost:5443" {
+		t.Fatalf("base url %q", got)
+	}
+	c.Upload.BaseURL = "https://media.example.com/"
+	if got := c.UploadBaseURL(); got != "https://media.example.com" {
+		t.Fatalf("base url %q", got)
+	}
+	c = Default()
+	c.Listen.HTTP = ""
+	if got := c.UploadBaseURL(); got != "" {
+		t.Fatalf("base url without listener %q", got)
 	}
 }

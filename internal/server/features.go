@@ -58,13 +58,28 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 	server := iq.To == s.Domain
 	if server {
 		q.Append(xmlstream.New(NSDiscoInfo, "identity", "category", "server", "type", "im", "name", "Bluetick"))
+		s.appendServerInfo(q, true)
 	} else {
 		q.Append(xmlstream.New(NSDiscoInfo, "identity", "category", "account", "type", "registered"))
 	}
 	for _, f := range s.mux.features(server) {
 		q.Append(xmlstream.New(NSDiscoInfo, "feature", "var", f))
 	}
+	if server {
+		s.appendServerInfo(q, false)
+	}
 	return q, nil
+}
+
+// appendServerInfo adds the registered identities (identities true) or the
+// other elements, extension forms, to the domain's disco#info: identities
+// first, forms last, as XEP-0030 and XEP-0128 show them.
+func (s *Server) appendServerInfo(q *xmlstream.Element, identities bool) {
+	for _, el := range s.mux.serverInfo {
+		if (el.Space == NSDiscoInfo && el.Name == "identity") == identities {
+			q.Append(el.Copy())
+		}
+	}
 }
 
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {

@@ -46,6 +46,11 @@ type Mux struct {
 	routes         map[muxKey]route
 	serverFeatures map[string]bool
 	accountFeats   map[string]bool
+	// serverInfo holds extra disco#info children of the domain registered
+	// by services that live on it: identities (XEP-0030) and extension
+	// forms (XEP-0128), e.g. HTTP upload's store/file identity and its
+	// max-file-size form, which clients read before asking for a slot.
+	serverInfo []*xmlstream.Element
 }
 
 func newMux() *Mux {
@@ -71,6 +76,13 @@ func (m *Mux) Feature(targets int, feature string) {
 	if targets&(ToSelf|ToAccount) != 0 {
 		m.accountFeats[feature] = true
 	}
+}
+
+// ServerInfo adds identity or XEP-0128 form elements (in the disco#info
+// namespace or jabber:x:data) to the domain's disco#info answer. Register
+// them together with the handler of the service they describe.
+func (m *Mux) ServerInfo(els ...*xmlstream.Element) {
+	m.serverInfo = append(m.serverInfo, els...)
 }
 
 func (m *Mux) features(server bool) []string {

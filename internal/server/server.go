@@ -65,6 +65,11 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	return s
 }
 
+// Mux is the IQ mux, for services outside this package (HTTP upload) to
+// register their handlers and disco information on at startup, before
+// the server takes sessions.
+func (s *Server) Mux() *Mux { return s.mux }
+
 // Store is the store the server runs on.
 func (s *Server) Store() store.Store { return s.store }
 

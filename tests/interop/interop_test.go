@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ func TestInterop(t *testing.T) {
 	t.Run("11_go_sendxmpp", testSendxmpp)
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
+	t.Run("14_http_upload", testHTTPUpload)
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
 	t.Run("21_bosh_strophe", testBOSH)
@@ -665,4 +667,48 @@ func testCarbons(t *testing.T) {
 			t.Errorf("alice/pc did not enable carbons but got one: %s", x)
 		}
 	}
+}
+
+// 14. XEP-0363 HTTP File Upload with slixmpp's xep_0363 plugin: it finds
+// the service in the domain's disco#info (store/file identity, feature,
+// max-file-size form), gets a slot, PUTs the file with the slot's
+// Authorization header; the GET URL returns the same bytes. A slot for a
+// file over the limit is refused with <file-too-large><max-file-size>.
+func testHTTPUpload(t *testing.T) {
+	need(t, "slixmpp")
+	if out, err := exec.Command(pythonPath, "-c", "import aiohttp").CombinedOutput(); err != nil {
+		t.Fatalf("aiohttp is not importable by %s (%v: %s); install it with: apt-get install -y python3-aiohttp", pythonPath, err, bytes.TrimSpace(out))
+	}
+	s := startServer(t, "alice")
+	evs := slix(t, s, "upload", map[string]any{"size": 300000, "huge": 200 << 20}).finish(t)
+	const limit = "104857600" // upload.max_file_size default
+	d := one(t, evs, "disco")
+	if !slices.Contains(d.strs("features"), "urn:xmpp:http:upload:0") {
+		t.Errorf("server disco#info lacks urn:xmpp:http:upload:0: %s", d.str("xml"))
+	}
+	if !strings.Contains(d.str("xml"), "<value>"+limit+"</value>") {
+		t.Errorf("disco#info lacks the max-file-size form (XEP-0363 §2): %s", d.str("xml"))
+	}
+	up := one(t, evs, "uploaded")
+	if up.str("service") != domain || !strings.HasPrefix(up.str("url"), fmt.Sprintf("http://%s:%d/upload/", domain, s.http)) {
+		t.Errorf("upload: service %q, url %q", up.str("service"), up.str("url"))
+	}
+	if m, _ := up.num("max_file_size"); fmt.Sprint(int64(m)) != limit {
+		t.Errorf("slixmpp read max-file-size %v from disco, want %s", m, limit)
+	}
+	dl := one(t, evs, "downloaded")
+	if st, _ := dl.num("status"); st != 200 || dl.str("sha256") != dl.str("want_sha256") {
+		t.Errorf("GET of the uploaded file: %s", dl)
+	}
+	if dl.str("etag") != `"`+dl.str("want_sha256")+`"` || dl.str("content_type") != "image/png" {
+		t.Errorf("GET headers: ETag %q, Content-Type %q", dl.str("etag"), dl.str("content_type"))
+	}
+	if r := one(t, evs, "client_refused"); !r.boolean("refused") {
+		t.Errorf("slixmpp did not refuse a file over the advertised max-file-size: %s", r)
+	}
+	o := one(t, evs, "oversize")
+	if !o.boolean("refused") || o.str("condition") != "not-acceptable" || o.str("max_file_size") != limit {
+		t.Errorf("oversize slot request: want not-acceptable with <max-file-size>%s</max-file-size>, got %s", limit, o)
+	}
+	s.alive(t)
 }
