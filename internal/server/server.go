@@ -19,6 +19,7 @@ import (
 	"bluetick/internal/config"
 	"bluetick/internal/jid"
 	"bluetick/internal/offline"
+	"bluetick/internal/pep"
 	"bluetick/internal/router"
 	"bluetick/internal/session"
 	"bluetick/internal/stanza"
@@ -43,6 +44,9 @@ type Server struct {
 	// subMu serializes subscription state changes: they touch two rosters
 	// and are rare, so one lock keeps both sides consistent.
 	subMu sync.Mutex
+
+	pep     *pep.Service // personal eventing, private XML, vcard-temp (pep.go)
+	pending pendingIQs   // the server's own IQ requests awaiting answers (iqwait.go)
 }
 
 // New wires the IM core over a store.
@@ -59,6 +63,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	s.Router.CarbonCopy = receivedCarbon
 	s.mux = newMux()
 	s.registerFeatures()
+	s.registerPEP()
 	return s
 }
 
@@ -131,6 +136,7 @@ func (s *Server) End(ctx context.Context, sess *session.Session) {
 
 func (s *Server) endSession(ctx context.Context, sess *session.Session, unavailable *xmlstream.Element) {
 	wasAvailable := sess.Available()
+	s.pep.Gone(sess.JID())
 	last, err := s.Router.Unbind(ctx, sess)
 	if err != nil {
 		s.log.Error("session end: storing undelivered messages", "jid", sess.JID().String(), "err", err)
