@@ -129,7 +129,7 @@ func (c *client) available(notify ...string) {
 	p := xmlstream.New(xmlstream.NSClient, "presence")
 	p.Append(xmlstream.New(NSCaps, "c", "hash", "sha-1", "node", "https://example.org/test", "ver", ver))
 	initial := c.s.SetPresence(p, true, 0)
-	c.e.svc.presence(context.Background(), c.s, initial)
+	c.e.svc.presence(context.Background(), c.s, c.e.svc.state(c.jid), initial)
 }
 
 // got returns what the client received so far.
@@ -266,4 +266,16 @@ func ids(t *testing.T, res *xmlstream.Element) []string {
 		out = append(out, it.Attr("id"))
 	}
 	return out
+}
+
+// state returns the service's state of a session, as Presence keeps it.
+func (s *Service) state(full jid.JID) *sessState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.sessions[full]
+	if st == nil {
+		st = &sessState{}
+		s.sessions[full] = st
+	}
+	return st
 }

@@ -67,24 +67,67 @@ func (s *Service) notify(ctx context.Context, owner jid.JID, node string, cfg Co
 // asking the client if the hash is new, and sends it the last item of
 // every node it newly wants notifications of and may see, of its own
 // account and of each contact whose presence it receives (XEP-0163 §4.3.5:
-// send_last_published_item on_sub_and_presence). It runs in its own
-// goroutine: the caps query waits for an answer from this very client,
-// which its stream loop must be free to read.
+// send_last_published_item on_sub_and_presence).
+//
+// The work runs in its own goroutine: the caps query waits for an answer
+// from this very client, whose stream loop must be free to read it. At
+// most one runs per session; presence arriving meanwhile is handled once
+// the running one is done, from the session's latest presence, so a client
+// flooding presence costs one query at a time.
 func (s *Service) Presence(sess router.Session, initial bool) {
-	go s.presence(context.Background(), sess, initial)
+	full := sess.JID()
+	s.mu.Lock()
+	st := s.sessions[full]
+	if st == nil {
+		st = &sessState{}
+		s.sessions[full] = st
+	}
+	if st.busy {
+		st.dirty = true
+		st.initial = st.initial || initial
+		s.mu.Unlock()
+		return
+	}
+	st.busy = true
+	s.mu.Unlock()
+	go func() {
+		for {
+			s.presence(context.Background(), sess, st, initial)
+			s.mu.Lock()
+			if !st.dirty {
+				st.busy = false
+				s.mu.Unlock()
+				return
+			}
+			st.dirty, initial, st.initial = false, st.initial, false
+			s.mu.Unlock()
+		}
+	}()
 }
 
-func (s *Service) presence(ctx context.Context, sess router.Session, initial bool) {
+// sessState is what the service remembers of a local session: the caps
+// key it last announced (to send only newly wanted last items) and whether
+// its presence work is running.
+type sessState struct {
+	key                  string
+	known                bool // key was set by a presence
+	busy, dirty, initial bool
+}
+
+func (s *Service) presence(ctx context.Context, sess router.Session, st *sessState, initial bool) {
 	full := sess.JID()
 	p := sess.Presence()
+	if p == nil {
+		return // unavailable by now
+	}
 	ci := s.sessionCaps(ctx, full, p, true)
 	key := ""
 	if ref, ok := parseCaps(p); ok && ci != nil {
 		key = ref.key()
 	}
 	s.mu.Lock()
-	prev, had := s.seen[full]
-	s.seen[full] = key
+	prev, had := st.key, st.known
+	st.key, st.known = key, true
 	s.mu.Unlock()
 	if !initial && had && prev == key {
 		return
@@ -153,9 +196,33 @@ func (s *Service) lastItems(ctx context.Context, sess router.Session, owner jid.
 	}
 }
 
-// Gone forgets a local session that went unavailable or ended.
+// Gone forgets a local session that went unavailable, ended or moved to
+// another node.
 func (s *Service) Gone(full jid.JID) {
 	s.mu.Lock()
-	delete(s.seen, full)
+	delete(s.sessions, full)
 	s.mu.Unlock()
+}
+
+// Subscribed is called when contact starts receiving owner's presence
+// (subscription from or both): its available resources are new implicit
+// subscribers and get the last item of each node they want and may see
+// (XEP-0163 §4.3.5).
+func (s *Service) Subscribed(ctx context.Context, owner, contact jid.JID) {
+	if contact.Domain() != s.domain.Domain() || contact.Local() == "" {
+		return
+	}
+	it, err := s.st.RosterItem(ctx, owner.Local(), contact.String())
+	if err != nil || !sharesPresence(it) {
+		return
+	}
+	for _, r := range s.router.Resources(contact) {
+		if !r.Available() {
+			continue
+		}
+		ci := s.sessionCaps(ctx, r.JID(), r.Presence(), false)
+		if want := ci.notifyNodes(); len(want) > 0 {
+			s.lastItems(ctx, r, owner, want, it, false)
+		}
+	}
 }

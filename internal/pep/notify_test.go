@@ -154,9 +154,42 @@ func TestCapsLearntOnceAndVerified(t *testing.T) {
 	p.Append(xmlstream.New(NSCaps, "c", "hash", "sha-1", "node", "x", "ver", "forged="))
 	e.discos["forged="] = q
 	liar.s.SetPresence(p, true, 0)
-	e.svc.presence(t.Context(), liar.s, false)
+	e.svc.presence(t.Context(), liar.s, e.svc.state(liar.jid), false)
 	alice.must("set", "", publishXML(nodeNick, "n2", nick, ""))
 	if evs := liar.events(); len(evs) != 0 {
 		t.Fatalf("client with a forged caps hash got %v", evs)
+	}
+}
+
+func TestLastItemOnNewSubscription(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect("alice@localhost/pc")
+	alice.must("set", "", publishXML(nodeNick, "n1", nick, ""))
+	bob := e.connect("bob@localhost/phone", nodeNick)
+	if evs := bob.events(); len(evs) != 0 {
+		t.Fatalf("bob got %v before subscribing", evs)
+	}
+	e.subscribe("alice", "bob", "from")
+	e.svc.Subscribed(t.Context(), alice.jid.Bare(), bob.jid.Bare())
+	if evs := bob.events(); len(evs) != 1 || evs[0].Attr("node") != nodeNick {
+		t.Fatalf("new subscriber got %v, want the last nick", evs)
+	}
+}
+
+// OMEMO 2 keeps one bundle item per device in one node with max_items max.
+func TestOMEMO2Bundles(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect("alice@localhost/pc")
+	bob := e.connect("bob@localhost/phone")
+	for _, id := range []string{"100", "200"} {
+		alice.must("set", "", publishXML("urn:xmpp:omemo:2:bundles", id, "<bundle xmlns='urn:xmpp:omemo:2'><spk id='1'>x</spk></bundle>",
+			opt("pubsub#max_items", "max")+opt("pubsub#access_model", "open")))
+	}
+	alice.must("set", "", publishXML("urn:xmpp:omemo:2:devices", "current", "<devices xmlns='urn:xmpp:omemo:2'><device id='100'/><device id='200'/></devices>", opt("pubsub#access_model", "open")))
+	if l := ids(t, bob.must("get", "alice@localhost", itemsXML("urn:xmpp:omemo:2:bundles", "><item id='200'/></items>"))); !slices.Equal(l, []string{"200"}) {
+		t.Fatalf("bundle by device id: %v", l)
+	}
+	if l := ids(t, bob.must("get", "alice@localhost", itemsXML("urn:xmpp:omemo:2:bundles", "/>"))); !slices.Equal(l, []string{"100", "200"}) {
+		t.Fatalf("all bundles: %v", l)
 	}
 }

@@ -85,18 +85,16 @@ type Service struct {
 	query  QueryFunc
 	caps   *capsCache
 
-	// seen is the caps key each local session last announced, so a
-	// presence update that adds +notify features gets only the new
-	// nodes' last items.
-	mu   sync.Mutex
-	seen map[jid.JID]string
+	// sessions is what is known of each local session (notify.go).
+	mu       sync.Mutex
+	sessions map[jid.JID]*sessState
 }
 
 // New returns the PEP service of domain. query may be nil (then unknown
 // capabilities are never learnt, and only clients whose caps another node
 // verified get notifications).
 func New(domain jid.JID, st Store, r *router.Router, lim xmlstream.Limits, query QueryFunc, log *slog.Logger) *Service {
-	return &Service{domain: domain, st: st, router: r, log: log, limits: lim, query: query, caps: newCapsCache(st), seen: map[jid.JID]string{}}
+	return &Service{domain: domain, st: st, router: r, log: log, limits: lim, query: query, caps: newCapsCache(st), sessions: map[jid.JID]*sessState{}}
 }
 
 // Features lists what the PEP service supports, for the account's

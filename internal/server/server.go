@@ -123,6 +123,7 @@ func (s *Server) Bound(ctx context.Context, sess *session.Session) {
 // Release removes a session handed over to another node: it continues
 // there, so contacts see no presence change and nothing is stored.
 func (s *Server) Release(ctx context.Context, sess *session.Session) {
+	s.pep.Gone(sess.JID())
 	if _, err := s.Router.Unbind(ctx, sess); err != nil {
 		s.log.Error("session hand-over", "jid", sess.JID().String(), "err", err)
 	}
