@@ -197,10 +197,32 @@ type capsCache struct {
 	st Store
 	mu sync.RWMutex
 	m  map[string]*capsInfo
+	// inflight holds a channel per key being queried, closed when done:
+	// when many clients of one version come online together (a server
+	// restart), one of them is asked and the others wait for its answer.
+	inflight map[string]chan struct{}
 }
 
 func newCapsCache(st Store) *capsCache {
-	return &capsCache{st: st, m: map[string]*capsInfo{}}
+	return &capsCache{st: st, m: map[string]*capsInfo{}, inflight: map[string]chan struct{}{}}
+}
+
+// claim makes the caller the one to query key, or returns the channel of
+// the query already running.
+func (c *capsCache) claim(key string) (done func(), running chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.inflight[key]; ok {
+		return nil, ch
+	}
+	ch := make(chan struct{})
+	c.inflight[key] = ch
+	return func() {
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		close(ch)
+	}, nil
 }
 
 // get returns the verified info for key, from memory or the store, or nil.
@@ -253,6 +275,20 @@ func (s *Service) sessionCaps(ctx context.Context, full jid.JID, p *xmlstream.El
 	}
 	qctx, cancel := context.WithTimeout(ctx, capsQueryTimeout)
 	defer cancel()
+	done, running := s.caps.claim(ref.key())
+	if running != nil {
+		select {
+		case <-running:
+		case <-qctx.Done():
+			return nil
+		}
+		if ci := s.caps.get(ctx, ref.key(), s.limits); ci != nil {
+			return ci
+		}
+		// The other client's answer did not verify: ask this one.
+	} else {
+		defer done()
+	}
 	q := xmlstream.New(NSDiscoInfo, "query", "node", ref.node+"#"+ref.ver)
 	res, err := s.query(qctx, full, q)
 	if err != nil || res == nil || res.Space != NSDiscoInfo || res.Name != "query" {
