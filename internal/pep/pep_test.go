@@ -1,9 +1,12 @@
 package pep
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"bluetick/internal/store"
 )
 
 const nick = "<nick xmlns='http://jabber.org/protocol/nick'>Alice</nick>"
@@ -287,4 +290,19 @@ func TestBadInput(t *testing.T) {
 			wantErr(t, err, c.cond, c.app)
 		}()
 	}
+}
+
+func TestNodeLimit(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect("alice@localhost/pc")
+	for i := range MaxNodes {
+		if err := e.st.CreatePEPNode(t.Context(), "alice", store.PEPNode{Node: fmt.Sprint("n", i), Config: defaultConfig().marshal()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := alice.iq("set", "", publishXML("one-too-many", "", nick, ""))
+	wantErr(t, err, "not-allowed", "max-nodes-exceeded")
+	_, err = alice.iq("set", "", "<pubsub xmlns='"+NSPubSub+"'><create node='one-too-many'/></pubsub>")
+	wantErr(t, err, "not-allowed", "max-nodes-exceeded")
+	alice.must("set", "", publishXML("n1", "x", nick, "")) // existing nodes still work
 }

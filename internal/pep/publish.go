@@ -13,6 +13,23 @@ import (
 // maxNodeName bounds node names (the store keys on them).
 const maxNodeName = 1024
 
+// MaxNodes is how many nodes one account may have. Clients use a handful
+// (OMEMO 0.3 one per device, plus profile and bookmark nodes); the bound
+// keeps one account from filling the store with nodes.
+const MaxNodes = 500
+
+// createNode adds a node unless the account has MaxNodes already.
+func (s *Service) createNode(ctx context.Context, user, node string, cfg Config) error {
+	nodes, err := s.st.PEPNodes(ctx, user)
+	if err != nil {
+		return err
+	}
+	if len(nodes) >= MaxNodes {
+		return psError("not-allowed", "max-nodes-exceeded", "too many PEP nodes")
+	}
+	return s.st.CreatePEPNode(ctx, user, store.PEPNode{Node: node, Config: cfg.marshal()})
+}
+
 // PubSub answers <pubsub xmlns='http://jabber.org/protocol/pubsub'/> (get
 // and set): publish, retract, create and retrieve (retrieve.go).
 func (s *Service) PubSub(ctx context.Context, r *Request) (*xmlstream.Element, error) {
@@ -153,7 +170,7 @@ func (s *Service) publish(ctx context.Context, r *Request, pub, opts *xmlstream.
 		for _, p := range pre {
 			p.apply(&cfg)
 		}
-		err := s.st.CreatePEPNode(ctx, user, store.PEPNode{Node: node, Config: cfg.marshal()})
+		err := s.createNode(ctx, user, node, cfg)
 		if errors.Is(err, store.ErrExists) {
 			// Created concurrently by another resource: publish to it
 			// only if it matches this one's preconditions.
@@ -245,7 +262,7 @@ func (s *Service) create(ctx context.Context, r *Request, e, conf *xmlstream.Ele
 			}
 		}
 	}
-	err = s.st.CreatePEPNode(ctx, r.To.Local(), store.PEPNode{Node: node, Config: cfg.marshal()})
+	err = s.createNode(ctx, r.To.Local(), node, cfg)
 	if errors.Is(err, store.ErrExists) {
 		return nil, stanza.NewError("conflict", "the node exists")
 	}
