@@ -123,6 +123,13 @@ func TestAccessModels(t *testing.T) {
 	if !strings.Contains(aff.String(), "jid='bob@localhost' affiliation='member'") {
 		t.Errorf("affiliations %s lack bob as member", aff)
 	}
+	mine := bob.must("get", "alice@localhost", "<pubsub xmlns='"+NSPubSub+"'><affiliations/></pubsub>")
+	if s := mine.String(); !strings.Contains(s, "node='white-node' affiliation='member'") || strings.Count(s, "<affiliation ") != 1 {
+		t.Errorf("bob's own affiliations: %s", s)
+	}
+	if s := alice.must("get", "", "<pubsub xmlns='"+NSPubSub+"'><affiliations/></pubsub>").String(); strings.Count(s, "affiliation='owner'") != 5 {
+		t.Errorf("alice's own affiliations: %s", s)
+	}
 	alice.must("set", "", "<pubsub xmlns='"+NSPubSubOwner+"'><affiliations node='white-node'><affiliation jid='bob@localhost' affiliation='none'/></affiliations></pubsub>")
 	wantErr(t, get(bob, "white-node"), "not-allowed", "closed-node")
 

@@ -75,7 +75,7 @@ func (s *Service) PubSub(ctx context.Context, r *Request) (*xmlstream.Element, e
 	case "get subscriptions", "get options", "set options":
 		return nil, unsupported("subscription-options")
 	case "get affiliations":
-		return nil, unsupported("retrieve-affiliations")
+		return s.myAffiliations(ctx, r, action)
 	}
 	return nil, stanza.NewError("feature-not-implemented", "unknown pubsub request")
 }

@@ -110,3 +110,30 @@ func (s *Service) NodeInfo(ctx context.Context, requester, owner jid.JID, node s
 	q.Append(xmlstream.New(NSDiscoInfo, "feature", "var", NSPubSub))
 	return q, nil
 }
+
+// myAffiliations answers XEP-0060 §5.7: the requester's affiliations with
+// the account's nodes (owner of all of its own, member of whitelist nodes
+// it was added to), optionally for one node.
+func (s *Service) myAffiliations(ctx context.Context, r *Request, e *xmlstream.Element) (*xmlstream.Element, error) {
+	nodes, err := s.st.PEPNodes(ctx, r.To.Local())
+	if err != nil {
+		return nil, err
+	}
+	only := e.Attr("node")
+	out := xmlstream.New(NSPubSub, "affiliations")
+	if only != "" {
+		out.SetAttr("node", only)
+	}
+	for _, n := range nodes {
+		if only != "" && n.Node != only {
+			continue
+		}
+		switch {
+		case isOwner(r):
+			out.Append(xmlstream.New(NSPubSub, "affiliation", "node", n.Node, "affiliation", "owner"))
+		case unmarshalConfig(n.Config).member(r.From.Bare()):
+			out.Append(xmlstream.New(NSPubSub, "affiliation", "node", n.Node, "affiliation", "member"))
+		}
+	}
+	return xmlstream.New(NSPubSub, "pubsub").Append(out), nil
+}

@@ -103,9 +103,9 @@ func Features() []string {
 	f := []string{NSPubSub}
 	for _, s := range []string{
 		"access-open", "access-presence", "access-roster", "access-whitelist",
-		"auto-create", "auto-subscribe", "config-node", "create-and-configure",
+		"auto-create", "auto-subscribe", "config-node", "config-node-max", "create-and-configure",
 		"create-nodes", "delete-items", "delete-nodes", "filtered-notifications",
-		"item-ids", "last-published", "modify-affiliations", "persistent-items",
+		"item-ids", "last-published", "modify-affiliations", "multi-items", "persistent-items",
 		"presence-notifications", "publish", "publish-options", "purge-nodes",
 		"retract-items", "retrieve-affiliations", "retrieve-default", "retrieve-items",
 	} {
