@@ -93,6 +93,11 @@ const (
 	fDeliverNotif    = "pubsub#deliver_notifications"
 	fDeliverPayloads = "pubsub#deliver_payloads"
 	fPublishModel    = "pubsub#publish_model"
+	// Also fixed, and true of every node: deletion is notified, events
+	// are headline messages, and only available resources get them.
+	fNotifyDelete  = "pubsub#notify_delete"
+	fNotifType     = "pubsub#notification_type"
+	fPresenceBased = "pubsub#presence_based_delivery"
 )
 
 func boolString(b bool) string {
@@ -130,6 +135,9 @@ func (c Config) form(typ string) *xmlstream.Element {
 	field(x, "boolean", fDeliverNotif, "1")
 	field(x, "boolean", fDeliverPayloads, "1")
 	listField(x, "list-single", fPublishModel, []string{"publishers"}, "publishers")
+	field(x, "boolean", fNotifyDelete, "1")
+	listField(x, "list-single", fNotifType, []string{"headline"}, "headline")
+	field(x, "boolean", fPresenceBased, "1")
 	return x
 }
 
@@ -217,7 +225,7 @@ func parseSetting(name string, vals []string) (setting, error) {
 			return setting{}, bad(v)
 		}
 		return setting{func(c *Config) { c.SendLast = v }, func(c Config) bool { return c.SendLast == v }}, nil
-	case fDeliverNotif, fDeliverPayloads:
+	case fDeliverNotif, fDeliverPayloads, fNotifyDelete, fPresenceBased:
 		v, err := one()
 		if err != nil {
 			return setting{}, err
@@ -226,12 +234,12 @@ func parseSetting(name string, vals []string) (setting, error) {
 			return setting{}, bad(v)
 		}
 		return setting{func(*Config) {}, func(Config) bool { return true }}, nil
-	case fPublishModel:
+	case fPublishModel, fNotifType:
 		v, err := one()
 		if err != nil {
 			return setting{}, err
 		}
-		if v != "publishers" {
+		if (name == fPublishModel && v != "publishers") || (name == fNotifType && v != "headline") {
 			return setting{}, bad(v)
 		}
 		return setting{func(*Config) {}, func(Config) bool { return true }}, nil
