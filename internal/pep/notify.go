@@ -144,7 +144,7 @@ func (s *Service) presence(ctx context.Context, sess router.Session, st *sessSta
 	if len(want) == 0 {
 		return
 	}
-	s.lastItems(ctx, sess, full.Bare(), want, store.RosterItem{}, true)
+	s.lastItems(ctx, sess, full.Bare(), want, store.RosterItem{}, true, false)
 	items, _, err := s.st.Roster(ctx, full.Local())
 	if err != nil {
 		s.log.Error("pep last items: roster", "jid", full.String(), "err", err)
@@ -163,13 +163,14 @@ func (s *Service) presence(ctx context.Context, sess router.Session, st *sessSta
 		if err != nil {
 			continue
 		}
-		s.lastItems(ctx, sess, c, want, theirs, false)
+		s.lastItems(ctx, sess, c, want, theirs, false, false)
 	}
 }
 
 // lastItems sends sess the newest item of each of owner's nodes in want
-// that it may see (own is true when sess belongs to owner).
-func (s *Service) lastItems(ctx context.Context, sess router.Session, owner jid.JID, want map[string]bool, it store.RosterItem, own bool) {
+// that it may see (own is true when sess belongs to owner), for a new
+// subscription (onSub) or a newly available resource.
+func (s *Service) lastItems(ctx context.Context, sess router.Session, owner jid.JID, want map[string]bool, it store.RosterItem, own, onSub bool) {
 	nodes, err := s.st.PEPNodes(ctx, owner.Local())
 	if err != nil {
 		s.log.Error("pep last items: nodes", "owner", owner.String(), "err", err)
@@ -180,7 +181,8 @@ func (s *Service) lastItems(ctx context.Context, sess router.Session, owner jid.
 			continue
 		}
 		cfg := unmarshalConfig(n.Config)
-		if cfg.SendLast != SendOnSubAndPresence || (!own && !allowedNotify(cfg, it, sess.JID().Bare())) {
+		send := cfg.SendLast == SendOnSubAndPresence || (onSub && cfg.SendLast == SendOnSub)
+		if !send || (!own && !allowedNotify(cfg, it, sess.JID().Bare())) {
 			continue
 		}
 		items, err := s.st.PEPItems(ctx, owner.Local(), n.Node, nil, 1)
@@ -222,7 +224,7 @@ func (s *Service) Subscribed(ctx context.Context, owner, contact jid.JID) {
 		}
 		ci := s.sessionCaps(ctx, r.JID(), r.Presence(), false)
 		if want := ci.notifyNodes(); len(want) > 0 {
-			s.lastItems(ctx, r, owner, want, it, false)
+			s.lastItems(ctx, r, owner, want, it, false, true)
 		}
 	}
 }
