@@ -18,11 +18,14 @@ func (s *Server) registerPEP() {
 	acct := ToSelf | ToAccount
 	for _, typ := range []string{"get", "set"} {
 		m.Handle(typ, pep.NSPubSub, "pubsub", acct, "", pepIQ(s.pep.PubSub))
-		m.Handle(typ, pep.NSPubSubOwner, "pubsub", ToSelf, "", pepIQ(s.pep.PubSubOwner))
-		m.Handle(typ, pep.NSPrivate, "query", ToSelf, "", pepIQ(s.pep.Private))
+		// Owner-only requests reach the handlers from other accounts too,
+		// so they get forbidden (XEP-0060 §8, XEP-0049 §3), not
+		// service-unavailable.
+		m.Handle(typ, pep.NSPubSubOwner, "pubsub", acct, "", pepIQ(s.pep.PubSubOwner))
+		m.Handle(typ, pep.NSPrivate, "query", acct, "", pepIQ(s.pep.Private))
 	}
 	m.Handle("get", pep.NSVCard, "vCard", ToServer|acct, "", pepIQ(s.pep.VCard))
-	m.Handle("set", pep.NSVCard, "vCard", ToSelf, "", pepIQ(s.pep.VCard))
+	m.Handle("set", pep.NSVCard, "vCard", acct, "", pepIQ(s.pep.VCard))
 	for _, f := range pep.Features() {
 		m.Feature(acct, f)
 	}
