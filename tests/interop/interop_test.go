@@ -756,4 +756,12 @@ func testPEP(t *testing.T) {
 	if v := one(t, evs, "vcard"); v.str("fn") != "Alice Liddell" {
 		t.Errorf("bob reads alice's vCard FN %q, want Alice Liddell", v.str("fn"))
 	}
+
+	// bob's new resource got the last items at login ("missing" above
+	// reports any that did not come), never the private bookmarks.
+	for _, l := range all(evs, "last_item") {
+		if l.str("node") == "urn:xmpp:bookmarks:1" || l.str("from") != s.jid("alice") {
+			t.Errorf("last item %s", l)
+		}
+	}
 }

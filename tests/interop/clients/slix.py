@@ -865,7 +865,24 @@ async def sc_pep():
     iq = await try_iq("vcard_get", bob["xep_0054"].get_vcard(jid_of("alice"), local=False, timeout=5))
     if iq is not None:
         emit("vcard", fn=iq["vcard_temp"]["FN"])
-    await disconnect(alice, bob, carol)
+
+    # A new resource of bob gets the last items at login (XEP-0163 §4.3.5).
+    bob2 = make_client("bob", plugins=PEP_PLUGINS, name="bob2")
+    bob2["xep_0163"].add_interest([DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"])
+    await bob2["xep_0115"].update_caps(broadcast=False)
+    last = Waiter()
+
+    def on_last(msg):
+        items = msg["pubsub_event"]["items"]
+        emit("last_item", client="bob2", node=items["node"], **{"from": str(msg["from"])})
+        last.add(items["node"])
+    bob2.add_event_handler("pubsub_publish", on_last)
+    emit("login", **(await login(bob2)))
+    try:
+        await last.wait(lambda xs: set(xs) >= {DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"}, 8, "bob2's last items")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+    await disconnect(alice, bob, bob2, carol)
 
 
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
