@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"bluetick/internal/auth"
+	"bluetick/internal/pep"
 	"bluetick/internal/privacy"
 	"bluetick/internal/stanza"
 	"bluetick/internal/store"
@@ -51,8 +52,11 @@ func (s *Server) registerFeatures() {
 }
 
 func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
-	if iq.Payload.Attr("node") != "" {
-		return nil, stanza.ErrItemNotFound
+	if node := iq.Payload.Attr("node"); node != "" {
+		if iq.To == s.Domain {
+			return nil, stanza.ErrItemNotFound
+		}
+		return s.pep.NodeInfo(ctx, iq.From, iq.To, node)
 	}
 	q := xmlstream.New(NSDiscoInfo, "query")
 	server := iq.To == s.Domain
@@ -61,6 +65,7 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 		s.appendServerInfo(q, true)
 	} else {
 		q.Append(xmlstream.New(NSDiscoInfo, "identity", "category", "account", "type", "registered"))
+		q.Append(pep.Identity())
 	}
 	for _, f := range s.mux.features(server) {
 		q.Append(xmlstream.New(NSDiscoInfo, "feature", "var", f))
@@ -85,6 +90,9 @@ func (s *Server) appendServerInfo(q *xmlstream.Element, identities bool) {
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.ErrItemNotFound
+	}
+	if iq.To != s.Domain {
+		return s.pep.DiscoItems(ctx, iq.From, iq.To) // the account's PEP nodes
 	}
 	return xmlstream.New(NSDiscoItems, "query"), nil
 }

@@ -108,7 +108,10 @@ func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID
 	case "get", "set":
 	case "result", "error":
 		// A response: to a full JID it goes to that resource; to us it
-		// answers one of our pings and is consumed.
+		// answers one of our queries (iqwait.go) or is consumed.
+		if (to.IsZero() || to == s.Domain) && s.answered(sess.JID(), el) {
+			return
+		}
 		if !to.IsZero() && !to.IsBare() && s.local(to) {
 			if t := s.Router.Session(to); t != nil {
 				_ = t.Send(el)

@@ -50,6 +50,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 		sess.SetPresence(nil, false, 0)
 		s.Router.Update(sess)
 		s.broadcastPresence(ctx, sess, el)
+		s.pep.Gone(sess.JID())
 		return
 	}
 	prio := 0
@@ -64,6 +65,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 	initial := sess.SetPresence(el, true, prio)
 	s.Router.Update(sess)
 	s.broadcastPresence(ctx, sess, el)
+	s.pep.Presence(sess, initial)
 	if initial {
 		s.probeContacts(ctx, sess)
 		s.resendPendingSubscriptions(ctx, sess)

@@ -19,6 +19,7 @@ import (
 	"bluetick/internal/config"
 	"bluetick/internal/jid"
 	"bluetick/internal/offline"
+	"bluetick/internal/pep"
 	"bluetick/internal/router"
 	"bluetick/internal/session"
 	"bluetick/internal/stanza"
@@ -44,7 +45,9 @@ type Server struct {
 	// and are rare, so one lock keeps both sides consistent.
 	subMu sync.Mutex
 
-	priv privacyState // mam branch: blocking, last seen, archive (mam.go)
+	priv    privacyState // mam branch: blocking, last seen, archive (mam.go)
+	pep     *pep.Service // personal eventing, private XML, vcard-temp (pep.go)
+	pending pendingIQs   // the server's own IQ requests awaiting answers (iqwait.go)
 }
 
 // New wires the IM core over a store.
@@ -62,6 +65,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	s.mux = newMux()
 	s.registerFeatures()
 	s.registerMAMAndPrivacy() // mam branch
+	s.registerPEP()
 	return s
 }
 
@@ -126,6 +130,7 @@ func (s *Server) Bound(ctx context.Context, sess *session.Session) {
 // Release removes a session handed over to another node: it continues
 // there, so contacts see no presence change and nothing is stored.
 func (s *Server) Release(ctx context.Context, sess *session.Session) {
+	s.pep.Gone(sess.JID())
 	if _, err := s.Router.Unbind(ctx, sess); err != nil {
 		s.log.Error("session hand-over", "jid", sess.JID().String(), "err", err)
 	}
@@ -140,6 +145,7 @@ func (s *Server) End(ctx context.Context, sess *session.Session) {
 func (s *Server) endSession(ctx context.Context, sess *session.Session, unavailable *xmlstream.Element) {
 	wasAvailable := sess.Available()
 	s.forgetBlocklistInterest(sess) // mam branch
+	s.pep.Gone(sess.JID())
 	last, err := s.Router.Unbind(ctx, sess)
 	if err != nil {
 		s.log.Error("session end: storing undelivered messages", "jid", sess.JID().String(), "err", err)

@@ -66,6 +66,7 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 		if approved {
 			s.inboundSubscribed(ctx, me, to)
 			s.sendPresenceOf(me, to, true)
+			s.pep.Subscribed(ctx, me, to)
 		}
 	case "unsubscribe":
 		s.update(ctx, me, to, func(it *store.RosterItem) {
@@ -111,6 +112,7 @@ func (s *Server) inboundSubscribe(ctx context.Context, sender, contact jid.JID, 
 		s.inboundSubscribed(ctx, contact, sender)
 		if approvedNow {
 			s.sendPresenceOf(contact, sender, true)
+			s.pep.Subscribed(ctx, contact, sender)
 		}
 		return
 	}

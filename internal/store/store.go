@@ -237,5 +237,71 @@ type Store interface {
 	Archive  // mam branch
 	Blocking // mam branch
 	Privacy  // mam branch
+	PEP
 	Close() error
+}
+
+// PEPNode is one node of a user's personal eventing service (XEP-0163).
+// Config is the node configuration as JSON, owned by package pep: new
+// options need no schema change, and nothing but pep reads it.
+type PEPNode struct {
+	Node   string
+	Config []byte
+}
+
+// PEPItem is one published item. Payload is the serialized payload element
+// (the one child of <item/>), delivered unchanged.
+type PEPItem struct {
+	ID        string
+	Publisher string // full JID of the publishing resource
+	Published time.Time
+	Payload   []byte
+}
+
+// PEP holds personal eventing nodes and their items, private XML
+// (XEP-0049) and vcard-temp (XEP-0054): the per-account data of the
+// profile and end-to-end encryption features. Writes for an absent account
+// return ErrNotFound; reads for one find nothing.
+type PEP interface {
+	// CreatePEPNode adds a node; ErrExists if the user has it already.
+	CreatePEPNode(ctx context.Context, user string, n PEPNode) error
+	// PEPNode returns one node; ErrNotFound if there is none.
+	PEPNode(ctx context.Context, user, node string) (PEPNode, error)
+	// PEPNodes returns all nodes of a user, sorted by name.
+	PEPNodes(ctx context.Context, user string) ([]PEPNode, error)
+	// SetPEPNodeConfig replaces a node's configuration and keeps only its
+	// maxItems newest items (maxItems <= 0: all); ErrNotFound if absent.
+	SetPEPNodeConfig(ctx context.Context, user, node string, config []byte, maxItems int) error
+	// DeletePEPNode removes a node and its items; ErrNotFound if absent.
+	DeletePEPNode(ctx context.Context, user, node string) error
+	// PublishPEPItem stores an item as the newest of the node, replacing
+	// an item with the same ID, then keeps only the maxItems newest
+	// (maxItems <= 0: all); ErrNotFound if the node does not exist.
+	PublishPEPItem(ctx context.Context, user, node string, it PEPItem, maxItems int) error
+	// PEPItems returns items of a node, oldest first: those with the given
+	// IDs if ids is not empty, else the max newest (max <= 0: all).
+	// ErrNotFound if the node does not exist.
+	PEPItems(ctx context.Context, user, node string, ids []string, max int) ([]PEPItem, error)
+	// RetractPEPItem removes one item; ErrNotFound if the node or the item
+	// does not exist.
+	RetractPEPItem(ctx context.Context, user, node, id string) error
+	// PurgePEPItems removes every item of a node; ErrNotFound if absent.
+	PurgePEPItems(ctx context.Context, user, node string) error
+
+	// PrivateXML returns the element stored under namespace ns
+	// (XEP-0049); ErrNotFound if none.
+	PrivateXML(ctx context.Context, user, ns string) ([]byte, error)
+	// SetPrivateXML stores (replaces) the element for ns.
+	SetPrivateXML(ctx context.Context, user, ns string, data []byte) error
+	// VCard returns the user's vcard-temp element; ErrNotFound if none.
+	VCard(ctx context.Context, user string) ([]byte, error)
+	// SetVCard stores (replaces) the user's vcard-temp element.
+	SetVCard(ctx context.Context, user string, data []byte) error
+
+	// CapsInfo returns the disco#info result cached for a verified
+	// XEP-0115 hash (key is "algo ver"); ErrNotFound if unknown. Shared by
+	// all nodes of a cluster, so one node's verification serves all.
+	CapsInfo(ctx context.Context, key string) ([]byte, error)
+	// PutCapsInfo caches a verified disco#info result.
+	PutCapsInfo(ctx context.Context, key string, info []byte) error
 }

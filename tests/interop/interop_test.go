@@ -28,6 +28,7 @@ func TestInterop(t *testing.T) {
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
 	t.Run("14_http_upload", testHTTPUpload)
+	t.Run("16_pep", testPEP)
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
 	t.Run("21_bosh_strophe", testBOSH)
@@ -711,4 +712,105 @@ func testHTTPUpload(t *testing.T) {
 		t.Errorf("oversize slot request: want not-acceptable with <max-file-size>%s</max-file-size>, got %s", limit, o)
 	}
 	s.alive(t)
+}
+
+// 16. PEP (XEP-0163) with slixmpp: notifications filtered by verified caps,
+// access models, publish-options, OMEMO nodes, avatars, nick, bookmarks,
+// private XML and vcard-temp.
+func testPEP(t *testing.T) {
+	s := startServer(t, "alice", "bob", "carol")
+	evs := slix(t, s, "pep", nil).finish(t)
+	for _, m := range all(evs, "missing") {
+		t.Errorf("%s", m.str("what"))
+	}
+	result := func(name string) event {
+		t.Helper()
+		for _, r := range all(evs, "result") {
+			if r.str("name") == name {
+				return r
+			}
+		}
+		t.Fatalf("no result %q (events: %s)", name, summary(evs))
+		return nil
+	}
+	ok := func(name string) event {
+		t.Helper()
+		r := result(name)
+		if !r.boolean("ok") {
+			t.Errorf("%s failed: %s %s: %s", name, r.str("condition"), r.str("app"), r.str("xml"))
+		}
+		return r
+	}
+	refused := func(name, cond, app string) {
+		t.Helper()
+		r := result(name)
+		if r.boolean("ok") {
+			t.Errorf("%s succeeded, want %s/%s: %s", name, cond, app, r.str("xml"))
+		} else if r.str("condition") != cond || r.str("app") != app {
+			t.Errorf("%s refused with %s/%s, want %s/%s: %s", name, r.str("condition"), r.str("app"), cond, app, r.str("xml"))
+		}
+	}
+
+	d := one(t, evs, "disco")
+	if !slices.Contains(d.strs("features"), "http://jabber.org/protocol/pubsub#publish-options") {
+		t.Errorf("account disco#info lacks publish-options: %v", d.strs("features"))
+	}
+	if !strings.Contains(fmt.Sprint(d["identities"]), "pubsub pep") {
+		t.Errorf("account disco#info lacks the pubsub/pep identity: %v", d["identities"])
+	}
+
+	for _, n := range []string{"publish_avatar_data", "publish_avatar_metadata", "publish_nick", "publish_devicelist", "publish_bundle", "publish_bookmark", "store_private_pep", "private_set", "vcard_set"} {
+		ok(n)
+	}
+	refused("publish_devicelist_conflict", "conflict", "precondition-not-met")
+
+	got := map[string]bool{}
+	for _, n := range all(evs, "notification") {
+		if n.str("from") != s.jid("alice") || n.str("type") != "headline" {
+			t.Errorf("notification envelope: from %q type %q, want alice's bare JID and headline: %s", n.str("from"), n.str("type"), n.str("xml"))
+		}
+		got[n.str("node")] = true
+	}
+	for _, node := range []string{"eu.siacs.conversations.axolotl.devicelist", "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"} {
+		if !got[node] {
+			t.Errorf("bob got no notification for %s (got %v)", node, got)
+		}
+	}
+	if got["urn:xmpp:avatar:data"] || got["urn:xmpp:bookmarks:1"] {
+		t.Errorf("bob notified of nodes he has no +notify for or may not see: %v", got)
+	}
+
+	if r := ok("bob_devicelist"); !strings.Contains(r.str("xml"), "device id=\"1234\"") && !strings.Contains(r.str("xml"), "device id='1234'") {
+		t.Errorf("device list retrieved: %s", r.str("xml"))
+	}
+	if r := ok("bob_bundle"); !strings.Contains(r.str("xml"), "BASE64IDENTITY") {
+		t.Errorf("bundle retrieved: %s", r.str("xml"))
+	}
+	ok("bob_avatar")
+	if a := one(t, evs, "avatar"); !a.boolean("ok") {
+		t.Error("avatar data retrieved by bob differs from what alice published")
+	}
+	ok("carol_devicelist")
+	refused("carol_nick", "not-authorized", "presence-subscription-required")
+
+	if r := ok("alice_bookmarks"); !strings.Contains(r.str("xml"), "room@conference.localhost") {
+		t.Errorf("alice's bookmarks: %s", r.str("xml"))
+	}
+	refused("bob_bookmarks", "not-allowed", "closed-node")
+	refused("bob_private_pep", "not-allowed", "closed-node")
+	if r := ok("private_get"); !strings.Contains(r.str("xml"), "room@conference.localhost") {
+		t.Errorf("private XML: %s", r.str("xml"))
+	}
+	ok("vcard_get")
+	if v := one(t, evs, "vcard"); v.str("fn") != "Alice Liddell" {
+		t.Errorf("bob reads alice's vCard FN %q, want Alice Liddell", v.str("fn"))
+	}
+
+	// bob's new resource got the last items at login ("missing" above
+	// reports any that did not come), never the private bookmarks.
+	for _, l := range all(evs, "last_item") {
+		if l.str("node") == "urn:xmpp:bookmarks:1" || l.str("from") != s.jid("alice") {
+			t.Errorf("last item %s", l)
+		}
+	}
 }

@@ -107,7 +107,7 @@ FROM (SELECT username, count(*) AS n FROM offline GROUP BY username) c
 WHERE u.name = c.username;
 `,
 
-	// 3 (mam branch; renumber after the MUC/PEP steps on merge): message
+	// 3: message
 	// archive (XEP-0313) with its preferences, blocklists (XEP-0191) and
 	// the last-seen privacy setting, as in the SQLite store.
 	//
@@ -147,6 +147,50 @@ CREATE TABLE blocklist (
 CREATE TABLE privacy (
 	username  TEXT COLLATE "C" PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
 	last_seen TEXT NOT NULL
+);
+`,
+
+	// 4: personal eventing
+	// (XEP-0163) nodes and items, private XML (XEP-0049), vcard-temp
+	// (XEP-0054) and the entity capabilities cache (XEP-0115).
+	`
+CREATE TABLE pep_nodes (
+	username TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	node     TEXT COLLATE "C" NOT NULL,
+	config   BYTEA NOT NULL, -- JSON, owned by package pep
+	PRIMARY KEY (username, node)
+);
+
+-- seq orders items by publication: a republished id gets a new seq.
+CREATE TABLE pep_items (
+	seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	username  TEXT COLLATE "C" NOT NULL,
+	node      TEXT COLLATE "C" NOT NULL,
+	item_id   TEXT COLLATE "C" NOT NULL,
+	publisher TEXT NOT NULL,
+	published TIMESTAMPTZ NOT NULL,
+	payload   BYTEA NOT NULL,
+	FOREIGN KEY (username, node) REFERENCES pep_nodes (username, node) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX pep_items_id ON pep_items (username, node, item_id);
+CREATE INDEX pep_items_order ON pep_items (username, node, seq);
+
+CREATE TABLE private_xml (
+	username TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	ns       TEXT COLLATE "C" NOT NULL,
+	data     BYTEA NOT NULL,
+	PRIMARY KEY (username, ns)
+);
+
+CREATE TABLE vcards (
+	username TEXT COLLATE "C" PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
+	data     BYTEA NOT NULL
+);
+
+-- Verified XEP-0115 hashes: a hash names its disco#info for ever.
+CREATE TABLE caps (
+	key  TEXT COLLATE "C" PRIMARY KEY,
+	info BYTEA NOT NULL
 );
 `,
 }

@@ -90,7 +90,7 @@ CREATE TABLE last_activity (
 ) WITHOUT ROWID;
 `,
 
-	// 2 (mam branch; renumber after the MUC/PEP steps on merge): message
+	// 2: message
 	// archive (XEP-0313) with its preferences, blocklists (XEP-0191) and
 	// the last-seen privacy setting.
 	//
@@ -130,6 +130,50 @@ CREATE TABLE blocklist (
 CREATE TABLE privacy (
 	user      TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
 	last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+
+	// 3: personal eventing
+	// (XEP-0163) nodes and items, private XML (XEP-0049), vcard-temp
+	// (XEP-0054) and the entity capabilities cache (XEP-0115).
+	`
+CREATE TABLE pep_nodes (
+	user   TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	node   TEXT NOT NULL,
+	config BLOB NOT NULL, -- JSON, owned by package pep
+	PRIMARY KEY (user, node)
+) WITHOUT ROWID;
+
+-- seq orders items by publication: a republished id gets a new seq.
+CREATE TABLE pep_items (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	user      TEXT NOT NULL,
+	node      TEXT NOT NULL,
+	item_id   TEXT NOT NULL,
+	publisher TEXT NOT NULL,
+	published INTEGER NOT NULL, -- Unix microseconds, UTC
+	payload   BLOB NOT NULL,
+	FOREIGN KEY (user, node) REFERENCES pep_nodes (user, node) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX pep_items_id ON pep_items (user, node, item_id);
+CREATE INDEX pep_items_order ON pep_items (user, node, seq);
+
+CREATE TABLE private_xml (
+	user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	ns   TEXT NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (user, ns)
+) WITHOUT ROWID;
+
+CREATE TABLE vcards (
+	user TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
+	data BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- Verified XEP-0115 hashes: a hash names its disco#info for ever.
+CREATE TABLE caps (
+	key  TEXT PRIMARY KEY,
+	info BLOB NOT NULL
 ) WITHOUT ROWID;
 `,
 }

@@ -789,6 +789,166 @@ async def sc_upload():
         emit("oversize", refused=True, condition=err["condition"], type=err["type"], text=err["text"],
              max_file_size=mfs.text if mfs is not None else None, xml=str(e.iq))
     await disconnect(c)
+PEP_PLUGINS = ["xep_0004", "xep_0060", "xep_0163", "xep_0115", "xep_0084", "xep_0172", "xep_0054", "xep_0049", "xep_0223"]
+NS_PS_ERR = "{http://jabber.org/protocol/pubsub#errors}"
+DEVICELIST = "eu.siacs.conversations.axolotl.devicelist"
+AXOLOTL = "eu.siacs.conversations.axolotl"
+
+
+def iq_error(e):
+    """The stanza and pubsub#errors conditions of an IqError."""
+    err = e.iq.xml.find("{jabber:client}error")
+    app = None
+    if err is not None:
+        for child in err:
+            if child.tag.startswith(NS_PS_ERR):
+                app = child.tag[len(NS_PS_ERR):]
+    return {"condition": e.iq["error"]["condition"], "app": app, "xml": str(e.iq)}
+
+
+def options_form(c, **fields):
+    form = c["xep_0004"].stanza.Form()
+    form["type"] = "submit"
+    form.add_field(var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/pubsub#publish-options")
+    for k, v in fields.items():
+        form.add_field(var="pubsub#" + k, value=v)
+    return form
+
+
+async def try_iq(name, coro):
+    """Runs one request, emitting its outcome as a `result` event."""
+    try:
+        iq = await coro
+        emit("result", name=name, ok=True, xml=str(iq))
+        return iq
+    except IqError as e:
+        emit("result", name=name, ok=False, **iq_error(e))
+    return None
+
+
+async def sc_pep():
+    """alice and bob share presence; alice publishes an avatar, a nick, an
+    OMEMO device list and bundle (open access via publish-options), bob
+    (with +notify caps) is notified and retrieves them; carol, a stranger,
+    is refused the presence-access nick; alice's bookmarks stay private;
+    vcard-temp and legacy private XML round-trip."""
+    alice, bob, carol = (make_client(u, plugins=PEP_PLUGINS) for u in ("alice", "bob", "carol"))
+    for c in (alice, bob):
+        c.auto_authorize = True
+        c.auto_subscribe = True
+    bob_events = Waiter()
+
+    def on_publish(msg):
+        items = msg["pubsub_event"]["items"]
+        for it in items["substanzas"]:
+            emit("notification", client="bob", node=items["node"], id=it["id"], **{"from": str(msg["from"]), "type": msg["type"], "xml": str(msg)})
+            bob_events.add((items["node"], it["id"]))
+    bob.add_event_handler("pubsub_publish", on_publish)
+    for c in (alice, bob):
+        c["xep_0163"].add_interest([DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"])
+
+    emit("login", **(await login(alice, roster=True)))
+    emit("login", **(await login(bob, roster=True)))
+    emit("login", **(await login(carol)))
+
+    # Mutual subscription (bob and alice approve automatically).
+    both = Waiter()
+    alice.add_event_handler("roster_update", lambda iq: [both.add(1) for j, it in iq["roster"]["items"].items() if str(j) == jid_of("bob") and it["subscription"] == "both"])
+    alice.send_presence(pto=jid_of("bob"), ptype="subscribe")
+    await both.wait(lambda xs: xs, 8, "alice and bob to share presence both ways")
+    emit("subscribed")
+    # Make sure bob's current caps (with the +notify features) are what the
+    # server has, then give it a moment to learn them.
+    await bob["xep_0115"].update_caps(broadcast=True)
+    await asyncio.sleep(1.0)
+
+    # Disco of alice's account.
+    info = await bob["xep_0030"].get_info(jid=jid_of("alice"))
+    emit("disco", identities=[list(i) for i in info["disco_info"]["identities"]], features=sorted(info["disco_info"]["features"]))
+
+    # Publishes.
+    png = b"\x89PNG\r\n\x1a\nbluetick"
+    avatar_id = alice["xep_0084"].generate_id(png)
+    await try_iq("publish_avatar_data", alice["xep_0084"].publish_avatar(png))
+    await try_iq("publish_avatar_metadata", alice["xep_0084"].publish_avatar_metadata(items=[{"id": avatar_id, "type": "image/png", "bytes": len(png)}]))
+    await try_iq("publish_nick", alice["xep_0172"].publish_nick("Alice"))
+    devlist = ET.Element("{%s}list" % AXOLOTL)
+    ET.SubElement(devlist, "{%s}device" % AXOLOTL, id="1234")
+    await try_iq("publish_devicelist", alice["xep_0060"].publish(None, DEVICELIST, id="current", payload=devlist, options=options_form(alice, access_model="open")))
+    bundle = ET.Element("{%s}bundle" % AXOLOTL)
+    ET.SubElement(bundle, "{%s}signedPreKeyPublic" % AXOLOTL, signedPreKeyId="1").text = "BASE64KEY"
+    ET.SubElement(bundle, "{%s}identityKey" % AXOLOTL).text = "BASE64IDENTITY"
+    await try_iq("publish_bundle", alice["xep_0060"].publish(None, AXOLOTL + ".bundles:1234", id="current", payload=bundle, options=options_form(alice, access_model="open")))
+    # A conflicting precondition is refused.
+    await try_iq("publish_devicelist_conflict", alice["xep_0060"].publish(None, DEVICELIST, id="current", payload=devlist, options=options_form(alice, access_model="whitelist")))
+
+    try:
+        await bob_events.wait(lambda xs: {n for n, _ in xs} >= {DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"}, 8, "bob's notifications")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+
+    # Bob retrieves.
+    iq = await try_iq("bob_devicelist", bob["xep_0060"].get_items(jid_of("alice"), DEVICELIST))
+    iq = await try_iq("bob_bundle", bob["xep_0060"].get_item(jid_of("alice"), AXOLOTL + ".bundles:1234", "current"))
+    iq = await try_iq("bob_avatar", bob["xep_0084"].retrieve_avatar(jid_of("alice"), avatar_id))
+    if iq is not None:
+        emit("avatar", ok=iq["pubsub"]["items"]["item"]["avatar_data"]["value"] == png)
+    # Carol: open nodes yes, the presence-access nick no.
+    await try_iq("carol_devicelist", carol["xep_0060"].get_items(jid_of("alice"), DEVICELIST))
+    await try_iq("carol_nick", carol["xep_0060"].get_items(jid_of("alice"), "http://jabber.org/protocol/nick"))
+
+    # Bookmarks (XEP-0402) are a private PEP node.
+    conf = ET.Element("{urn:xmpp:bookmarks:1}conference", name="Room", autojoin="true")
+    ET.SubElement(conf, "{urn:xmpp:bookmarks:1}nick").text = "alice"
+    await try_iq("publish_bookmark", alice["xep_0060"].publish(None, "urn:xmpp:bookmarks:1", id="room@conference.localhost", payload=conf,
+                 options=options_form(alice, persist_items="true", max_items="max", send_last_published_item="never", access_model="whitelist")))
+    await try_iq("alice_bookmarks", alice["xep_0060"].get_items(None, "urn:xmpp:bookmarks:1"))
+    await try_iq("bob_bookmarks", bob["xep_0060"].get_items(jid_of("alice"), "urn:xmpp:bookmarks:1"))
+    # XEP-0223 through slixmpp's own profile.
+    class Settings(slixmpp.xmlstream.ElementBase):
+        name, namespace, plugin_attrib, interfaces = "settings", "urn:example:settings", "settings", {"theme"}
+    secret = Settings()
+    secret["theme"] = "dark"
+    await try_iq("store_private_pep", alice["xep_0223"].store(secret, node="urn:example:settings", id="current"))
+    await try_iq("bob_private_pep", bob["xep_0060"].get_items(jid_of("alice"), "urn:example:settings"))
+
+    # Legacy private XML (XEP-0049).
+    iq = alice.make_iq_set()
+    q = ET.SubElement(iq.xml, "{jabber:iq:private}query")
+    st = ET.SubElement(q, "{storage:bookmarks}storage")
+    ET.SubElement(st, "{storage:bookmarks}conference", jid="room@conference.localhost", name="Room")
+    await try_iq("private_set", iq.send(timeout=5))
+    iq = alice.make_iq_get()
+    q = ET.SubElement(iq.xml, "{jabber:iq:private}query")
+    ET.SubElement(q, "{storage:bookmarks}storage")
+    await try_iq("private_get", iq.send(timeout=5))
+
+    # vcard-temp.
+    vc = alice["xep_0054"].make_vcard()
+    vc["FN"] = "Alice Liddell"
+    vc["NICKNAME"] = "alice"
+    await try_iq("vcard_set", alice["xep_0054"].publish_vcard(vc))
+    iq = await try_iq("vcard_get", bob["xep_0054"].get_vcard(jid_of("alice"), local=False, timeout=5))
+    if iq is not None:
+        emit("vcard", fn=iq["vcard_temp"]["FN"])
+
+    # A new resource of bob gets the last items at login (XEP-0163 §4.3.5).
+    bob2 = make_client("bob", plugins=PEP_PLUGINS, name="bob2")
+    bob2["xep_0163"].add_interest([DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"])
+    await bob2["xep_0115"].update_caps(broadcast=False)
+    last = Waiter()
+
+    def on_last(msg):
+        items = msg["pubsub_event"]["items"]
+        emit("last_item", client="bob2", node=items["node"], **{"from": str(msg["from"])})
+        last.add(items["node"])
+    bob2.add_event_handler("pubsub_publish", on_last)
+    emit("login", **(await login(bob2)))
+    try:
+        await last.wait(lambda xs: set(xs) >= {DEVICELIST, "urn:xmpp:avatar:metadata", "http://jabber.org/protocol/nick"}, 8, "bob2's last items")
+    except RuntimeError as e:
+        emit("missing", what=str(e))
+    await disconnect(alice, bob, bob2, carol)
 
 
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
