@@ -51,6 +51,15 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+		{"[listen]\npublic_url = 'chat.example.com'", "listen.public_url"},
+		{"[contact]\nabuse = ['abuse at example']", "contact.abuse"},
+		{"[turn]\nenabled = true", "turn.external_ip"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ntransports = ['sctp']", "turn.transports"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\nrelay_min_port = 6000\nrelay_max_port = 5000", "turn.relay_min_port"},
+		{"[turn]\nenabled = true\nexternal = true\nhost = 'turn.example.com'", "turn.secret"},
+		{"[turn]\nenabled = true\nexternal = true\nsecret = 's'", "turn.host"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ncredential_ttl = '10s'", "turn.credential_ttl"},
+		{"[turn]\nenabled = true\nlisten = 'localhost:3478'", "turn.listen"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")
