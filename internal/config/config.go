@@ -107,6 +107,10 @@ type TURN struct {
 	// allocated on: the range to open in a firewall.
 	RelayMinPort int `toml:"relay_min_port"`
 	RelayMaxPort int `toml:"relay_max_port"`
+	// AllowLoopbackPeers lets relays send to 127.0.0.0/8 and ::1. Off, as
+	// in coturn: a relay must not be a way into services listening only on
+	// the server's loopback. Tests on one machine turn it on.
+	AllowLoopbackPeers bool `toml:"allow_loopback_peers"`
 	// Realm is the TURN realm; empty: the domain.
 	Realm string `toml:"realm"`
 	// CredentialTTL is how long handed-out credentials stay valid. A call
