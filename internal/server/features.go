@@ -47,6 +47,9 @@ func (s *Server) registerFeatures() {
 	if s.cfg.Registration == "open" {
 		m.Feature(ToServer, NSRegister)
 	}
+	if f := contactForm(s.cfg.Contact); f != nil {
+		m.InfoForm(f)
+	}
 }
 
 func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
@@ -62,6 +65,11 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 	}
 	for _, f := range s.mux.features(server) {
 		q.Append(xmlstream.New(NSDiscoInfo, "feature", "var", f))
+	}
+	if server {
+		for _, f := range s.mux.serverForms {
+			q.Append(f.Copy())
+		}
 	}
 	return q, nil
 }

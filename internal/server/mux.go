@@ -46,6 +46,7 @@ type Mux struct {
 	routes         map[muxKey]route
 	serverFeatures map[string]bool
 	accountFeats   map[string]bool
+	serverForms    []*xmlstream.Element // XEP-0128 forms in the server's disco#info
 }
 
 func newMux() *Mux {
@@ -71,6 +72,14 @@ func (m *Mux) Feature(targets int, feature string) {
 	if targets&(ToSelf|ToAccount) != 0 {
 		m.accountFeats[feature] = true
 	}
+}
+
+// InfoForm adds a XEP-0128 extended-information form (<x xmlns='jabber:x:data'
+// type='result'/> whose hidden FORM_TYPE names it) to the server's
+// disco#info. Registered at start like handlers; the form is not changed
+// afterwards, and each answer carries a copy.
+func (m *Mux) InfoForm(form *xmlstream.Element) {
+	m.serverForms = append(m.serverForms, form)
 }
 
 func (m *Mux) features(server bool) []string {

@@ -62,6 +62,10 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	return s
 }
 
+// Mux is the IQ mux, for feature packages to register their handlers and
+// disco forms on before the server serves.
+func (s *Server) Mux() *Mux { return s.mux }
+
 // Store is the store the server runs on.
 func (s *Server) Store() store.Store { return s.store }
 
