@@ -26,6 +26,9 @@ func TestInterop(t *testing.T) {
 	t.Run("11_go_sendxmpp", testSendxmpp)
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
+	t.Run("20_turn_extdisco", testTURN)
+	t.Run("21_host_meta", testHostMeta)
+	t.Run("22_contact_addresses", testContact)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
