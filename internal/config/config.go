@@ -442,6 +442,9 @@ func (c *Config) validateTURN() error {
 	if t.CredentialTTL.Duration < time.Minute {
 		return errors.New("config: turn.credential_ttl must be at least 1m (calls refresh their allocation with it)")
 	}
+	if c.Cluster.NATS != "" && t.Secret == "" {
+		return errors.New("config: turn.secret is empty in cluster mode; set the same secret on every node so each node's relay accepts credentials any node hands out")
+	}
 	if t.ExternalIP != "" && net.ParseIP(t.ExternalIP) == nil {
 		return fmt.Errorf("config: turn.external_ip = %q is not an IP address", t.ExternalIP)
 	}

@@ -60,6 +60,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[turn]\nenabled = true\nexternal = true\nsecret = 's'", "turn.host"},
 		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ncredential_ttl = '10s'", "turn.credential_ttl"},
 		{"[turn]\nenabled = true\nlisten = 'localhost:3478'", "turn.listen"},
+		{"store = 'postgres://x'\n[cluster]\nnats = 'nats://127.0.0.1:4222'\n[turn]\nenabled = true\nlisten = '127.0.0.1:3478'", "turn.secret"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")
