@@ -468,6 +468,13 @@ func (c *Config) validateTURN() error {
 	if t.ExternalIP == "" && (ip == nil || ip.IsUnspecified()) {
 		return fmt.Errorf("config: turn.listen = %q listens on every address, so turn.external_ip must say which one peers can reach (set external_ip = \"203.0.113.7\")", t.Listen)
 	}
+	relay := net.ParseIP(t.ExternalIP)
+	if relay == nil {
+		relay = ip
+	}
+	if relay.To4() == nil {
+		return fmt.Errorf("config: the TURN relay address %s is IPv6, but relays are IPv4 only (set turn.external_ip to this host's public IPv4 address)", relay)
+	}
 	if t.RelayMinPort < 1 || t.RelayMaxPort > 65535 || t.RelayMinPort > t.RelayMaxPort {
 		return fmt.Errorf("config: turn.relay_min_port = %d, turn.relay_max_port = %d is not a port range (use e.g. 49152 and 65535)", t.RelayMinPort, t.RelayMaxPort)
 	}

@@ -60,6 +60,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[turn]\nenabled = true\nexternal = true\nsecret = 's'", "turn.host"},
 		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ncredential_ttl = '10s'", "turn.credential_ttl"},
 		{"[turn]\nenabled = true\nlisten = 'localhost:3478'", "turn.listen"},
+		{"[turn]\nenabled = true\nlisten = '[::]:3478'\nexternal_ip = '2001:db8::1'", "turn.external_ip"},
 		{"store = 'postgres://x'\n[cluster]\nnats = 'nats://127.0.0.1:4222'\n[turn]\nenabled = true\nlisten = '127.0.0.1:3478'", "turn.secret"},
 	}
 	for _, c := range cases {

@@ -50,13 +50,19 @@ func Start(cfg config.TURN, realm, secret string, log *slog.Logger) (*Server, er
 	if relayIP == nil || relayIP.IsUnspecified() {
 		return nil, fmt.Errorf("turn: listen %q has no specific IP; set turn.external_ip", cfg.Listen)
 	}
-	if host == "" {
-		host = "0.0.0.0"
+	if relayIP.To4() == nil {
+		return nil, fmt.Errorf("turn: relay address %s is IPv6; pion/turn relays on IPv4 only (set turn.external_ip to an IPv4 address)", relayIP)
+	}
+	// Relays are IPv4 sockets: bound to the listen IP when it is IPv4,
+	// else to every IPv4 address.
+	relayBind := "0.0.0.0"
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		relayBind = host
 	}
 	s := &Server{now: time.Now, users: map[string]int{}}
 	gen := func() pionturn.RelayAddressGenerator {
 		return &pionturn.RelayAddressGeneratorPortRange{
-			RelayAddress: relayIP, Address: host,
+			RelayAddress: relayIP, Address: relayBind,
 			MinPort: uint16(cfg.RelayMinPort), MaxPort: uint16(cfg.RelayMaxPort),
 			MaxRetries: 50,
 		}
