@@ -21,10 +21,12 @@ import (
 	"bluetick/internal/cluster"
 	"bluetick/internal/config"
 	"bluetick/internal/gctune"
+	"bluetick/internal/hostmeta"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
 	"bluetick/internal/store/postgres"
 	"bluetick/internal/store/sqlite"
+	"bluetick/internal/turn"
 )
 
 func version() string {
@@ -121,6 +123,13 @@ func serve(args []string) error {
 	server.Version = version()
 	im := server.New(cfg, st, log)
 	im.Router.SetDurable(cfg.DurableDelivery())
+	turnServer, err := startTURN(cfg, im, log)
+	if err != nil {
+		return err
+	}
+	if turnServer != nil {
+		defer turnServer.Close()
+	}
 	svc := c2s.New(cfg, im, tlsConf, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -182,6 +191,9 @@ func serve(args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
 	mux.Handle("/http-bind", svc.BOSHHandler())
+	hm := hostmeta.Handler(cfg.Listen.PublicURL, "/xmpp-websocket", "/http-bind")
+	mux.Handle("/.well-known/host-meta", hm)
+	mux.Handle("/.well-known/host-meta.json", hm)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"connections\":%d,\"sessions\":%d}\n", svc.Active(), im.Router.Count())
@@ -255,6 +267,37 @@ func serve(args []string) error {
 	}
 	time.Sleep(200 * time.Millisecond) // let session ends store what they hold
 	return nil
+}
+
+// startTURN starts the built-in STUN/TURN server (unless turn.external) and
+// registers XEP-0215 on the IM core; with TURN disabled it does nothing and
+// nothing is advertised.
+func startTURN(cfg config.Config, im *server.Server, log *slog.Logger) (*turn.Server, error) {
+	if !cfg.TURN.Enabled {
+		return nil, nil
+	}
+	secret := cfg.TURN.Secret
+	if secret == "" {
+		var err error
+		if secret, err = turn.LoadOrCreateSecret(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	var ts *turn.Server
+	if !cfg.TURN.External {
+		realm := cfg.TURN.Realm
+		if realm == "" {
+			realm = cfg.Domain
+		}
+		var err error
+		if ts, err = turn.Start(cfg.TURN, realm, secret, log); err != nil {
+			return nil, err
+		}
+		log.Info("turn started", "listen", cfg.TURN.Listen, "transports", cfg.TURN.Transports,
+			"relay_ports", fmt.Sprintf("%d-%d", cfg.TURN.RelayMinPort, cfg.TURN.RelayMaxPort))
+	}
+	turn.NewDirectory(cfg, secret, ts).Register(im.Mux())
+	return ts, nil
 }
 
 // openStore opens the configured store: SQLite in the data directory, or

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,8 @@ type Config struct {
 	Registration string  `toml:"registration"`
 	Cluster      Cluster `toml:"cluster"`
 	Upload       Upload  `toml:"upload"`
+	TURN         TURN    `toml:"turn"`
+	Contact      Contact `toml:"contact"`
 }
 
 // Upload is XEP-0363 HTTP file upload: clients put media (already
@@ -130,6 +133,71 @@ type UploadS3 struct {
 	Prefix string `toml:"prefix"`
 }
 
+// TURN configures STUN/TURN for audio and video calls. Clients behind NAT
+// can only reach each other's media through a relay; they find it, with
+// short-lived credentials, through XEP-0215 external service discovery.
+// Either the built-in server runs (pion/turn), or credentials are handed
+// out for an external TURN server such as coturn sharing the secret
+// (coturn's use-auth-secret / TURN REST API scheme). Both use the same
+// credentials: username "<expiry-unix>:<bare JID>", password
+// base64(HMAC-SHA1(secret, username)).
+type TURN struct {
+	// Enabled turns TURN on: the built-in server starts (unless External)
+	// and XEP-0215 is advertised. Off by default: a relay needs open UDP
+	// ports and a public address, which only the operator knows.
+	Enabled bool `toml:"enabled"`
+	// External hands out credentials for another TURN server instead of
+	// running one; Secret must then be its static-auth-secret and Host
+	// its address.
+	External bool `toml:"external"`
+	// Listen is the built-in server's UDP and TCP address.
+	Listen string `toml:"listen"`
+	// ExternalIP is this host's public IP: the relay address put in
+	// allocations (behind NAT the local address would be useless to a
+	// peer). Empty: the IP of Listen, which must then be a specific IP.
+	ExternalIP string `toml:"external_ip"`
+	// Host is the name or IP clients are told to contact; empty: ExternalIP,
+	// else the IP of Listen, else the domain.
+	Host string `toml:"host"`
+	// Port is the port clients are told; 0: the port of Listen (built-in)
+	// or 3478 (external).
+	Port int `toml:"port"`
+	// Transports lists what is offered: "udp" and/or "tcp".
+	Transports []string `toml:"transports"`
+	// RelayMinPort and RelayMaxPort bound the UDP ports relays are
+	// allocated on: the range to open in a firewall.
+	RelayMinPort int `toml:"relay_min_port"`
+	RelayMaxPort int `toml:"relay_max_port"`
+	// AllowLoopbackPeers lets relays send to 127.0.0.0/8 and ::1. Off, as
+	// in coturn: a relay must not be a way into services listening only on
+	// the server's loopback. Tests on one machine turn it on.
+	AllowLoopbackPeers bool `toml:"allow_loopback_peers"`
+	// Realm is the TURN realm; empty: the domain.
+	Realm string `toml:"realm"`
+	// CredentialTTL is how long handed-out credentials stay valid. A call
+	// keeps its allocation past expiry only until its next refresh, so it
+	// must outlast the longest call.
+	CredentialTTL Duration `toml:"credential_ttl"`
+	// Secret is the HMAC key shared with the TURN server. Empty with the
+	// built-in server: one is generated into data_dir (turn-secret) and
+	// kept, so credentials survive restarts.
+	Secret string `toml:"secret"`
+}
+
+// Contact lists the XEP-0157 contact addresses published in the server's
+// disco#info, so users and other operators know whom to tell about abuse,
+// outages or security problems. Each entry is a URI: mailto:, xmpp:,
+// https:. Empty lists are left out; all empty publishes no form.
+type Contact struct {
+	Abuse    []string `toml:"abuse"`
+	Admin    []string `toml:"admin"`
+	Feedback []string `toml:"feedback"`
+	Sales    []string `toml:"sales"`
+	Security []string `toml:"security"`
+	Status   []string `toml:"status"`
+	Support  []string `toml:"support"`
+}
+
 // Cluster joins this node to others over NATS. Every node of a cluster
 // must share the same store (PostgreSQL) and domain.
 type Cluster struct {
@@ -164,6 +232,11 @@ type Listen struct {
 	HTTP string `toml:"http"`
 	// HTTPTLS serves the same handlers over HTTPS (optional).
 	HTTPTLS string `toml:"https"`
+	// PublicURL is the base URL web clients reach the HTTP listener at
+	// ("https://chat.example.com"), written into XEP-0156 host-meta. Empty:
+	// the scheme and Host of each request, right when clients connect
+	// directly; behind a TLS-terminating proxy set it.
+	PublicURL string `toml:"public_url"`
 }
 
 // TLS picks the certificate. When both files are empty a self-signed
@@ -295,6 +368,17 @@ func Default() Config {
 			Storage:        "disk",
 			S3:             UploadS3{Region: "us-east-1", TLS: true},
 		},
+		TURN: TURN{
+			Listen:        "0.0.0.0:3478",
+			Transports:    []string{"udp", "tcp"},
+			RelayMinPort:  49152,
+			RelayMaxPort:  65535,
+			CredentialTTL: Duration{24 * time.Hour},
+		},
+		Contact: Contact{
+			Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
+			Security: []string{}, Status: []string{}, Support: []string{},
+		},
 	}
 }
 
@@ -414,7 +498,96 @@ func (c *Config) Validate() error {
 	if c.Limits.GCHeadroomMB < 0 {
 		return errors.New("config: limits.gc_headroom_mb must be 0 (Go's default GC) or more")
 	}
+	if c.Listen.PublicURL != "" {
+		u, err := url.Parse(c.Listen.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("config: listen.public_url = %q is not a base URL (use e.g. \"https://chat.example.com\")", c.Listen.PublicURL)
+		}
+	}
+	if err := c.validateContact(); err != nil {
+		return err
+	}
+	if err := c.validateTURN(); err != nil {
+		return err
+	}
 	return c.validateUpload()
+}
+
+func (c *Config) validateContact() error {
+	for _, l := range []struct {
+		key  string
+		uris []string
+	}{
+		{"abuse", c.Contact.Abuse}, {"admin", c.Contact.Admin}, {"feedback", c.Contact.Feedback},
+		{"sales", c.Contact.Sales}, {"security", c.Contact.Security}, {"status", c.Contact.Status},
+		{"support", c.Contact.Support},
+	} {
+		for _, s := range l.uris {
+			u, err := url.Parse(s)
+			if err != nil || u.Scheme == "" || u.Opaque == "" && u.Host == "" {
+				return fmt.Errorf("config: contact.%s has %q, not a URI (use e.g. \"mailto:abuse@example.com\", \"xmpp:admin@example.com\" or \"https://example.com/abuse\")", l.key, s)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateTURN() error {
+	t := &c.TURN
+	if !t.Enabled {
+		return nil
+	}
+	if len(t.Transports) == 0 {
+		return errors.New("config: turn.transports is empty (use [\"udp\", \"tcp\"])")
+	}
+	for _, tr := range t.Transports {
+		if tr != "udp" && tr != "tcp" {
+			return fmt.Errorf("config: turn.transports has %q (use \"udp\" and/or \"tcp\")", tr)
+		}
+	}
+	if t.Port < 0 || t.Port > 65535 {
+		return fmt.Errorf("config: turn.port = %d is not a port (0 picks the default)", t.Port)
+	}
+	if t.CredentialTTL.Duration < time.Minute {
+		return errors.New("config: turn.credential_ttl must be at least 1m (calls refresh their allocation with it)")
+	}
+	if c.Cluster.NATS != "" && t.Secret == "" {
+		return errors.New("config: turn.secret is empty in cluster mode; set the same secret on every node so each node's relay accepts credentials any node hands out")
+	}
+	if t.ExternalIP != "" && net.ParseIP(t.ExternalIP) == nil {
+		return fmt.Errorf("config: turn.external_ip = %q is not an IP address", t.ExternalIP)
+	}
+	if t.External {
+		if t.Secret == "" {
+			return errors.New("config: turn.external is on but turn.secret is empty (set it to the TURN server's static-auth-secret)")
+		}
+		if t.Host == "" {
+			return errors.New("config: turn.external is on but turn.host is empty (set it to the TURN server's public name or IP)")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(t.Listen)
+	if err != nil {
+		return fmt.Errorf("config: turn.listen = %q is not host:port (use e.g. \"0.0.0.0:3478\")", t.Listen)
+	}
+	ip := net.ParseIP(host)
+	if host != "" && ip == nil {
+		return fmt.Errorf("config: turn.listen = %q needs an IP address, not a name", t.Listen)
+	}
+	if t.ExternalIP == "" && (ip == nil || ip.IsUnspecified()) {
+		return fmt.Errorf("config: turn.listen = %q listens on every address, so turn.external_ip must say which one peers can reach (set external_ip = \"203.0.113.7\")", t.Listen)
+	}
+	relay := net.ParseIP(t.ExternalIP)
+	if relay == nil {
+		relay = ip
+	}
+	if relay.To4() == nil {
+		return fmt.Errorf("config: the TURN relay address %s is IPv6, but relays are IPv4 only (set turn.external_ip to this host's public IPv4 address)", relay)
+	}
+	if t.RelayMinPort < 1 || t.RelayMaxPort > 65535 || t.RelayMinPort > t.RelayMaxPort {
+		return fmt.Errorf("config: turn.relay_min_port = %d, turn.relay_max_port = %d is not a port range (use e.g. 49152 and 65535)", t.RelayMinPort, t.RelayMaxPort)
+	}
+	return nil
 }
 
 func (c *Config) validateUpload() error {

@@ -60,6 +60,17 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[upload]\ncontent_types = ['jpeg']", "upload.content_types"},
 		{"[upload]\nbase_url = 'media.example.com'", "upload.base_url"},
 		{"[upload]\ntoken_lifetime = '0s'", "upload.token_lifetime"},
+		{"[listen]\npublic_url = 'chat.example.com'", "listen.public_url"},
+		{"[contact]\nabuse = ['abuse at example']", "contact.abuse"},
+		{"[turn]\nenabled = true", "turn.external_ip"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ntransports = ['sctp']", "turn.transports"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\nrelay_min_port = 6000\nrelay_max_port = 5000", "turn.relay_min_port"},
+		{"[turn]\nenabled = true\nexternal = true\nhost = 'turn.example.com'", "turn.secret"},
+		{"[turn]\nenabled = true\nexternal = true\nsecret = 's'", "turn.host"},
+		{"[turn]\nenabled = true\nlisten = '127.0.0.1:3478'\ncredential_ttl = '10s'", "turn.credential_ttl"},
+		{"[turn]\nenabled = true\nlisten = 'localhost:3478'", "turn.listen"},
+		{"[turn]\nenabled = true\nlisten = '[::]:3478'\nexternal_ip = '2001:db8::1'", "turn.external_ip"},
+		{"store = 'postgres://x'\n[cluster]\nnats = 'nats://127.0.0.1:4222'\n[turn]\nenabled = true\nlisten = '127.0.0.1:3478'", "turn.secret"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")

@@ -49,6 +49,9 @@ func (s *Server) registerFeatures() {
 	if s.cfg.Registration == "open" {
 		m.Feature(ToServer, NSRegister)
 	}
+	if f := contactForm(s.cfg.Contact); f != nil {
+		m.ServerInfo(f)
+	}
 }
 
 func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {

@@ -83,7 +83,7 @@ type check struct {
 	err  error
 }
 
-var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}, "strophe": {}}
+var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}, "strophe": {}, "coturn": {}}
 
 // need fails the test (or skips it with BLUETICK_INTEROP_SKIP=1) when a
 // client is not installed, telling how to install it.
@@ -115,6 +115,13 @@ func need(t *testing.T, client string) {
 			for _, p := range []string{"strophe.js/package.json", "xhr2/package.json", "@xmldom/xmldom/package.json"} {
 				if _, err := os.Stat(filepath.Join(interopDir, "node_modules", p)); err != nil {
 					c.err = fmt.Errorf("npm package %s is missing; install it with: cd tests/interop && npm ci", filepath.Dir(p))
+					return
+				}
+			}
+		case "coturn":
+			for _, tool := range []string{"turnutils_uclient", "turnutils_peer"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					c.err = fmt.Errorf("%s is not installed; install coturn's client tools with: apt-get update && apt-get install -y coturn (its turnserver daemon is not needed)", tool)
 					return
 				}
 			}
@@ -180,11 +187,23 @@ func freePorts(t *testing.T, n int) []int {
 // printed if the test failed) at cleanup.
 func startServer(t *testing.T, users ...string) *server {
 	t.Helper()
-	return startServerArgs(t, nil, users...)
+	return startServerFull(t, "", nil, users...)
 }
 
 // startServerArgs is startServer with extra `bluetick serve` flags.
 func startServerArgs(t *testing.T, extra []string, users ...string) *server {
+	t.Helper()
+	return startServerFull(t, "", extra, users...)
+}
+
+// startServerWith is startServer with a TOML config file (--config); the
+// listener flags still override it.
+func startServerWith(t *testing.T, configTOML string, users ...string) *server {
+	t.Helper()
+	return startServerFull(t, configTOML, nil, users...)
+}
+
+func startServerFull(t *testing.T, configTOML string, extra []string, users ...string) *server {
 	t.Helper()
 	if skipAll() {
 		t.Skip("BLUETICK_INTEROP_SKIP=1")
@@ -203,12 +222,20 @@ func startServerArgs(t *testing.T, extra []string, users ...string) *server {
 	}
 	p := freePorts(t, 3)
 	s.c2s, s.tls, s.http = p[0], p[1], p[2]
-	s.cmd = exec.Command(binPath, "serve", "--data", s.dir, "--domain", domain,
+	args := []string{"serve", "--data", s.dir, "--domain", domain,
 		"--c2s", fmt.Sprintf("127.0.0.1:%d", s.c2s),
 		"--c2s-tls", fmt.Sprintf("127.0.0.1:%d", s.tls),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
-		"--log-level", "debug")
-	s.cmd.Args = append(s.cmd.Args, extra...)
+		"--log-level", "debug"}
+	if configTOML != "" {
+		path := filepath.Join(s.dir, "bluetick.toml")
+		if err := os.WriteFile(path, []byte(configTOML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	args = append(args, extra...)
+	s.cmd = exec.Command(binPath, args...)
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -31,7 +31,10 @@ func TestInterop(t *testing.T) {
 	t.Run("16_pep", testPEP)
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
-	t.Run("21_bosh_strophe", testBOSH)
+	t.Run("23_bosh_strophe", testBOSH)
+	t.Run("20_turn_extdisco", testTURN)
+	t.Run("21_host_meta", testHostMeta)
+	t.Run("22_contact_addresses", testContact)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
