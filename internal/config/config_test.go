@@ -51,6 +51,11 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+		{"[muc]\nmax_members = 1", "muc.max_members"},
+		{"[muc]\ndomain = 'a b'", "muc.domain"},
+		{"[muc]\ndomain = 'localhost'", "muc.domain"},
+		{"[muc]\nhistory_on_join = -1", "muc.history_on_join"},
+		{"[muc]\narchive_retention = '-1h'", "muc.archive_retention"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")
