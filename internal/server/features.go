@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"time"
 
@@ -66,11 +67,24 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 	return q, nil
 }
 
+// discoItems lists the services of the server (XEP-0030 §4.1), so clients
+// find the group chat service; accounts have no items.
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.ErrItemNotFound
 	}
-	return xmlstream.New(NSDiscoItems, "query"), nil
+	q := xmlstream.New(NSDiscoItems, "query")
+	if iq.To == s.Domain {
+		domains := make([]string, 0, len(s.services))
+		for d := range s.services {
+			domains = append(domains, d)
+		}
+		sort.Strings(domains)
+		for _, d := range domains {
+			q.Append(xmlstream.New(NSDiscoItems, "item", "jid", d, "name", s.services[d].name))
+		}
+	}
+	return q, nil
 }
 
 func (s *Server) ping(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
