@@ -20,6 +20,7 @@ import (
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
 	"bluetick/internal/config"
+	"bluetick/internal/muc"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
 	"bluetick/internal/store/postgres"
@@ -117,6 +118,14 @@ func serve(args []string) error {
 	server.Version = version()
 	im := server.New(cfg, st, log)
 	im.Router.SetDurable(cfg.DurableDelivery())
+	var groups *muc.Service
+	if cfg.MUC.Enabled {
+		groups, err = muc.New(context.Background(), cfg.MUCDomain(), cfg.MUC, st, im, log)
+		if err != nil {
+			return fmt.Errorf("group chat service: %v", err)
+		}
+		im.RegisterService(cfg.MUCDomain(), "Groups", groups)
+	}
 	svc := c2s.New(cfg, im, tlsConf, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -143,6 +152,9 @@ func serve(args []string) error {
 		svc.SetRemote(clusterNode)
 	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
+	if groups != nil {
+		go groups.Expire(ctx, time.Hour)
+	}
 
 	var listeners []net.Listener
 	listen := func(addr string) (net.Listener, error) {
