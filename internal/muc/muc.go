@@ -48,15 +48,15 @@ const (
 	NSRoomInfo   = "http://jabber.org/protocol/muc#roominfo"
 	NSDiscoInfo  = "http://jabber.org/protocol/disco#info"
 	NSDiscoItems = "http://jabber.org/protocol/disco#items"
-	NSData       = "jabber:x:data"               // XEP-0004
-	NSMAM        = "urn:xmpp:mam:2"              // XEP-0313
+	NSData       = "jabber:x:data"                  // XEP-0004
+	NSMAM        = "urn:xmpp:mam:2"                 // XEP-0313
 	NSRSM        = "http://jabber.org/protocol/rsm" // XEP-0059
-	NSForward    = "urn:xmpp:forward:0"          // XEP-0297
-	NSDelay      = "urn:xmpp:delay"              // XEP-0203
-	NSSID        = "urn:xmpp:sid:0"              // XEP-0359
-	NSOccupantID = "urn:xmpp:occupant-id:0"      // XEP-0421
-	NSPing       = "urn:xmpp:ping"               // XEP-0199, XEP-0410
-	NSConference = "jabber:x:conference"         // XEP-0249
+	NSForward    = "urn:xmpp:forward:0"             // XEP-0297
+	NSDelay      = "urn:xmpp:delay"                 // XEP-0203
+	NSSID        = "urn:xmpp:sid:0"                 // XEP-0359
+	NSOccupantID = "urn:xmpp:occupant-id:0"         // XEP-0421
+	NSPing       = "urn:xmpp:ping"                  // XEP-0199, XEP-0410
+	NSConference = "jabber:x:conference"            // XEP-0249
 	NSChatStates = "http://jabber.org/protocol/chatstates"
 	// NSInvite is Bluetick's invite-link protocol (docs/groups.md).
 	NSInvite = "urn:bluetick:muc:invite:0"
