@@ -80,7 +80,7 @@ func (s *Service) handleMessageError(ctx context.Context, from, to jid.JID) {
 // than a chat state.
 func storable(el *xmlstream.Element) bool {
 	for _, c := range el.Elements() {
-		if c.Space != NSChatStates && c.Name != "thread" && !(c.Space == xmlstream.NSClient && c.Name == "subject") {
+		if c.Space != NSChatStates && c.Name != "thread" && c.Space != NSSID && c.Space != NSOccupantID {
 			return true
 		}
 	}
@@ -112,6 +112,7 @@ func (s *Service) groupchatLocked(ctx context.Context, r *Room, from jid.JID, el
 			return err
 		}
 	}
+	archived := subj == nil && storable(el)
 	msg := el.Copy()
 	msg.SetAttr("to", "")
 	msg.SetAttr("from", r.occJID(o.nick).String())
@@ -128,7 +129,6 @@ func (s *Service) groupchatLocked(ctx context.Context, r *Room, from jid.JID, el
 	id := newID()
 	msg.Append(xmlstream.New(NSSID, "stanza-id", "id", id, "by", r.jid.String()))
 	msg.Append(xmlstream.New(NSOccupantID, "occupant-id", "id", o.id))
-	archived := subj == nil && storable(msg)
 	if archived && !r.locked {
 		_, err := s.st.ArchiveRoomMessage(ctx, r.jid.String(), store.RoomMessage{
 			StanzaID: id, Sender: from.Bare().String(), Nick: o.nick, Stored: s.now().UTC(),
