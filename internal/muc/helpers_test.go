@@ -47,7 +47,7 @@ func (s *sink) Close(*stanza.StreamError) {}
 // env is one node: the IM core, the MUC service and an SQLite store in a
 // directory that survives "restarts" (newEnvAt with the same dir).
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	st  *sqlite.Store
 	srv *server.Server
@@ -56,7 +56,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env { return newEnvAt(t, t.TempDir(), nil) }
 
-func newEnvAt(t *testing.T, dir string, tune func(*config.Config)) *env {
+func newEnvAt(t testing.TB, dir string, tune func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir
@@ -176,7 +176,7 @@ func (c *client) iq(to, typ, payload string, args ...any) *xmlstream.Element {
 }
 
 // mustOK fails unless the IQ answer is a result.
-func mustOK(t *testing.T, res *xmlstream.Element) *xmlstream.Element {
+func mustOK(t testing.TB, res *xmlstream.Element) *xmlstream.Element {
 	t.Helper()
 	if res.Attr("type") != "result" {
 		t.Fatalf("expected a result, got %s", res)
