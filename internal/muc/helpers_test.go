@@ -25,8 +25,8 @@ const room = "team@groups.localhost"
 // sink is a session.Writer that keeps what the session writes, standing in
 // for a client connection.
 type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
+	mu   sync.Mutex
+	els  []*xmlstream.Element
 	cond chan struct{}
 }
 

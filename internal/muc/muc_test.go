@@ -188,7 +188,9 @@ func TestKickAndBan(t *testing.T) {
 	if statuses(p) != "110,307" || item(p).ChildText(muc.NSUser, "reason") != "calm down" {
 		t.Fatalf("kicked presence: %s", p)
 	}
-	if p := bob.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Carol" && el.Attr("type") == "unavailable" }); statuses(p) != "307" {
+	if p := bob.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Carol" && el.Attr("type") == "unavailable"
+	}); statuses(p) != "307" {
 		t.Fatalf("others see the kick as: %s", p)
 	}
 	carol.join(room, "Carol", "") // a kick is not a ban
@@ -239,7 +241,9 @@ func TestNickConflict(t *testing.T) {
 		t.Fatalf("second device: %s", p)
 	}
 	bob.send("<presence xmlns='jabber:client' to='%s/Robert'/>", room)
-	p := alice.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && el.Attr("type") == "unavailable" })
+	p := alice.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bob" && el.Attr("type") == "unavailable"
+	})
 	if statuses(p) != "303" || item(p).Attr("nick") != "Robert" {
 		t.Fatalf("nick change: %s", p)
 	}
@@ -262,7 +266,9 @@ func TestSelfPing(t *testing.T) {
 	// A session that ends leaves its rooms (server seam: directed presence).
 	bob.join(room, "Bob", "")
 	bob.logout()
-	alice.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && el.Attr("type") == "unavailable" })
+	alice.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bob" && el.Attr("type") == "unavailable"
+	})
 }
 
 // TestInviteLink: an admin creates a link; anyone joining with its token
@@ -354,7 +360,9 @@ func TestSubjectAndDestroy(t *testing.T) {
 	bob := e.login("bob@localhost/pc")
 	bob.join(room, "Bob", "")
 	bob.send("<message xmlns='jabber:client' to='%s' type='groupchat'><subject>Plans</subject></message>", room)
-	s := alice.until(func(el *xmlstream.Element) bool { return el.Child(xmlstream.NSClient, "subject") != nil && el.Attr("from") == room+"/Bob" })
+	s := alice.until(func(el *xmlstream.Element) bool {
+		return el.Child(xmlstream.NSClient, "subject") != nil && el.Attr("from") == room+"/Bob"
+	})
 	if s.ChildText(xmlstream.NSClient, "subject") != "Plans" {
 		t.Fatalf("subject: %s", s)
 	}
