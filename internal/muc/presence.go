@@ -163,10 +163,11 @@ func (s *Service) joinLocked(ctx context.Context, r *Room, from jid.JID, nick st
 		codes = append(codes, codeCreated)
 	}
 	s.broadcastPresenceLocked(ctx, r, o, "", codes...)
-	if created {
-		return nil // a locked room has no history or subject yet
+	if !created {
+		s.sendHistoryLocked(ctx, r, o, x)
 	}
-	s.sendHistoryLocked(ctx, r, o, x)
+	// The subject, even empty, always ends the join (§7.2.16): clients
+	// wait for it.
 	subj := xmlstream.New(xmlstream.NSClient, "message", "type", "groupchat", "from", r.jid.String(), "to", from.String())
 	if r.subjectFrom != "" {
 		subj.SetAttr("from", r.occJID(r.subjectFrom).String())
