@@ -114,6 +114,11 @@ func (s *Service) adminSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmls
 			if err := r.checkAffChange(myAff, iq.from.Bare(), c.bare, c.aff); err != nil {
 				return nil, err
 			}
+			for j, a := range r.affs {
+				if c.nick != "" && a.Nick == c.nick && j != c.bare {
+					return nil, stanza.NewError("conflict", "that nickname is reserved by another member")
+				}
+			}
 		case c.role != "":
 			if me == nil || me.role != RoleModerator {
 				return nil, stanza.NewError("forbidden", "only moderators change roles")
@@ -208,9 +213,14 @@ func (r *Room) checkAffChange(myAff string, me, target jid.JID, to string) error
 // membership of a members-only room removes them with 321, anything else
 // changes their role and is announced.
 func (s *Service) applyAffLocked(ctx context.Context, r *Room, c change) error {
-	nick := ""
-	if old, ok := r.affs[c.bare]; ok && c.aff != AffOutcast {
+	// The reserved nick (§7.12): the one given with the item, else the
+	// one the user had.
+	nick := c.nick
+	if old, ok := r.affs[c.bare]; ok && nick == "" {
 		nick = old.Nick
+	}
+	if c.aff == AffOutcast || c.aff == AffNone {
+		nick = ""
 	}
 	if err := s.setAffLocked(ctx, r, store.Affiliation{JID: c.bare.String(), Affiliation: c.aff, Nick: nick, Reason: c.reason}); err != nil {
 		return err

@@ -400,3 +400,30 @@ func TestDisco(t *testing.T) {
 		t.Fatalf("a hidden group is listed to a non-member: %s", theirs)
 	}
 }
+
+// TestReservedNickAndDevices: an admin may reserve a member's nick, which
+// nobody else can take; a user in the room from two devices does not
+// "leave" when one of them does.
+func TestReservedNickAndDevices(t *testing.T) {
+	e := newEnv(t)
+	alice := e.newGroup("carol@localhost")
+	mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='bob@localhost' nick='Bobby'/></query>"))
+	wantError(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='carol@localhost' nick='Bobby'/></query>"), "conflict")
+	list := mustOK(t, alice.iq(room, "get", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>"))
+	if !strings.Contains(list.String(), "nick='Bobby'") {
+		t.Fatalf("reserved nick not listed: %s", list)
+	}
+	wantError(t, e.login("carol@localhost/x").join(room, "Bobby", ""), "conflict")
+	pc := e.login("bob@localhost/pc")
+	phone := e.login("bob@localhost/phone")
+	pc.join(room, "Bobby", "")
+	phone.join(room, "Bobby", "")
+	alice.quiet(func(*xmlstream.Element) bool { return false })
+	phone.send("<presence xmlns='jabber:client' to='%s/Bobby' type='unavailable'/>", room)
+	if p := phone.until(func(el *xmlstream.Element) bool { return el.Name == "presence" && el.Attr("type") == "unavailable" }); statuses(p) != "110" {
+		t.Fatalf("leaving device's presence: %s", p)
+	}
+	alice.quiet(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable" })
+	pc.send("<presence xmlns='jabber:client' to='%s/Bobby' type='unavailable'/>", room)
+	alice.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable" })
+}

@@ -260,10 +260,18 @@ func (s *Service) dropLocked(ctx context.Context, r *Room, gone []*occupant) {
 	s.maybeCloseLocked(ctx, r)
 }
 
-// leaveLocked removes an occupant that said goodbye (§7.14).
+// leaveLocked removes an occupant that said goodbye (§7.14). When the
+// same user is still in the room with the same nick from another device,
+// only the leaving session is told: for the others nobody left.
 func (s *Service) leaveLocked(ctx context.Context, r *Room, o *occupant, el *xmlstream.Element) {
 	o.pres = presencePayload(el)
 	r.removeOccupant(o)
+	for _, x := range r.occupantsByNick(o.nick) {
+		if x.full.Bare() == o.full.Bare() {
+			_ = s.send(ctx, o.full, s.presenceFor(r, o, o, "unavailable"))
+			return
+		}
+	}
 	s.broadcastPresenceLocked(ctx, r, o, "unavailable")
 	s.maybeCloseLocked(ctx, r)
 }
