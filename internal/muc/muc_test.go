@@ -423,7 +423,11 @@ func TestReservedNickAndDevices(t *testing.T) {
 	if p := phone.until(func(el *xmlstream.Element) bool { return el.Name == "presence" && el.Attr("type") == "unavailable" }); statuses(p) != "110" {
 		t.Fatalf("leaving device's presence: %s", p)
 	}
-	alice.quiet(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable" })
+	alice.quiet(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable"
+	})
 	pc.send("<presence xmlns='jabber:client' to='%s/Bobby' type='unavailable'/>", room)
-	alice.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable" })
+	alice.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable"
+	})
 }
