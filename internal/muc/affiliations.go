@@ -111,6 +111,9 @@ func (s *Service) adminSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmls
 			} else {
 				return nil, stanza.NewError("bad-request", "an affiliation item needs a jid (or the nick of an occupant)")
 			}
+			if c.aff == AffOutcast && c.bare == iq.from.Bare() {
+				return nil, stanza.NewError("conflict", "you cannot ban yourself") // §9.1
+			}
 			if err := r.checkAffChange(myAff, iq.from.Bare(), c.bare, c.aff); err != nil {
 				return nil, err
 			}
@@ -129,11 +132,17 @@ func (s *Service) adminSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmls
 			}
 			tAff := r.aff(targets[0].full)
 			switch c.role {
-			case RoleNone, RoleVisitor, RoleParticipant:
-				// §8.2, §8.4: admins and owners cannot be kicked or
-				// silenced; they stay moderators.
+			case RoleNone:
+				// §8.2: nobody is kicked by a moderator of lower
+				// affiliation.
+				if affRank[tAff] > affRank[myAff] {
+					return nil, stanza.NewError("not-allowed", "you cannot kick someone with a higher affiliation")
+				}
+			case RoleVisitor, RoleParticipant:
+				// §8.4, §9.7: admins and owners keep voice and
+				// moderation.
 				if affRank[tAff] >= affRank[AffAdmin] {
-					return nil, stanza.NewError("not-allowed", "you cannot kick or silence an admin or owner")
+					return nil, stanza.NewError("not-allowed", "admins and owners always keep voice and moderation")
 				}
 			case RoleModerator:
 				if affRank[myAff] < affRank[AffAdmin] {

@@ -202,9 +202,13 @@ func TestKickAndBan(t *testing.T) {
 	wantError(t, carol.join(room, "Carol", ""), "forbidden")
 	link := mustOK(t, alice.iq(room, "set", "<create xmlns='urn:bluetick:muc:invite:0'/>")).FirstChild().Attr("token")
 	wantError(t, carol.join(room, "Carol", "<password>"+link+"</password>"), "forbidden")
-	// Admins cannot be kicked.
+	// An admin cannot kick the owner (§8.2) nor silence another admin; the
+	// owner may kick an admin; nobody bans themselves.
 	mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='admin' jid='bob@localhost'/></query>"))
-	wantError(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Bob' role='none'/></query>"), "not-allowed")
+	wantError(t, bob.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Alice' role='none'/></query>"), "not-allowed")
+	wantError(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Bob' role='visitor'/></query>"), "not-allowed")
+	wantError(t, bob.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='bob@localhost'/></query>"), "conflict")
+	mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Bob' role='none'/></query>"))
 }
 
 // TestAuthorization: a non-member can neither join, post, read the
