@@ -125,3 +125,44 @@ func BenchmarkFanoutSerialize(b *testing.B) {
 		b.ReportMetric(float64(b.N*len(tos))/b.Elapsed().Seconds(), "deliveries/s")
 	})
 }
+
+// BenchmarkConcurrentRooms posts in 32 groups of 8 members at once, one
+// poster per group: what a node sustains when many groups are busy. Each
+// post returns once the message is archived (SQLite, fsync'd; concurrent
+// posts share a commit) and queued to the 8 members' sessions.
+func BenchmarkConcurrentRooms(b *testing.B) {
+	const rooms, members = 32, 8
+	e := newEnvAt(b, b.TempDir(), nil)
+	posters := make(chan *client, rooms)
+	for i := 0; i < rooms; i++ {
+		roomJID := fmt.Sprintf("r%02d@groups.localhost", i)
+		owner := e.login(fmt.Sprintf("alice@localhost/r%02d", i))
+		owner.join(roomJID, "Owner", "")
+		mustOK(b, owner.iq(roomJID, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>"))
+		for m := 1; m < members; m++ {
+			j := jid.MustParse(fmt.Sprintf("u%02d%d@localhost/d", i, m))
+			mustOK(b, owner.iq(roomJID, "set", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='"+j.Bare().String()+"'/></query>"))
+			s := session.New(server.NewID(), j, 1<<20, e.srv.Hooks())
+			s.Attach(&wireWriter{})
+			e.srv.Bound(context.Background(), s)
+			e.srv.Handle(context.Background(), s, xmlstream.New(xmlstream.NSClient, "presence", "to", roomJID+"/"+j.Local()).
+				Append(xmlstream.New("http://jabber.org/protocol/muc", "x").Append(xmlstream.New("http://jabber.org/protocol/muc", "history", "maxstanzas", "0"))))
+		}
+		posters <- owner
+	}
+	var n atomic.Int64
+	b.SetParallelism(rooms / 2) // GOMAXPROCS=2 on the reference VM: 32 posters
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := <-posters
+		roomJID := "r" + c.full.Resource()[1:] + "@groups.localhost"
+		el := xmlstream.New(xmlstream.NSClient, "message", "to", roomJID, "type", "groupchat").
+			Append(xmlstream.New(xmlstream.NSClient, "body").AppendText("Hello everyone, a typical group message."))
+		for pb.Next() {
+			e.srv.Handle(context.Background(), c.sess, el.Copy())
+			n.Add(1)
+		}
+	})
+	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(n.Load()*members)/b.Elapsed().Seconds(), "deliveries/s")
+}

@@ -149,26 +149,93 @@ func (s *Store) Affiliations(ctx context.Context, room string) ([]store.Affiliat
 	return out, rows.Err()
 }
 
-// ArchiveRoomMessage implements store.Rooms.
+// archiveReq is one ArchiveRoomMessage call waiting for its group commit.
+type archiveReq struct {
+	room string
+	m    store.RoomMessage
+	seq  int64
+	err  error
+	done chan struct{}
+}
+
+// ArchiveRoomMessage implements store.Rooms. Like StoreOffline, concurrent
+// calls — messages posted in different groups at the same time — share
+// one transaction and one fsync (group commit); a nil error means the
+// message is on disk.
 func (s *Store) ArchiveRoomMessage(ctx context.Context, room string, m store.RoomMessage) (int64, error) {
-	var seq int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `
-INSERT INTO room_archive (room, stanza_id, sender, nick, stored, data)
-SELECT jid, ?, ?, ?, ?, ? FROM rooms WHERE jid = ? RETURNING seq`,
-			m.StanzaID, m.Sender, m.Nick, toDB(m.Stored), nonNil(m.Data), room).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("room %q", room)
+	r := &archiveReq{room: room, m: m, done: make(chan struct{})}
+	s.amu.Lock()
+	s.apending = append(s.apending, r)
+	lead := !s.aleading
+	s.aleading = true
+	s.amu.Unlock()
+	if lead {
+		s.commitArchive()
+	}
+	<-r.done // once queued, the request is committed or failed with its batch
+	if r.err != nil {
+		return 0, fmt.Errorf("sqlite: archive room message: %w", r.err)
+	}
+	return r.seq, nil
+}
+
+// commitArchive runs queued archive requests in batches until none is
+// left (see commitOffline).
+func (s *Store) commitArchive() {
+	const maxBatch = 256
+	for {
+		s.amu.Lock()
+		batch := s.apending
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
 		}
-		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
-			return fmt.Errorf("sqlite: archive: stanza id %q: %w", m.StanzaID, store.ErrExists)
+		s.apending = s.apending[len(batch):]
+		if len(batch) == 0 {
+			s.apending = nil
+			s.aleading = false
+			s.amu.Unlock()
+			return
+		}
+		s.amu.Unlock()
+		err := s.write(context.Background(), func(tx *sql.Tx) error {
+			for _, r := range batch {
+				if err := archiveOne(tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			if err != nil {
+				r.err, r.seq = err, 0
+			}
+			close(r.done)
+		}
+	}
+}
+
+// archiveOne inserts one message in tx. An unknown room or a duplicate
+// stanza id is that request's answer and does not fail the batch.
+func archiveOne(tx *sql.Tx, r *archiveReq) error {
+	ctx := context.Background()
+	r.err = nil
+	err := tx.QueryRowContext(ctx, `
+INSERT INTO room_archive (room, stanza_id, sender, nick, stored, data)
+SELECT jid, ?, ?, ?, ?, ? FROM rooms WHERE jid = ?
+ON CONFLICT DO NOTHING RETURNING seq`,
+		r.m.StanzaID, r.m.Sender, r.m.Nick, toDB(r.m.Stored), nonNil(r.m.Data), r.room).Scan(&r.seq)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err := roomExists(ctx, tx, r.room); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			r.err = err
+			return nil
 		}
 		return err
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
-		return 0, fmt.Errorf("sqlite: archive room message: %w", err)
 	}
-	return seq, err
+	r.err = fmt.Errorf("stanza id %q: %w", r.m.StanzaID, store.ErrExists)
+	return nil
 }
 
 // RoomMessages implements store.Rooms. The page and the ids it is anchored

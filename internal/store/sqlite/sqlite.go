@@ -60,6 +60,11 @@ type Store struct {
 	opending []*offlineReq
 	oleading bool
 
+	// The same for room archive messages (muc.go).
+	amu      sync.Mutex
+	apending []*archiveReq
+	aleading bool
+
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
 	// and Credential runs on every login.
