@@ -35,6 +35,9 @@ func (s *Service) serveIQ(ctx context.Context, el *xmlstream.Element, h func(*iq
 		return
 	}
 	res, err := h(&iqReq{from: from, to: to, typ: typ, payload: payloads[0], el: el})
+	if err == errRelayed {
+		return // the target occupant answers
+	}
 	if err != nil {
 		se := stanza.AsError(err)
 		if se == stanza.ErrInternal {
@@ -50,6 +53,10 @@ func (s *Service) serveIQ(ctx context.Context, el *xmlstream.Element, h func(*iq
 
 // handleIQ serves IQs to a room or to an occupant JID.
 func (s *Service) handleIQ(ctx context.Context, from, to jid.JID, el *xmlstream.Element) {
+	if t := el.Attr("type"); t == "result" || t == "error" {
+		s.relayResponse(ctx, from, to, el)
+		return
+	}
 	s.serveIQ(ctx, el, func(iq *iqReq) (*xmlstream.Element, error) {
 		r, err := s.room(ctx, to.Bare())
 		if err != nil {
@@ -64,7 +71,7 @@ func (s *Service) handleIQ(ctx context.Context, from, to jid.JID, el *xmlstream.
 			return nil, stanza.NewError("item-not-found", "no such group")
 		}
 		if !to.IsBare() {
-			return s.occupantIQLocked(r, iq)
+			return s.occupantIQLocked(ctx, r, iq)
 		}
 		switch {
 		case iq.typ == "get" && iq.is(NSDiscoInfo, "query"):
@@ -95,21 +102,32 @@ func (s *Service) handleIQ(ctx context.Context, from, to jid.JID, el *xmlstream.
 }
 
 // occupantIQLocked answers IQs to room/nick. XEP-0410: a ping to one's own
-// occupant JID tells a client whether it is still joined. Other IQs to
-// occupants are not relayed (service-unavailable, as for an absent
-// entity).
-func (s *Service) occupantIQLocked(r *Room, iq *iqReq) (*xmlstream.Element, error) {
+// occupant JID tells a client whether it is still joined. Any other IQ
+// from an occupant is relayed to one session of the target occupant
+// (§18.1.3: needed in semi-anonymous rooms, where the real JID is hidden),
+// from the sender's occupant JID and under an id of the room's; the answer
+// comes back the same way (relayResponse).
+func (s *Service) occupantIQLocked(ctx context.Context, r *Room, iq *iqReq) (*xmlstream.Element, error) {
 	me := r.occupantByFull(iq.from)
-	if iq.typ == "get" && iq.is(NSPing, "ping") {
-		if me == nil {
-			return nil, stanza.NewError("not-acceptable", "you are not joined to this group")
-		}
-		if me.nick == iq.to.Resource() {
-			return nil, nil
-		}
+	if me == nil {
+		return nil, stanza.NewError("not-acceptable", "you are not joined to this group")
 	}
-	if len(r.occupantsByNick(iq.to.Resource())) == 0 {
+	if iq.typ == "get" && iq.is(NSPing, "ping") && me.nick == iq.to.Resource() {
+		return nil, nil
+	}
+	targets := r.occupantsByNick(iq.to.Resource())
+	if len(targets) == 0 {
 		return nil, stanza.NewError("item-not-found", "nobody with that nickname is in the group")
 	}
-	return nil, stanza.NewError("service-unavailable", "this group does not relay IQs to occupants")
+	target := targets[0]
+	fid := s.relays.add(relay{requester: iq.from, id: iq.el.Attr("id"), target: target.full, targetOcc: iq.to, senderOcc: r.occJID(me.nick)}, s.now())
+	fw := iq.el.Copy()
+	fw.SetAttr("id", fid)
+	fw.SetAttr("from", r.occJID(me.nick).String())
+	fw.SetAttr("to", target.full.String())
+	if err := s.send(ctx, target.full, fw); err != nil {
+		s.relays.take(fid, target.full, r.occJID(me.nick))
+		return nil, stanza.NewError("recipient-unavailable", "that occupant cannot be reached")
+	}
+	return nil, errRelayed
 }

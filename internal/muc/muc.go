@@ -100,6 +100,8 @@ type Service struct {
 
 	mu    sync.Mutex // guards rooms
 	rooms map[jid.JID]*Room
+
+	relays relays // IQs relayed between occupants, see relay.go
 }
 
 // New returns the service for cfg's domain over a store. It reads (or

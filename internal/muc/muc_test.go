@@ -435,3 +435,28 @@ func TestReservedNickAndDevices(t *testing.T) {
 		return el.Attr("from") == room+"/Bobby" && el.Attr("type") == "unavailable"
 	})
 }
+
+// TestIQRelay: an IQ to an occupant JID reaches that occupant from the
+// sender's occupant JID; the answer comes back from the occupant JID with
+// the original id. Answers from anyone else are dropped.
+func TestIQRelay(t *testing.T) {
+	e := newEnv(t)
+	alice := e.newGroup("bob@localhost")
+	bob := e.login("bob@localhost/pc")
+	bob.join(room, "Bob", "")
+	wantError(t, e.login("eve@localhost/x").iq(room+"/Bob", "get", "<vCard xmlns='vcard-temp'/>"), "not-acceptable")
+	wantError(t, alice.iq(room+"/Nobody", "get", "<vCard xmlns='vcard-temp'/>"), "item-not-found")
+	alice.send("<iq xmlns='jabber:client' to='%s/Bob' type='get' id='v1'><vCard xmlns='vcard-temp'/></iq>", room)
+	req := bob.until(func(el *xmlstream.Element) bool { return el.Name == "iq" })
+	if req.Attr("from") != room+"/Alice" || req.Attr("to") != "bob@localhost/pc" || req.Attr("id") == "v1" || req.Child("vcard-temp", "vCard") == nil {
+		t.Fatalf("relayed request: %s", req)
+	}
+	// A forged answer from another session is not relayed.
+	e.login("carol@localhost/x").send("<iq xmlns='jabber:client' to='%s/Alice' type='result' id='%s'/>", room, req.Attr("id"))
+	bob.send("<iq xmlns='jabber:client' to='%s/Alice' type='result' id='%s'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>", room, req.Attr("id"))
+	res := alice.until(func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == "v1" })
+	if res.Attr("type") != "result" || res.Attr("from") != room+"/Bob" || !strings.Contains(res.String(), "<FN>Bob</FN>") {
+		t.Fatalf("relayed answer: %s", res)
+	}
+	alice.quiet(func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == "v1" })
+}
