@@ -1,11 +1,15 @@
 package muc_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"bluetick/internal/config"
 	"bluetick/internal/muc"
+	"bluetick/internal/store"
 	"bluetick/internal/xmlstream"
 )
 
@@ -177,5 +181,23 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	wantError(t, e2.login("mallory@localhost/x").join(room, "M", ""), "forbidden")
 	if p := e2.login("dave@localhost/x").join(room, "Dave", "<password>"+tok+"</password>"); item(p).Attr("affiliation") != "member" {
 		t.Fatalf("invite link after restart: %s", p)
+	}
+}
+
+// TestArchiveRetention: with muc.archive_retention set, older archived
+// messages are deleted; newer ones stay.
+func TestArchiveRetention(t *testing.T) {
+	e := newEnvAt(t, t.TempDir(), func(c *config.Config) { c.MUC.ArchiveRetention.Duration = time.Hour })
+	alice := e.newGroup()
+	alice.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>fresh</body></message>", room)
+	if _, err := e.st.ArchiveRoomMessage(context.Background(), room, store.RoomMessage{StanzaID: "old", Sender: "alice@localhost", Stored: time.Now().Add(-2 * time.Hour), Data: []byte("<message/>")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	e.svc.Expire(ctx, time.Hour) // one sweep at once, then waits for ctx
+	msgs, _, err := e.st.RoomMessages(context.Background(), room, store.RoomQuery{})
+	if err != nil || len(msgs) != 1 || msgs[0].StanzaID == "old" {
+		t.Fatalf("after expiry: %v %v", msgs, err)
 	}
 }
