@@ -250,7 +250,7 @@ func (e *env) newGroup(members ...string) *client {
 	e.t.Helper()
 	alice := e.login("alice@localhost/phone")
 	p := alice.join(room, "Alice", "")
-	if statuses(p) != "110,100,201" {
+	if statuses(p) != "110,100,170,201" {
 		e.t.Fatalf("creation presence: %s", p)
 	}
 	mustOK(e.t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>"))

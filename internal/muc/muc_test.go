@@ -20,7 +20,7 @@ func TestCreateInstantRoom(t *testing.T) {
 	alice := e.login("alice@localhost/phone")
 	bob := e.login("bob@localhost/pc")
 	p := alice.join(room, "Alice", "")
-	if statuses(p) != "110,100,201" || item(p).Attr("affiliation") != "owner" || item(p).Attr("role") != "moderator" {
+	if statuses(p) != "110,100,170,201" || item(p).Attr("affiliation") != "owner" || item(p).Attr("role") != "moderator" {
 		t.Fatalf("creator's presence: %s", p)
 	}
 	if p.Child(muc.NSOccupantID, "occupant-id") == nil {

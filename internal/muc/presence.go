@@ -21,8 +21,7 @@ const (
 	codeKicked       = "307"
 	codeAffChange    = "321"
 	codeMembersOnly  = "322"
-	codeShutdown     = "332"
-	codeNickRewrite  = "210"
+	codeLogged       = "170"
 )
 
 // errRoomFull is XEP-0045 §7.2.11: the room reached its maximum.
@@ -158,11 +157,19 @@ func (s *Service) joinLocked(ctx context.Context, r *Room, from jid.JID, nick st
 		_ = s.send(ctx, from, s.presenceFor(r, other, o, ""))
 	}
 	r.occupants = append(r.occupants, o)
-	var codes []string
+	// The newcomer's own copy says the room is logged (170, §7.2.12: the
+	// archive keeps every message for the members) and, for a new room,
+	// that it was created (201).
+	self := []string{codeLogged}
 	if created {
-		codes = append(codes, codeCreated)
+		self = append(self, codeCreated)
 	}
-	s.broadcastPresenceLocked(ctx, r, o, "", codes...)
+	s.fanoutLocked(ctx, r, func(to *occupant) *xmlstream.Element {
+		if to == o {
+			return s.presenceFor(r, o, to, "", self...)
+		}
+		return s.presenceFor(r, o, to, "")
+	}, o)
 	if !created {
 		s.sendHistoryLocked(ctx, r, o, x)
 	}
