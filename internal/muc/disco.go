@@ -2,10 +2,10 @@ package muc
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strconv"
 
-	"bluetick/internal/jid"
 	"bluetick/internal/stanza"
 	"bluetick/internal/xmlstream"
 )
@@ -23,33 +23,31 @@ func (s *Service) serviceInfo(iq *iqReq) (*xmlstream.Element, error) {
 	return q, nil
 }
 
-// serviceItems lists rooms (§6.3): public rooms, and the rooms the
-// requester is a member of — a user's group list, as WhatsApp shows it.
+// serviceItems lists rooms (§6.3): the rooms the requester is a member
+// of — a user's list of groups, as WhatsApp shows it — and the public
+// rooms. Rooms are read from the store, not loaded into memory.
 func (s *Service) serviceItems(ctx context.Context, iq *iqReq) (*xmlstream.Element, error) {
 	if iq.payload.Attr("node") != "" {
 		return nil, stanza.ErrItemNotFound
 	}
-	rooms, err := s.st.ListRooms(ctx)
+	mine, err := s.st.RoomsOf(ctx, iq.from.Bare().String())
 	if err != nil {
 		return nil, err
 	}
+	all, err := s.st.ListRooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	member := map[string]bool{}
+	for _, r := range mine {
+		member[r] = true
+	}
 	q := xmlstream.New(NSDiscoItems, "query")
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].JID < rooms[j].JID })
-	for _, sr := range rooms {
-		bare, err := jid.Parse(sr.JID)
-		if err != nil {
-			continue
-		}
-		r, err := s.room(ctx, bare)
-		if err != nil || r == nil {
-			continue
-		}
-		r.mu.Lock()
-		show := !r.gone && (r.cfg.Public || affRank[r.aff(iq.from)] > 0)
-		name := r.cfg.Name
-		r.mu.Unlock()
-		if show {
-			q.Append(xmlstream.New(NSDiscoItems, "item", "jid", sr.JID, "name", name))
+	for _, sr := range all {
+		var cfg RoomConfig
+		_ = json.Unmarshal(sr.Config, &cfg)
+		if member[sr.JID] || cfg.Public {
+			q.Append(xmlstream.New(NSDiscoItems, "item", "jid", sr.JID, "name", cfg.Name))
 		}
 	}
 	return q, nil

@@ -222,6 +222,9 @@ type Rooms interface {
 	SetAffiliation(ctx context.Context, room string, a Affiliation) error
 	// Affiliations returns every affiliation of a room, sorted by JID.
 	Affiliations(ctx context.Context, room string) ([]Affiliation, error)
+	// RoomsOf returns the JIDs of the rooms where user (a bare JID) is
+	// owner, admin or member, sorted: the user's list of groups.
+	RoomsOf(ctx context.Context, user string) ([]string, error)
 
 	// ArchiveRoomMessage appends a message to the room's archive and
 	// returns its Seq; ErrNotFound if the room does not exist.

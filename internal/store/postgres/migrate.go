@@ -127,6 +127,7 @@ CREATE TABLE room_affiliations (
 	reason      TEXT NOT NULL,
 	PRIMARY KEY (room, jid)
 );
+CREATE INDEX room_affiliations_jid ON room_affiliations (jid);
 
 -- An identity never hands out a number twice (see offline.seq).
 CREATE TABLE room_archive (

@@ -118,6 +118,21 @@ func (s *Store) Affiliations(ctx context.Context, room string) ([]store.Affiliat
 	return out, wrap(rows.Err(), "affiliations")
 }
 
+// RoomsOf implements store.Rooms.
+func (s *Store) RoomsOf(ctx context.Context, user string) ([]string, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT room FROM room_affiliations WHERE jid = $1 AND affiliation IN ('owner', 'admin', 'member') ORDER BY room`, user)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, wrap(err, "rooms of %q", user)
+		}
+		out = append(out, r)
+	}
+	return out, wrap(rows.Err(), "rooms of %q", user)
+}
+
 // ArchiveRoomMessage implements store.Rooms.
 func (s *Store) ArchiveRoomMessage(ctx context.Context, room string, m store.RoomMessage) (int64, error) {
 	var seq int64

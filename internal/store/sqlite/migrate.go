@@ -110,6 +110,7 @@ CREATE TABLE room_affiliations (
 	reason      TEXT NOT NULL,
 	PRIMARY KEY (room, jid)
 ) WITHOUT ROWID;
+CREATE INDEX room_affiliations_jid ON room_affiliations (jid);
 
 -- AUTOINCREMENT for the same reason as offline.seq: a seq is never reused.
 CREATE TABLE room_archive (

@@ -149,6 +149,24 @@ func (s *Store) Affiliations(ctx context.Context, room string) ([]store.Affiliat
 	return out, rows.Err()
 }
 
+// RoomsOf implements store.Rooms.
+func (s *Store) RoomsOf(ctx context.Context, user string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT room FROM room_affiliations WHERE jid = ? AND affiliation IN ('owner', 'admin', 'member') ORDER BY room`, user)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rooms of %q: %w", user, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("sqlite: rooms of %q: %w", user, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // archiveReq is one ArchiveRoomMessage call waiting for its group commit.
 type archiveReq struct {
 	room string

@@ -70,6 +70,15 @@ func (s *suite) testRoomAffiliations(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Affiliations = %+v, want %+v", got, want)
 	}
+	must(t, "CreateRoom b", st.CreateRoom(ctx, store.Room{JID: "a@groups.example.com", Created: time.Now()}))
+	must(t, "member of b", st.SetAffiliation(ctx, "a@groups.example.com", store.Affiliation{JID: "bob@example.com", Affiliation: "member"}))
+	for user, want := range map[string]string{"bob@example.com": "[a@groups.example.com " + roomA + "]", "alice@example.com": "[" + roomA + "]", "eve@example.com": "[]"} {
+		got, err := st.RoomsOf(ctx, user)
+		must(t, "RoomsOf", err)
+		if fmt.Sprint(got) != want {
+			t.Errorf("RoomsOf(%s) = %v, want %s (outcasts excluded)", user, got, want)
+		}
+	}
 	must(t, "remove", st.SetAffiliation(ctx, roomA, store.Affiliation{JID: "eve@example.com", Affiliation: "none"}))
 	must(t, "remove absent", st.SetAffiliation(ctx, roomA, store.Affiliation{JID: "zed@example.com", Affiliation: "none"}))
 	got, _ = st.Affiliations(ctx, roomA)
