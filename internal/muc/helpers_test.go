@@ -16,6 +16,7 @@ import (
 	"bluetick/internal/server"
 	"bluetick/internal/session"
 	"bluetick/internal/stanza"
+	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
 )
@@ -49,7 +50,7 @@ func (s *sink) Close(*stanza.StreamError) {}
 type env struct {
 	t   testing.TB
 	dir string
-	st  *sqlite.Store
+	st  store.Store
 	srv *server.Server
 	svc *muc.Service
 }
@@ -67,6 +68,12 @@ func newEnvAt(t testing.TB, dir string, tune func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, cfg, st)
+}
+
+// newEnvOn builds the node over an open store (SQLite or PostgreSQL).
+func newEnvOn(t testing.TB, cfg config.Config, st store.Store) *env {
+	t.Helper()
 	for _, u := range []string{"alice", "bob", "carol", "dave", "eve", "mallory"} {
 		_ = st.CreateUser(context.Background(), u, nil)
 	}
@@ -77,7 +84,7 @@ func newEnvAt(t testing.TB, dir string, tune func(*config.Config)) *env {
 		t.Fatal(err)
 	}
 	srv.RegisterService(cfg.MUCDomain(), "Groups", svc)
-	e := &env{t: t, dir: dir, st: st, srv: srv, svc: svc}
+	e := &env{t: t, dir: cfg.DataDir, st: st, srv: srv, svc: svc}
 	t.Cleanup(func() { st.Close() })
 	return e
 }
