@@ -460,3 +460,37 @@ func TestIQRelay(t *testing.T) {
 	}
 	alice.quiet(func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == "v1" })
 }
+
+// TestHomeSeam: with Home and Forward set (cluster mode), every stanza for
+// a room homed elsewhere goes to Forward with the room's bare JID, and the
+// home node's HandleLocal handles it; a failed forward is bounced.
+func TestHomeSeam(t *testing.T) {
+	e := newEnv(t)
+	var forwarded []string
+	fail := false
+	e.svc.Home = func(r jid.JID) bool { return false }
+	e.svc.Forward = func(ctx context.Context, r, from jid.JID, el *xmlstream.Element) error {
+		if fail {
+			return fmt.Errorf("node down")
+		}
+		forwarded = append(forwarded, r.String()+" "+el.Name)
+		e.svc.HandleLocal(ctx, from, el) // the "home node"
+		return nil
+	}
+	alice := e.newGroup("bob@localhost")
+	alice.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>via home</body></message>", room)
+	if m := alice.until(isGroupchat); m.ChildText(xmlstream.NSClient, "body") != "via home" {
+		t.Fatalf("%s", m)
+	}
+	if len(forwarded) < 4 || forwarded[0] != room+" presence" || forwarded[len(forwarded)-1] != room+" message" {
+		t.Fatalf("forwarded: %v", forwarded)
+	}
+	// The service's own domain is never forwarded.
+	n := len(forwarded)
+	mustOK(t, alice.iq("groups.localhost", "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>"))
+	if len(forwarded) != n {
+		t.Fatal("a stanza to the service domain was forwarded")
+	}
+	fail = true
+	wantError(t, alice.iq(room, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>"), "remote-server-timeout")
+}
