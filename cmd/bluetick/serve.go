@@ -154,6 +154,7 @@ func serve(args []string) error {
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 	if groups != nil {
 		go groups.Expire(ctx, time.Hour)
+		go groups.EvictIdle(ctx, time.Minute, 10*time.Minute)
 	}
 
 	var listeners []net.Listener

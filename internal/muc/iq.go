@@ -58,14 +58,13 @@ func (s *Service) handleIQ(ctx context.Context, from, to jid.JID, el *xmlstream.
 		return
 	}
 	s.serveIQ(ctx, el, func(iq *iqReq) (*xmlstream.Element, error) {
-		r, err := s.room(ctx, to.Bare())
+		r, err := s.lockRoom(ctx, to.Bare())
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
 			return nil, stanza.NewError("item-not-found", "no such group")
 		}
-		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.gone || r.locked && r.aff(from) != AffOwner {
 			return nil, stanza.NewError("item-not-found", "no such group")

@@ -28,7 +28,7 @@ func (s *Service) handleMessage(ctx context.Context, from, to jid.JID, el *xmlst
 		s.handleMessageError(ctx, from, to)
 		return
 	}
-	r, err := s.room(ctx, to.Bare())
+	r, err := s.lockRoom(ctx, to.Bare())
 	if err != nil {
 		s.log.Error("muc: loading room", "room", to.Bare().String(), "err", err)
 		s.bounce(ctx, el, stanza.ErrInternal)
@@ -38,7 +38,6 @@ func (s *Service) handleMessage(ctx context.Context, from, to jid.JID, el *xmlst
 		s.bounce(ctx, el, stanza.NewError("item-not-found", "no such group"))
 		return
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gone || r.locked && r.aff(from) != AffOwner {
 		s.bounce(ctx, el, stanza.NewError("item-not-found", "no such group"))
@@ -65,11 +64,10 @@ func (s *Service) handleMessage(ctx context.Context, from, to jid.JID, el *xmlst
 // handleMessageError: an occupant's client bounced a message the room sent
 // it; the client is gone (§7.2.3 ghosts), so it leaves.
 func (s *Service) handleMessageError(ctx context.Context, from, to jid.JID) {
-	r, _ := s.room(ctx, to.Bare())
+	r, _ := s.lockRoom(ctx, to.Bare())
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if o := r.occupantByFull(from); o != nil {
 		s.dropLocked(ctx, r, []*occupant{o})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"bluetick/internal/config"
 	"bluetick/internal/jid"
@@ -493,4 +494,44 @@ func TestHomeSeam(t *testing.T) {
 	}
 	fail = true
 	wantError(t, alice.iq(room, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>"), "remote-server-timeout")
+}
+
+// TestEvictIdle: idle, empty rooms leave memory and come back from the
+// store intact; occupied rooms stay.
+func TestEvictIdle(t *testing.T) {
+	e := newEnv(t)
+	alice := e.newGroup("bob@localhost")
+	mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomname'><value>Evicted</value></field></x></query>"))
+	alice.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>kept</body></message>", room)
+	evict := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+		defer cancel()
+		e.svc.EvictIdle(ctx, 10*time.Millisecond, 0)
+	}
+	evict() // alice is in the room: it stays, and sees the next message
+	bob := e.login("bob@localhost/pc")
+	bob.join(room, "Bob", "")
+	alice.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" })
+	alice.send("<presence xmlns='jabber:client' to='%s/Alice' type='unavailable'/>", room)
+	bob.send("<presence xmlns='jabber:client' to='%s/Bob' type='unavailable'/>", room)
+	evict()
+	// Proof that it left memory: a change made in the store behind the
+	// service's back is what the room now says.
+	sr, err := e.st.Room(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.Config = []byte(strings.Replace(string(sr.Config), "Evicted", "Reloaded", 1))
+	if err := e.st.UpdateRoom(context.Background(), sr); err != nil {
+		t.Fatal(err)
+	}
+	p := bob.join(room, "Bob", "")
+	if item(p).Attr("affiliation") != "member" {
+		t.Fatalf("after eviction: %s", p)
+	}
+	bob.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "kept" })
+	info := mustOK(t, bob.iq(room, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>"))
+	if !strings.Contains(info.String(), "name='Reloaded'") {
+		t.Fatalf("config after eviction: %s", info)
+	}
 }

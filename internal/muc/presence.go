@@ -46,9 +46,9 @@ func (s *Service) handlePresence(ctx context.Context, from, to jid.JID, el *xmls
 	var created bool
 	var err error
 	if typ == "" {
-		r, created, err = s.createRoom(ctx, bare, from.Bare())
+		r, created, err = s.lockOrCreateRoom(ctx, bare, from.Bare())
 	} else {
-		r, err = s.room(ctx, bare)
+		r, err = s.lockRoom(ctx, bare)
 	}
 	if err != nil {
 		s.log.Error("muc: loading room", "room", bare.String(), "err", err)
@@ -58,7 +58,6 @@ func (s *Service) handlePresence(ctx context.Context, from, to jid.JID, el *xmls
 	if r == nil {
 		return // unavailable to a room that does not exist
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	o := r.occupantByFull(from)
 	switch {
@@ -72,6 +71,7 @@ func (s *Service) handlePresence(ctx context.Context, from, to jid.JID, el *xmls
 		if err := s.joinLocked(ctx, r, from, nick, el, created); err != nil {
 			s.bounce(ctx, el, stanza.AsError(err))
 			if created {
+				r.gone = true
 				s.forget(r)
 			}
 		}

@@ -71,6 +71,8 @@ type Room struct {
 	created     time.Time
 	locked      bool // created, waiting for its owner's configuration (§10.1.1); not stored yet
 	gone        bool // destroyed
+	evicted     bool // dropped from memory while idle: look it up again
+	used        time.Time
 	affs        map[jid.JID]store.Affiliation
 	occupants   []*occupant // in join order
 }
@@ -112,6 +114,79 @@ func (s *Service) room(ctx context.Context, bare jid.JID) (*Room, error) {
 	}
 	s.rooms[bare] = r
 	return r, nil
+}
+
+// lockRoom returns the room locked (or nil if it does not exist). A room
+// evicted from memory between lookup and lock is looked up again, so two
+// copies of a room are never live at once.
+func (s *Service) lockRoom(ctx context.Context, bare jid.JID) (*Room, error) {
+	for {
+		r, err := s.room(ctx, bare)
+		if r == nil || err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if !r.evicted {
+			r.used = s.now()
+			return r, nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// lockOrCreateRoom is lockRoom for a join: a room that does not exist is
+// created, locked, owned by owner.
+func (s *Service) lockOrCreateRoom(ctx context.Context, bare, owner jid.JID) (*Room, bool, error) {
+	for {
+		r, created, err := s.createRoom(ctx, bare, owner)
+		if err != nil {
+			return nil, false, err
+		}
+		r.mu.Lock()
+		if !r.evicted {
+			r.used = s.now()
+			return r, created, nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// EvictIdle drops rooms nobody is in and nobody used for idle from memory,
+// every interval until ctx ends: everything about them is in the store,
+// and a service with many groups must not keep them all. Occupants live
+// only in memory, so occupied rooms stay.
+func (s *Service) EvictIdle(ctx context.Context, interval, idle time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.evictIdle(idle)
+	}
+}
+
+func (s *Service) evictIdle(idle time.Duration) int {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	n := 0
+	now := s.now()
+	for _, r := range rooms {
+		r.mu.Lock()
+		if len(r.occupants) == 0 && !r.locked && !r.gone && now.Sub(r.used) >= idle {
+			r.evicted = true
+			s.forget(r)
+			n++
+		}
+		r.mu.Unlock()
+	}
+	return n
 }
 
 // createRoom makes a new locked room owned by owner, or returns the room
