@@ -529,7 +529,9 @@ func TestEvictIdle(t *testing.T) {
 	if item(p).Attr("affiliation") != "member" {
 		t.Fatalf("after eviction: %s", p)
 	}
-	bob.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "kept" })
+	bob.until(func(el *xmlstream.Element) bool {
+		return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "kept"
+	})
 	info := mustOK(t, bob.iq(room, "get", "<query xmlns='http://jabber.org/protocol/disco#info'/>"))
 	if !strings.Contains(info.String(), "name='Reloaded'") {
 		t.Fatalf("config after eviction: %s", info)
