@@ -229,6 +229,7 @@ func (s *Service) inviteLocked(ctx context.Context, r *Room, from jid.JID, el, x
 			return stanza.NewError("jid-malformed", "invite needs a valid 'to'")
 		}
 		invitee = invitee.Bare()
+		addMember := false
 		if r.cfg.MembersOnly {
 			if !(affRank[inviterAff] >= affRank[AffAdmin] || r.cfg.AllowInvites && inviterAff == AffMember) {
 				return stanza.NewError("forbidden", "only admins may invite to this group")
@@ -240,9 +241,7 @@ func (s *Service) inviteLocked(ctx context.Context, r *Room, from jid.JID, el, x
 				if r.memberCount() >= r.cfg.MaxUsers {
 					return errRoomFull
 				}
-				if err := s.setAffLocked(ctx, r, store.Affiliation{JID: invitee.String(), Affiliation: AffMember, Reason: "invited by " + from.Bare().String()}); err != nil {
-					return err
-				}
+				addMember = true
 			}
 		}
 		out := xmlstream.New(xmlstream.NSClient, "message", "from", r.jid.String(), "to", invitee.String(), "id", newID())
@@ -253,12 +252,19 @@ func (s *Service) inviteLocked(ctx context.Context, r *Room, from jid.JID, el, x
 		}
 		ix.Append(i)
 		out.Append(ix)
+		// Delivered (or stored for later) first: an invitation to an
+		// account that does not exist adds nobody.
 		if err := s.send(ctx, invitee, out); err != nil {
 			var se *stanza.Error
 			if errors.As(err, &se) {
 				return se
 			}
 			return err
+		}
+		if addMember {
+			if err := s.setAffLocked(ctx, r, store.Affiliation{JID: invitee.String(), Affiliation: AffMember, Reason: "invited by " + from.Bare().String()}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

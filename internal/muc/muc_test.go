@@ -320,6 +320,12 @@ func TestMediatedInvite(t *testing.T) {
 	if p := dave.join(room, "Dave", ""); item(p).Attr("affiliation") != "member" {
 		t.Fatalf("invitee's join: %s", p)
 	}
+	alice.send("<message xmlns='jabber:client' to='%s' id='i3'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='nobody@localhost'/></x></message>", room)
+	wantError(t, alice.until(func(el *xmlstream.Element) bool { return el.Attr("id") == "i3" }), "service-unavailable")
+	list := mustOK(t, alice.iq(room, "get", "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>"))
+	if strings.Contains(list.String(), "nobody@") {
+		t.Fatalf("an invitation to a missing account made a member: %s", list)
+	}
 	bob := e.login("bob@localhost/pc")
 	bob.join(room, "Bob", "")
 	bob.send("<message xmlns='jabber:client' to='%s' id='i2'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='eve@localhost'/></x></message>", room)
