@@ -65,7 +65,7 @@ func (r *Room) features() []string {
 	}
 	pick(r.cfg.Persistent, "muc_persistent", "muc_temporary")
 	pick(r.cfg.MembersOnly, "muc_membersonly", "muc_open")
-	pick(r.cfg.Moderated, "muc_moderated", "muc_unmoderated")
+	pick(r.cfg.Moderated || r.cfg.AdminsOnly, "muc_moderated", "muc_unmoderated")
 	pick(r.cfg.WhoIs == "anyone", "muc_nonanonymous", "muc_semianonymous")
 	pick(r.cfg.Public, "muc_public", "muc_hidden")
 	f = append(f, "muc_unsecured")

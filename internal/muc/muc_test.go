@@ -543,3 +543,28 @@ func TestEvictIdle(t *testing.T) {
 		t.Fatalf("config after eviction: %s", info)
 	}
 }
+
+// TestAdminsOnly: with "only admins can send messages" members become
+// visitors (announced), cannot post (forbidden); admins can; turning it
+// off gives members their voice back.
+func TestAdminsOnly(t *testing.T) {
+	e := newEnv(t)
+	alice := e.newGroup("bob@localhost")
+	bob := e.login("bob@localhost/pc")
+	bob.join(room, "Bob", "")
+	set := func(v string) {
+		mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='urn:bluetick:muc:roomconfig#adminsonly'><value>"+v+"</value></field></x></query>"))
+	}
+	set("1")
+	if p := bob.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "visitor" }); p == nil {
+		t.Fatal("no role change")
+	}
+	bob.send("<message xmlns='jabber:client' to='%s' type='groupchat' id='q'><body>me too</body></message>", room)
+	wantError(t, bob.until(func(el *xmlstream.Element) bool { return el.Attr("id") == "q" }), "forbidden")
+	alice.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>announcement</body></message>", room)
+	bob.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "announcement" })
+	set("0")
+	bob.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "participant" })
+	bob.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>me too</body></message>", room)
+	alice.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "me too" })
+}

@@ -23,6 +23,9 @@ const (
 	fAllowInvites  = "muc#roomconfig_allowinvites"
 	fChangeSubject = "muc#roomconfig_changesubject"
 	fPublic        = "muc#roomconfig_publicroom"
+	// fAdminsOnly is Bluetick's own field (XEP-0068: a service may add
+	// fields in its own namespace), WhatsApp's "only admins can send".
+	fAdminsOnly = "urn:bluetick:muc:roomconfig#adminsonly"
 )
 
 // ownerGetLocked returns the configuration form (§10.2).
@@ -41,6 +44,7 @@ func (s *Service) ownerGetLocked(r *Room, iq *iqReq) (*xmlstream.Element, error)
 	f.boolean(fAllowInvites, "Members may invite others", r.cfg.AllowInvites)
 	f.boolean(fChangeSubject, "Members may change the subject", r.cfg.ChangeSubject)
 	f.boolean(fPublic, "List the group publicly", r.cfg.Public)
+	f.boolean(fAdminsOnly, "Only admins can send messages", r.cfg.AdminsOnly)
 	q := xmlstream.New(NSOwner, "query")
 	q.Append(f.x)
 	return q, nil
@@ -73,6 +77,7 @@ func (s *Service) applyConfig(cfg RoomConfig, f *Form) (RoomConfig, error) {
 	boolField(fAllowInvites, &cfg.AllowInvites)
 	boolField(fChangeSubject, &cfg.ChangeSubject)
 	boolField(fPublic, &cfg.Public)
+	boolField(fAdminsOnly, &cfg.AdminsOnly)
 	if err != nil {
 		return cfg, err
 	}
@@ -146,8 +151,13 @@ func (s *Service) ownerSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmls
 			}
 		}
 	}
-	for _, o := range r.occupants {
-		o.role = r.defaultRole(r.aff(o.full))
+	// Roles follow the new configuration (moderated, admins only); those
+	// that change are announced.
+	for _, o := range append([]*occupant(nil), r.occupants...) {
+		if role := r.defaultRole(r.aff(o.full)); role != o.role {
+			o.role = role
+			s.broadcastPresenceLocked(ctx, r, o, "")
+		}
 	}
 	// §10.2.1: a configuration change is announced with status 104.
 	s.fanoutLocked(ctx, r, func(to *occupant) *xmlstream.Element {

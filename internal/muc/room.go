@@ -43,6 +43,9 @@ type RoomConfig struct {
 	AllowInvites  bool   `json:"allow_invites"`  // members may invite (and so add) others
 	ChangeSubject bool   `json:"change_subject"` // participants may change the subject
 	Public        bool   `json:"public"`         // listed in the service's disco#items
+	// AdminsOnly is WhatsApp's "only admins can send messages": members
+	// enter as visitors (no voice) and only admins and owners post.
+	AdminsOnly bool `json:"admins_only"`
 }
 
 func (s *Service) defaultConfig() RoomConfig {
@@ -285,9 +288,12 @@ func (r *Room) defaultRole(aff string) string {
 	case AffOwner, AffAdmin:
 		return RoleModerator
 	case AffMember:
+		if r.cfg.AdminsOnly {
+			return RoleVisitor
+		}
 		return RoleParticipant
 	case AffNone:
-		if r.cfg.Moderated {
+		if r.cfg.Moderated || r.cfg.AdminsOnly {
 			return RoleVisitor
 		}
 		return RoleParticipant
