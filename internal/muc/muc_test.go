@@ -556,15 +556,23 @@ func TestAdminsOnly(t *testing.T) {
 		mustOK(t, alice.iq(room, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='urn:bluetick:muc:roomconfig#adminsonly'><value>"+v+"</value></field></x></query>"))
 	}
 	set("1")
-	if p := bob.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "visitor" }); p == nil {
+	if p := bob.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "visitor"
+	}); p == nil {
 		t.Fatal("no role change")
 	}
 	bob.send("<message xmlns='jabber:client' to='%s' type='groupchat' id='q'><body>me too</body></message>", room)
 	wantError(t, bob.until(func(el *xmlstream.Element) bool { return el.Attr("id") == "q" }), "forbidden")
 	alice.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>announcement</body></message>", room)
-	bob.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "announcement" })
+	bob.until(func(el *xmlstream.Element) bool {
+		return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "announcement"
+	})
 	set("0")
-	bob.until(func(el *xmlstream.Element) bool { return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "participant" })
+	bob.until(func(el *xmlstream.Element) bool {
+		return el.Attr("from") == room+"/Bob" && item(el) != nil && item(el).Attr("role") == "participant"
+	})
 	bob.send("<message xmlns='jabber:client' to='%s' type='groupchat'><body>me too</body></message>", room)
-	alice.until(func(el *xmlstream.Element) bool { return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "me too" })
+	alice.until(func(el *xmlstream.Element) bool {
+		return isGroupchat(el) && el.ChildText(xmlstream.NSClient, "body") == "me too"
+	})
 }
