@@ -22,6 +22,7 @@ import (
 	"bluetick/internal/config"
 	"bluetick/internal/gctune"
 	"bluetick/internal/hostmeta"
+	"bluetick/internal/muc"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
 	"bluetick/internal/store/postgres"
@@ -130,6 +131,14 @@ func serve(args []string) error {
 	if turnServer != nil {
 		defer turnServer.Close()
 	}
+	var groups *muc.Service
+	if cfg.MUC.Enabled {
+		groups, err = muc.New(context.Background(), cfg.MUCDomain(), cfg.MUC, st, im, log)
+		if err != nil {
+			return fmt.Errorf("group chat service: %v", err)
+		}
+		im.RegisterService(cfg.MUCDomain(), "Groups", groups)
+	}
 	svc := c2s.New(cfg, im, tlsConf, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -162,6 +171,10 @@ func serve(args []string) error {
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 	if a := im.Archive(); a != nil { // mam branch
 		go a.Sweep(ctx, cfg.Archive.Retention.Duration, time.Hour)
+	}
+	if groups != nil {
+		go groups.Expire(ctx, time.Hour)
+		go groups.EvictIdle(ctx, time.Minute, 10*time.Minute)
 	}
 
 	var listeners []net.Listener

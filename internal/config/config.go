@@ -72,6 +72,7 @@ type Config struct {
 	Upload       Upload  `toml:"upload"`
 	TURN         TURN    `toml:"turn"`
 	Contact      Contact `toml:"contact"`
+	MUC          MUC     `toml:"muc"`
 }
 
 // Upload is XEP-0363 HTTP file upload: clients put media (already
@@ -196,6 +197,39 @@ type Contact struct {
 	Security []string `toml:"security"`
 	Status   []string `toml:"status"`
 	Support  []string `toml:"support"`
+}
+
+// MUC is the group chat service: WhatsApp-style groups as XEP-0045 rooms
+// (members-only, persistent, archived) on their own domain, because
+// clients discover and address group chat services by domain (XEP-0045
+// §6.1), never inside the users' domain.
+type MUC struct {
+	// Enabled runs the service. Off, stanzas to Domain are answered like
+	// any other unknown domain.
+	Enabled bool `toml:"enabled"`
+	// Domain of the service; "" is "groups." + domain, so changing the
+	// server's domain moves the groups along.
+	Domain string `toml:"domain"`
+	// MaxMembers caps the affiliated users of one group (WhatsApp: 1024);
+	// an owner may lower it per room (muc#roomconfig_maxusers), never
+	// raise it above this.
+	MaxMembers int `toml:"max_members"`
+	// HistoryOnJoin is how many recent messages a joining occupant gets
+	// when its client does not ask for a different amount (XEP-0045
+	// §7.2.15); the full backlog is in the room archive (XEP-0313).
+	HistoryOnJoin int `toml:"history_on_join"`
+	// ArchiveRetention deletes archived group messages older than this;
+	// 0 keeps them forever (members who were offline for a long time
+	// still catch up).
+	ArchiveRetention Duration `toml:"archive_retention"`
+}
+
+// MUCDomain resolves muc.domain.
+func (c *Config) MUCDomain() string {
+	if c.MUC.Domain != "" {
+		return c.MUC.Domain
+	}
+	return "groups." + c.Domain
 }
 
 // Cluster joins this node to others over NATS. Every node of a cluster
@@ -379,6 +413,7 @@ func Default() Config {
 			Abuse: []string{}, Admin: []string{}, Feedback: []string{}, Sales: []string{},
 			Security: []string{}, Status: []string{}, Support: []string{},
 		},
+		MUC: MUC{Enabled: true, MaxMembers: 1024, HistoryOnJoin: 20},
 	}
 }
 
@@ -494,6 +529,25 @@ func (c *Config) Validate() error {
 	}
 	if c.Offline.Quota < 0 {
 		return errors.New("config: offline.quota must be 0 (unlimited) or more")
+	}
+	if c.MUC.Domain != "" {
+		d, err := jid.New("", c.MUC.Domain, "")
+		if err != nil {
+			return fmt.Errorf("config: muc.domain = %q is not a valid XMPP domain (use e.g. \"groups.%s\", or \"\" for that default)", c.MUC.Domain, c.Domain)
+		}
+		c.MUC.Domain = d.Domain()
+		if c.MUC.Domain == c.Domain {
+			return errors.New("config: muc.domain must differ from domain (use e.g. \"groups." + c.Domain + "\")")
+		}
+	}
+	if c.MUC.MaxMembers < 2 {
+		return errors.New("config: muc.max_members must be at least 2 (WhatsApp allows 1024)")
+	}
+	if c.MUC.HistoryOnJoin < 0 {
+		return errors.New("config: muc.history_on_join must be 0 (none) or more")
+	}
+	if c.MUC.ArchiveRetention.Duration < 0 {
+		return errors.New("config: muc.archive_retention must be 0 (forever) or a positive duration")
 	}
 	if c.Limits.GCHeadroomMB < 0 {
 		return errors.New("config: limits.gc_headroom_mb must be 0 (Go's default GC) or more")

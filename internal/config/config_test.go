@@ -71,6 +71,11 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[turn]\nenabled = true\nlisten = 'localhost:3478'", "turn.listen"},
 		{"[turn]\nenabled = true\nlisten = '[::]:3478'\nexternal_ip = '2001:db8::1'", "turn.external_ip"},
 		{"store = 'postgres://x'\n[cluster]\nnats = 'nats://127.0.0.1:4222'\n[turn]\nenabled = true\nlisten = '127.0.0.1:3478'", "turn.secret"},
+		{"[muc]\nmax_members = 1", "muc.max_members"},
+		{"[muc]\ndomain = 'a b'", "muc.domain"},
+		{"[muc]\ndomain = 'localhost'", "muc.domain"},
+		{"[muc]\nhistory_on_join = -1", "muc.history_on_join"},
+		{"[muc]\narchive_retention = '-1h'", "muc.archive_retention"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")

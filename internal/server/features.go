@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"time"
 
@@ -90,6 +91,8 @@ func (s *Server) appendServerInfo(q *xmlstream.Element, identities bool) {
 	}
 }
 
+// discoItems lists the services of the server (XEP-0030 §4.1), so clients
+// find the group chat service; accounts have no items.
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.ErrItemNotFound
@@ -97,7 +100,18 @@ func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, er
 	if iq.To != s.Domain {
 		return s.pep.DiscoItems(ctx, iq.From, iq.To) // the account's PEP nodes
 	}
-	return xmlstream.New(NSDiscoItems, "query"), nil
+	q := xmlstream.New(NSDiscoItems, "query")
+	if iq.To == s.Domain {
+		domains := make([]string, 0, len(s.services))
+		for d := range s.services {
+			domains = append(domains, d)
+		}
+		sort.Strings(domains)
+		for _, d := range domains {
+			q.Append(xmlstream.New(NSDiscoItems, "item", "jid", d, "name", s.services[d].name))
+		}
+	}
+	return q, nil
 }
 
 func (s *Server) ping(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"bluetick/internal/jid"
@@ -26,8 +25,6 @@ type pendingIQs struct {
 	m  map[string]waiter
 }
 
-// ErrNoSession is returned by Query when the addressee is not bound.
-var ErrNoSession = errors.New("server: no such session")
 
 // Query sends <iq type='get'/> with payload from the domain to a full JID
 // and waits for the answer (or ctx): the result's payload (nil if empty),

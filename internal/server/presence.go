@@ -121,6 +121,7 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 		}
 	}
 	if out.Attr("type") == "unavailable" {
+		s.leaveServices(ctx, sess, out)
 		for _, d := range sess.Directed() {
 			targets := s.Router.Resources(d)
 			if !d.IsBare() {
@@ -134,6 +135,24 @@ func (s *Server) broadcastPresence(ctx context.Context, sess *session.Session, e
 			}
 			sess.AddDirected(d, false)
 		}
+	}
+}
+
+// leaveServices sends unavailable presence to every service target of the
+// session's directed presence (a room it joined), which then removes the
+// occupant, and forgets them.
+func (s *Server) leaveServices(ctx context.Context, sess *session.Session, unavailable *xmlstream.Element) {
+	from := sess.JID()
+	for _, d := range sess.Directed() {
+		svc := s.serviceFor(d)
+		if svc == nil {
+			continue
+		}
+		p := unavailable.Copy()
+		p.SetAttr("from", from.String())
+		p.SetAttr("to", d.String())
+		svc.Handle(ctx, from, p)
+		sess.AddDirected(d, false)
 	}
 }
 

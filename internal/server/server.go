@@ -41,6 +41,8 @@ type Server struct {
 	mux     *Mux
 	started time.Time
 
+	services map[string]service // by domain, see service.go
+
 	// subMu serializes subscription state changes: they touch two rosters
 	// and are rare, so one lock keeps both sides consistent.
 	subMu sync.Mutex
@@ -156,6 +158,9 @@ func (s *Server) endSession(ctx context.Context, sess *session.Session, unavaila
 		}
 		sess.SetPresence(nil, false, 0)
 		s.broadcastPresence(ctx, sess, unavailable)
+	} else {
+		// Never broadcast available, but it may have joined rooms.
+		s.leaveServices(ctx, sess, xmlstream.New(xmlstream.NSClient, "presence", "type", "unavailable"))
 	}
 	if last {
 		if err := s.store.SetLastActivity(ctx, sess.JID().Local(), time.Now(), sess.LastStatus()); err != nil {
@@ -179,6 +184,21 @@ func (s *Server) Handle(ctx context.Context, sess *session.Session, el *xmlstrea
 			return
 		}
 		el.SetAttr("to", to.String())
+	}
+	if svc := s.serviceFor(to); svc != nil {
+		if el.Name == "presence" {
+			// Remembered as directed presence, so the service hears
+			// when the session ends (RFC 6121 §4.6.3): a room then
+			// removes the occupant.
+			switch el.Attr("type") {
+			case "":
+				sess.AddDirected(to, true)
+			case "unavailable":
+				sess.AddDirected(to, false)
+			}
+		}
+		svc.Handle(ctx, from, el)
+		return
 	}
 	switch el.Name {
 	case "message":

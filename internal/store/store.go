@@ -238,6 +238,7 @@ type Store interface {
 	Blocking // mam branch
 	Privacy  // mam branch
 	PEP
+	Rooms
 	Close() error
 }
 
@@ -304,4 +305,113 @@ type PEP interface {
 	CapsInfo(ctx context.Context, key string) ([]byte, error)
 	// PutCapsInfo caches a verified disco#info result.
 	PutCapsInfo(ctx context.Context, key string, info []byte) error
+}
+
+// Room is a persistent group chat (XEP-0045 room) of the MUC service. The
+// store keeps the configuration as an opaque document owned by package
+// muc (JSON), so adding a room option needs no schema change.
+type Room struct {
+	JID         string // bare room JID, e.g. "friends@groups.example.com"
+	Config      []byte // room configuration, encoded by package muc
+	Subject     string
+	SubjectFrom string // nick (or JID) that set the subject
+	Created     time.Time
+}
+
+// Affiliation is a user's standing in a room (XEP-0045 §5.2): "owner",
+// "admin", "member" or "outcast". Nick is the member's reserved nickname
+// (may be empty).
+type Affiliation struct {
+	JID         string // bare JID of the user
+	Affiliation string
+	Nick        string
+	Reason      string
+}
+
+// RoomMessage is one message of a room's archive (XEP-0313 on the room).
+// Data is the serialized message as the room sent it, with its stanza-id.
+type RoomMessage struct {
+	Seq      int64  // assigned by the store, increasing per store
+	StanzaID string // XEP-0359 id stamped by the room; unique per room
+	Sender   string // bare JID of the occupant who sent it (the MAM 'with' filter)
+	Nick     string
+	Stored   time.Time
+	Data     []byte
+}
+
+// RoomQuery selects a page of a room archive (XEP-0313 filters and
+// XEP-0059 paging). Start and End bound Stored (inclusive, zero = open);
+// With filters on Sender. After and Before are stanza ids (ErrNotFound when
+// not in the archive); Last asks for the last page (<before/> empty). Max
+// bounds the page (0 = no limit).
+type RoomQuery struct {
+	With       string
+	Start, End time.Time
+	After      string
+	Before     string
+	Last       bool
+	Max        int
+}
+
+// RoomInvite is an invite link token (see docs/groups.md): whoever joins
+// the room with it becomes a member.
+type RoomInvite struct {
+	Token   string
+	Room    string // bare room JID
+	Creator string // bare JID of the admin who made it
+	Created time.Time
+}
+
+// Rooms holds the MUC service's persistent rooms, their affiliations,
+// archive and invite tokens. Rooms are independent of accounts: deleting an
+// account leaves its affiliations (a re-created account is not the same
+// person, but rooms are managed by their admins, as in XEP-0045).
+type Rooms interface {
+	// CreateRoom adds a room; ErrExists if the JID is taken.
+	CreateRoom(ctx context.Context, r Room) error
+	// UpdateRoom replaces a room's config and subject; ErrNotFound if absent.
+	UpdateRoom(ctx context.Context, r Room) error
+	// Room returns one room; ErrNotFound if absent.
+	Room(ctx context.Context, jid string) (Room, error)
+	// ListRooms returns every room, sorted by JID.
+	ListRooms(ctx context.Context) ([]Room, error)
+	// DeleteRoom removes a room with its affiliations, archive and
+	// invites; ErrNotFound if absent.
+	DeleteRoom(ctx context.Context, jid string) error
+
+	// SetAffiliation sets or replaces a user's affiliation; affiliation
+	// "none" removes it. ErrNotFound if the room does not exist.
+	SetAffiliation(ctx context.Context, room string, a Affiliation) error
+	// Affiliations returns every affiliation of a room, sorted by JID.
+	Affiliations(ctx context.Context, room string) ([]Affiliation, error)
+	// RoomsOf returns the JIDs of the rooms where user (a bare JID) is
+	// owner, admin or member, sorted: the user's list of groups.
+	RoomsOf(ctx context.Context, user string) ([]string, error)
+
+	// ArchiveRoomMessage appends a message to the room's archive and
+	// returns its Seq; ErrNotFound if the room does not exist.
+	ArchiveRoomMessage(ctx context.Context, room string, m RoomMessage) (int64, error)
+	// RoomMessages returns one page of the archive, oldest first, and
+	// whether more messages match beyond the page in the paging direction
+	// (after the page when paging forward, before it when paging back).
+	RoomMessages(ctx context.Context, room string, q RoomQuery) ([]RoomMessage, bool, error)
+	// ExpireRoomMessages removes archived messages stored before t from
+	// every room and returns how many were removed.
+	ExpireRoomMessages(ctx context.Context, before time.Time) (int, error)
+
+	// PutRoomInvite stores an invite token; ErrExists if the token is
+	// taken, ErrNotFound if the room does not exist.
+	PutRoomInvite(ctx context.Context, inv RoomInvite) error
+	// RoomInvite returns the invite of a token; ErrNotFound if unknown.
+	RoomInvite(ctx context.Context, token string) (RoomInvite, error)
+	// RoomInvites lists a room's tokens, oldest first.
+	RoomInvites(ctx context.Context, room string) ([]RoomInvite, error)
+	// DeleteRoomInvite revokes a token of a room; ErrNotFound if the room
+	// has no such token.
+	DeleteRoomInvite(ctx context.Context, room, token string) error
+
+	// MUCSecret returns the service's random secret (for XEP-0421
+	// occupant ids), creating it on first use; every node of a cluster
+	// gets the same one.
+	MUCSecret(ctx context.Context) ([]byte, error)
 }

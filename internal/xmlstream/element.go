@@ -49,6 +49,11 @@ type Element struct {
 	Name     string // local name
 	Attrs    []Attr
 	Children []Node
+
+	// body, when not nil, is the serialization of Children (in the scope
+	// of Space), made once by Share and written verbatim by Append. The
+	// mutators below drop it; see shared.go.
+	body []byte
 }
 
 // New returns an element in namespace space with the given attributes given as
@@ -173,6 +178,7 @@ func (e *Element) ChildText(space, name string) string {
 
 // Append adds child elements and returns e, for building trees inline.
 func (e *Element) Append(children ...*Element) *Element {
+	e.unshare()
 	for _, c := range children {
 		if c != nil {
 			e.Children = append(e.Children, Node{Elem: c})
@@ -183,6 +189,7 @@ func (e *Element) Append(children ...*Element) *Element {
 
 // AppendText adds character data and returns e.
 func (e *Element) AppendText(s string) *Element {
+	e.unshare()
 	if s != "" {
 		e.Children = append(e.Children, Node{Text: s})
 	}
@@ -192,6 +199,7 @@ func (e *Element) AppendText(s string) *Element {
 // RemoveChildren removes every child element matching space and name (an
 // empty name matches any name in space) and reports how many were removed.
 func (e *Element) RemoveChildren(space, name string) int {
+	e.unshare()
 	kept := e.Children[:0]
 	removed := 0
 	for _, n := range e.Children {

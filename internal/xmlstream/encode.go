@@ -41,6 +41,12 @@ func Append(buf []byte, e *Element, parentNS string) []byte {
 		return append(buf, "/>"...)
 	}
 	buf = append(buf, '>')
+	if e.body != nil {
+		buf = append(buf, e.body...)
+		buf = append(buf, "</"...)
+		buf = append(buf, e.Name...)
+		return append(buf, '>')
+	}
 	for _, n := range e.Children {
 		if n.Elem != nil {
 			buf = Append(buf, n.Elem, e.Space)

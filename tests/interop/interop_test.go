@@ -28,6 +28,7 @@ func TestInterop(t *testing.T) {
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
 	t.Run("14_http_upload", testHTTPUpload)
+	t.Run("15_groups", testGroups)
 	t.Run("16_pep", testPEP)
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
@@ -815,5 +816,93 @@ func testPEP(t *testing.T) {
 		if l.str("node") == "urn:xmpp:bookmarks:1" || l.str("from") != s.jid("alice") {
 			t.Errorf("last item %s", l)
 		}
+	}
+}
+
+// 15. Groups (XEP-0045 members-only rooms, docs/groups.md) with slixmpp's
+// xep_0045 and xep_0313: creation, members, fan-out order, an offline
+// member's catch-up from the room archive, an invite link, kick and ban,
+// and the errors non-members and plain members get.
+func testGroups(t *testing.T) {
+	s := startServer(t, "alice", "bob", "carol", "dave", "eve", "mallory")
+	evs := slix(t, s, "groups", nil).finish(t)
+	room := "team@groups." + domain
+	obj := func(e event, k string) map[string]any {
+		m, _ := e[k].(map[string]any)
+		return m
+	}
+	if c := one(t, evs, "create"); !c.boolean("ok") || !slices.Contains(c.strs("codes"), "201") || !slices.Contains(c.strs("codes"), "110") || obj(c, "item")["affiliation"] != "owner" {
+		t.Fatalf("creating the group: want self-presence with 110 and 201 as owner (XEP-0045 §10.1.1), got %v", c)
+	}
+	if m := one(t, evs, "members"); strings.Join(m.strs("jids"), " ") != "bob@localhost carol@localhost dave@localhost" {
+		t.Errorf("member list %v, want bob, carol, dave", m.strs("jids"))
+	}
+	sent := one(t, evs, "sent_order").strs("bodies")
+	var bobIDs []string
+	for _, who := range []string{"bob", "carol"} {
+		f := where(evs, "fanout", "client", who)
+		if len(f) != 1 {
+			t.Fatalf("no fan-out report for %s", who)
+		}
+		if got := f[0].strs("bodies"); strings.Join(got, ",") != strings.Join(sent, ",") {
+			t.Errorf("%s got %v, want every message in the order sent %v", who, got, sent)
+		}
+		for i, by := range f[0].strs("by") {
+			if by != room || f[0].strs("stanza_ids")[i] == "" {
+				t.Errorf("%s: message %d has stanza-id by %q, want one by the room (XEP-0359 on MUC)", who, i, by)
+			}
+		}
+		if who == "bob" {
+			bobIDs = f[0].strs("stanza_ids")
+		} else if strings.Join(f[0].strs("stanza_ids"), ",") != strings.Join(bobIDs, ",") {
+			t.Errorf("bob and carol saw different stanza-ids for the same messages")
+		}
+	}
+	arch, _ := one(t, evs, "archive")["messages"].([]any)
+	var archBodies, archIDs []string
+	for _, a := range arch {
+		m, _ := a.(map[string]any)
+		b, _ := m["body"].(string)
+		id, _ := m["id"].(string)
+		archBodies, archIDs = append(archBodies, b), append(archIDs, id)
+	}
+	if strings.Join(archBodies, ",") != strings.Join(sent, ",") {
+		t.Errorf("dave (offline during the chat) caught up %v from the room archive, want %v", archBodies, sent)
+	}
+	if strings.Join(archIDs, ",") != strings.Join(bobIDs, ",") {
+		t.Errorf("archive result ids %v differ from the live stanza-ids %v", archIDs, bobIDs)
+	}
+	cond := func(name, want string) {
+		t.Helper()
+		e := one(t, evs, name)
+		if e.boolean("ok") || e.str("condition") != want {
+			t.Errorf("%s: want error %s, got %v", name, want, e)
+		}
+	}
+	cond("eve_without_link", "registration-required")
+	link := one(t, evs, "invite_link")
+	if tok := link.str("token"); tok == "" || link.str("uri") != "xmpp:"+room+"?join;password="+tok {
+		t.Errorf("invite link %v", link)
+	}
+	if e := one(t, evs, "eve_with_link"); !e.boolean("ok") || obj(e, "item")["affiliation"] != "member" {
+		t.Errorf("joining with the invite link: want membership, got %v", e)
+	}
+	if k := one(t, evs, "kicked"); !slices.Contains(k.strs("codes"), "307") {
+		t.Errorf("kick presence lacks status 307: %v", k)
+	}
+	if e := one(t, evs, "carol_rejoin_after_kick"); !e.boolean("ok") {
+		t.Errorf("a kicked member may rejoin: %v", e)
+	}
+	if b := one(t, evs, "banned"); !slices.Contains(b.strs("codes"), "301") || obj(b, "item")["affiliation"] != "outcast" {
+		t.Errorf("ban presence lacks status 301 / outcast: %v", b)
+	}
+	cond("carol_rejoin_after_ban", "forbidden")
+	cond("mallory_join", "registration-required")
+	cond("mallory_archive", "forbidden")
+	cond("mallory_members", "forbidden")
+	cond("member_adds", "forbidden")
+	cond("admin_removes_owner", "not-allowed")
+	if e := one(t, evs, "mallory_post"); e.str("condition") != "not-acceptable" {
+		t.Errorf("a non-occupant posting: want not-acceptable, got %v", e)
 	}
 }

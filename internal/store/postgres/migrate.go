@@ -193,6 +193,56 @@ CREATE TABLE caps (
 	info BYTEA NOT NULL
 );
 `,
+
+	// 5: group chats (XEP-0045 rooms of the MUC service, package muc),
+	// the same tables as the SQLite store's step 4. Rooms do not reference
+	// users: affiliations name bare JIDs that need not be accounts.
+	`
+CREATE TABLE rooms (
+	jid          TEXT COLLATE "C" PRIMARY KEY,
+	config       BYTEA NOT NULL, -- JSON, owned by package muc
+	subject      TEXT NOT NULL,
+	subject_from TEXT NOT NULL,
+	created      TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE room_affiliations (
+	room        TEXT COLLATE "C" NOT NULL REFERENCES rooms (jid) ON DELETE CASCADE,
+	jid         TEXT COLLATE "C" NOT NULL,
+	affiliation TEXT NOT NULL,
+	nick        TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	PRIMARY KEY (room, jid)
+);
+CREATE INDEX room_affiliations_jid ON room_affiliations (jid);
+
+-- An identity never hands out a number twice (see offline.seq).
+CREATE TABLE room_archive (
+	seq       BIGINT GENERATED ALWAYS AS IDENTITY (CACHE 1) PRIMARY KEY,
+	room      TEXT COLLATE "C" NOT NULL REFERENCES rooms (jid) ON DELETE CASCADE,
+	stanza_id TEXT COLLATE "C" NOT NULL,
+	sender    TEXT COLLATE "C" NOT NULL,
+	nick      TEXT NOT NULL,
+	stored    TIMESTAMPTZ NOT NULL,
+	data      BYTEA NOT NULL
+);
+CREATE INDEX room_archive_room ON room_archive (room, seq);
+CREATE UNIQUE INDEX room_archive_id ON room_archive (room, stanza_id);
+CREATE INDEX room_archive_stored ON room_archive (stored);
+
+CREATE TABLE room_invites (
+	token   TEXT COLLATE "C" PRIMARY KEY,
+	room    TEXT COLLATE "C" NOT NULL REFERENCES rooms (jid) ON DELETE CASCADE,
+	creator TEXT NOT NULL,
+	created TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX room_invites_room ON room_invites (room, created);
+
+CREATE TABLE muc_secret (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	secret BYTEA NOT NULL
+);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

@@ -176,6 +176,57 @@ CREATE TABLE caps (
 	info BLOB NOT NULL
 ) WITHOUT ROWID;
 `,
+
+	// 4: group chats (XEP-0045 rooms of the MUC service, package muc).
+	//
+	// Rooms do not reference users: affiliations name bare JIDs that need
+	// not be accounts, and rooms outlive their members' accounts.
+	`
+CREATE TABLE rooms (
+	jid          TEXT PRIMARY KEY,
+	config       BLOB NOT NULL, -- JSON, owned by package muc
+	subject      TEXT NOT NULL,
+	subject_from TEXT NOT NULL,
+	created      INTEGER NOT NULL -- Unix microseconds, UTC
+) WITHOUT ROWID;
+
+CREATE TABLE room_affiliations (
+	room        TEXT NOT NULL REFERENCES rooms(jid) ON DELETE CASCADE,
+	jid         TEXT NOT NULL,
+	affiliation TEXT NOT NULL,
+	nick        TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	PRIMARY KEY (room, jid)
+) WITHOUT ROWID;
+CREATE INDEX room_affiliations_jid ON room_affiliations (jid);
+
+-- AUTOINCREMENT for the same reason as offline.seq: a seq is never reused.
+CREATE TABLE room_archive (
+	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	room      TEXT NOT NULL REFERENCES rooms(jid) ON DELETE CASCADE,
+	stanza_id TEXT NOT NULL,
+	sender    TEXT NOT NULL,
+	nick      TEXT NOT NULL,
+	stored    INTEGER NOT NULL, -- Unix microseconds, UTC
+	data      BLOB NOT NULL
+);
+CREATE INDEX room_archive_room ON room_archive (room, seq);
+CREATE UNIQUE INDEX room_archive_id ON room_archive (room, stanza_id);
+CREATE INDEX room_archive_stored ON room_archive (stored);
+
+CREATE TABLE room_invites (
+	token   TEXT PRIMARY KEY,
+	room    TEXT NOT NULL REFERENCES rooms(jid) ON DELETE CASCADE,
+	creator TEXT NOT NULL,
+	created INTEGER NOT NULL -- Unix microseconds, UTC
+) WITHOUT ROWID;
+CREATE INDEX room_invites_room ON room_invites (room, created);
+
+CREATE TABLE muc_secret (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	secret BLOB NOT NULL
+);
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it

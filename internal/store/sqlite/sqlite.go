@@ -65,6 +65,11 @@ type Store struct {
 	apending []*archiveReq
 	aleading bool
 
+	// The same for room archive messages (muc.go).
+	rmu      sync.Mutex
+	rpending []*roomArchiveReq
+	rleading bool
+
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
 	// and Credential runs on every login.

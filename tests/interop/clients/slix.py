@@ -1015,6 +1015,143 @@ async def sc_pep():
     await disconnect(alice, bob, bob2, carol)
 
 
+# --- groups (XEP-0045 rooms, issue 5) -----------------------------------------
+
+MUC_PLUGINS = ("xep_0004", "xep_0045", "xep_0059", "xep_0313")
+NS_MUC_USER = "{http://jabber.org/protocol/muc#user}"
+NS_INVITE = "{urn:bluetick:muc:invite:0}"
+
+
+def muc_codes(pres):
+    x = pres.xml.find(NS_MUC_USER + "x")
+    return sorted(s.get("code") for s in x.findall(NS_MUC_USER + "status")) if x is not None else []
+
+
+def muc_item(pres):
+    x = pres.xml.find(NS_MUC_USER + "x")
+    it = x.find(NS_MUC_USER + "item") if x is not None else None
+    return dict(it.attrib) if it is not None else {}
+
+
+async def try_join(c, room, nick, **kw):
+    """Join and report the self-presence or the error condition."""
+    from slixmpp.exceptions import PresenceError
+    try:
+        pres, subject, occupants, history = await c["xep_0045"].join_muc_wait(room, nick, timeout=5, **kw)
+        return {"ok": True, "codes": muc_codes(pres), "item": muc_item(pres), "history": len(history)}
+    except PresenceError as e:
+        return {"ok": False, "condition": e.presence["error"]["condition"], "xml": str(e.presence)}
+
+
+async def try_iq(coro):
+    try:
+        r = await coro
+        return {"ok": True, "result": r}
+    except IqError as e:
+        return {"ok": False, "condition": e.iq["error"]["condition"], "xml": str(e.iq)}
+
+
+async def sc_groups():
+    """A WhatsApp-style group end to end: alice creates it (instant room),
+    adds bob, carol and dave; messages fan out in order to bob and carol;
+    dave, offline meanwhile, catches up through the room archive (MAM on
+    the room JID, paged); eve joins with an invite link; carol is kicked
+    then banned; non-members and plain members are refused with the
+    XEP-0045 errors."""
+    room = "team@groups." + CFG["domain"]
+    alice, bob, carol = (make_client(u, plugins=MUC_PLUGINS) for u in ("alice", "bob", "carol"))
+    for c in (alice, bob, carol):
+        emit("login", **await login(c))
+
+    # Create: the first join gets 201, then an instant room (empty submit).
+    j = await try_join(alice, room, "Alice")
+    emit("create", **j)
+    form = alice["xep_0004"].make_form(ftype="submit")
+    await alice["xep_0045"].set_room_config(room, form, timeout=5)
+    emit("configured")
+    for u in ("bob", "carol", "dave"):
+        await alice["xep_0045"].set_affiliation(room, "member", jid=jid_of(u), timeout=5)
+    members = await alice["xep_0045"].get_affiliation_list(room, "member", timeout=5)
+    emit("members", jids=sorted(str(m) for m in members))
+
+    got = {"bob": Waiter(), "carol": Waiter()}
+    for name, c in (("bob", bob), ("carol", carol)):
+        c.add_event_handler("groupchat_message", lambda m, w=got[name]: m["body"] and w.add(m))
+        emit("join", client=name, **await try_join(c, room, name.capitalize(), maxstanzas=0))
+
+    # Fan-out: 10 messages from alice, bob's 3 interleaved.
+    sent = []
+    for i in range(10):
+        alice.send_message(mto=room, mbody="a%d" % i, mtype="groupchat")
+        sent.append("a%d" % i)
+        if i % 3 == 1:
+            await asyncio.sleep(0.05)  # let alice's message be routed first
+            bob.send_message(mto=room, mbody="b%d" % i, mtype="groupchat")
+            sent.append("b%d" % i)
+            await asyncio.sleep(0.05)
+    for name in ("bob", "carol"):
+        await got[name].wait(lambda xs: len(xs) >= len(sent), 8, "%s to get %d messages" % (name, len(sent)))
+        emit("fanout", client=name, bodies=[m["body"] for m in got[name].items],
+             stanza_ids=[m["stanza_id"]["id"] for m in got[name].items],
+             by=[str(m["stanza_id"]["by"]) for m in got[name].items],
+             froms=[str(m["from"]) for m in got[name].items])
+    emit("sent_order", bodies=sent)
+
+    # dave was offline: he catches up from the room archive, 4 per page.
+    dave = make_client("dave", plugins=MUC_PLUGINS)
+    emit("login", **await login(dave))
+    caught = []
+    async for m in dave["xep_0313"].iterate(jid=slixmpp.JID(room), rsm={"max": 4}):
+        inner = m["mam_result"]["forwarded"]["stanza"]
+        caught.append({"body": inner["body"], "id": m["mam_result"]["id"], "from": str(inner["from"])})
+    emit("archive", client="dave", messages=caught)
+
+    # Invite link: an admin-made token; eve joins with it as the password.
+    eve = make_client("eve", plugins=MUC_PLUGINS)
+    emit("login", **await login(eve))
+    emit("eve_without_link", **await try_join(eve, room, "Eve"))
+    iq = alice.make_iq_set(ito=room)
+    iq.append(ET.Element(NS_INVITE + "create"))
+    r = await iq.send(timeout=5)
+    inv = r.xml.find(NS_INVITE + "invite")
+    emit("invite_link", token=inv.get("token"), uri=inv.get("uri"))
+    emit("eve_with_link", **await try_join(eve, room, "Eve", password=inv.get("token")))
+
+    # Kick, then ban, carol.
+    removed = Waiter()
+    carol.add_event_handler("muc::%s::presence" % room,
+                            lambda p: p["type"] == "unavailable" and p["from"].resource == "Carol" and removed.add(p))
+    await alice["xep_0045"].set_role(room, "Carol", "none", reason="kick test", timeout=5)
+    await removed.wait(lambda xs: len(xs) >= 1, 5, "carol's kick presence")
+    emit("kicked", codes=muc_codes(removed.items[0]), item=muc_item(removed.items[0]))
+    emit("carol_rejoin_after_kick", **await try_join(carol, room, "Carol"))
+    await alice["xep_0045"].set_affiliation(room, "outcast", jid=jid_of("carol"), reason="ban test", timeout=5)
+    await removed.wait(lambda xs: len(xs) >= 2, 5, "carol's ban presence")
+    emit("banned", codes=muc_codes(removed.items[1]), item=muc_item(removed.items[1]))
+    emit("carol_rejoin_after_ban", **await try_join(carol, room, "Carol2"))
+
+    # Authorization failures.
+    mallory = make_client("mallory", plugins=MUC_PLUGINS)
+    emit("login", **await login(mallory))
+    emit("mallory_join", **await try_join(mallory, room, "Mallory"))
+    r = await try_iq(mallory["xep_0313"].retrieve(jid=slixmpp.JID(room), timeout=5))
+    emit("mallory_archive", ok=r["ok"], condition=r.get("condition"))
+    r = await try_iq(mallory["xep_0045"].get_affiliation_list(room, "member", timeout=5))
+    emit("mallory_members", ok=r["ok"], condition=r.get("condition"))
+    r = await try_iq(bob["xep_0045"].set_affiliation(room, "member", jid=jid_of("mallory"), timeout=5))
+    emit("member_adds", ok=r["ok"], condition=r.get("condition"))
+    await alice["xep_0045"].set_affiliation(room, "admin", jid=jid_of("bob"), timeout=5)
+    r = await try_iq(bob["xep_0045"].set_affiliation(room, "none", jid=jid_of("alice"), timeout=5))
+    emit("admin_removes_owner", ok=r["ok"], condition=r.get("condition"))
+    msg = mallory.make_message(mto=room, mbody="let me in", mtype="groupchat")
+    errs = Waiter()
+    mallory.add_event_handler("message_error", errs.add)
+    msg.send()
+    await errs.wait(lambda xs: xs, 5, "mallory's message bounce")
+    emit("mallory_post", condition=errs.items[0]["error"]["condition"])
+    await disconnect(alice, bob, carol, dave, eve, mallory)
+
+
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
