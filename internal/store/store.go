@@ -141,5 +141,6 @@ type Store interface {
 	Rosters
 	Offline
 	LastActivity
+	Push
 	Close() error
 }

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent/StoreWhileDraining", s.testConcurrentDrain},
 		{"Concurrent/Mixed", s.testConcurrentMixed},
 	}
+	tests = append(tests, s.pushTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
 	}
