@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"time"
 
@@ -70,7 +71,18 @@ func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, er
 	if iq.Payload.Attr("node") != "" {
 		return nil, stanza.ErrItemNotFound
 	}
-	return xmlstream.New(NSDiscoItems, "query"), nil
+	q := xmlstream.New(NSDiscoItems, "query")
+	if iq.To == s.Domain {
+		names := make([]string, 0, len(s.components))
+		for d := range s.components {
+			names = append(names, d)
+		}
+		sort.Strings(names)
+		for _, d := range names {
+			q.Append(xmlstream.New(NSDiscoItems, "item", "jid", d))
+		}
+	}
+	return q, nil
 }
 
 func (s *Server) ping(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {

@@ -116,6 +116,7 @@ func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID
 	payload := payloads[0]
 
 	var target int
+	var comp Component
 	switch {
 	case to.IsZero() || to == sess.JID().Bare():
 		target = ToSelf
@@ -125,8 +126,10 @@ func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID
 	case to == s.Domain:
 		target = ToServer
 	case to.Domain() != s.Domain.Domain():
-		s.reply(sess, el, stanza.NewError("remote-server-not-found", "this server does not federate with other domains"))
-		return
+		if comp = s.components[to.Domain()]; comp == nil || to.Local() != "" || to.Resource() != "" {
+			s.reply(sess, el, stanza.NewError("remote-server-not-found", "this server does not federate with other domains"))
+			return
+		}
 	case to.Local() == "":
 		// A resource on the domain itself: nothing is there.
 		s.reply(sess, el, stanza.ErrServiceUnavailable)
@@ -149,12 +152,16 @@ func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID
 		}
 	}
 
-	r, ok := s.mux.routes[muxKey{typ, payload.Space, payload.Name}]
-	if !ok || r.targets&target == 0 {
+	h := IQHandler(nil)
+	if comp != nil {
+		h = comp.HandleIQ
+	} else if r, ok := s.mux.routes[muxKey{typ, payload.Space, payload.Name}]; ok && r.targets&target != 0 {
+		h = r.h
+	} else {
 		s.reply(sess, el, stanza.ErrServiceUnavailable)
 		return
 	}
-	res, err := r.h(ctx, &IQ{Sess: sess, From: sess.JID(), To: to, Type: typ, Payload: payload, El: el})
+	res, err := h(ctx, &IQ{Sess: sess, From: sess.JID(), To: to, Type: typ, Payload: payload, El: el})
 	if err != nil {
 		se := stanza.AsError(err)
 		if se == stanza.ErrInternal {
@@ -170,3 +177,23 @@ func (s *Server) handleIQ(ctx context.Context, sess *session.Session, to jid.JID
 	out.Append(res)
 	_ = sess.Send(out)
 }
+
+// Component is a service on a subdomain of the server (push.<domain>, ...)
+// answered in-process: every IQ addressed to its domain goes to HandleIQ,
+// whose result or error is sent back like a mux handler's.
+type Component interface {
+	HandleIQ(ctx context.Context, iq *IQ) (*xmlstream.Element, error)
+}
+
+// AddComponent serves c on domain and lists it in the server's disco#items.
+// Call it before the server starts.
+func (s *Server) AddComponent(domain string, c Component) {
+	if s.components == nil {
+		s.components = map[string]Component{}
+	}
+	s.components[domain] = c
+}
+
+// Mux is the IQ mux, for features outside this package to register their
+// handlers on before the server starts.
+func (s *Server) Mux() *Mux { return s.mux }

@@ -39,6 +39,9 @@ type Server struct {
 	log     *slog.Logger
 	mux     *Mux
 	started time.Time
+	// components are the in-process services on subdomains, by domain
+	// (see AddComponent); written only before the server starts.
+	components map[string]Component
 
 	// subMu serializes subscription state changes: they touch two rosters
 	// and are rare, so one lock keeps both sides consistent.
