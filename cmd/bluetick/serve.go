@@ -190,6 +190,11 @@ func serve(args []string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	stopPush, err := startPush(cfg, im, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stopPush()
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
