@@ -49,7 +49,9 @@ func (e *HTTPError) Error() string {
 }
 
 // Temporary reports whether the push may succeed later (5xx, 429).
-func (e *HTTPError) Temporary() bool { return e.Status >= 500 || e.Status == http.StatusTooManyRequests }
+func (e *HTTPError) Temporary() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
 
 // retryable: server errors, rate limits and transport failures are
 // retried; everything else (bad request, auth, unregistered) is final.
