@@ -173,6 +173,13 @@ func freePorts(t *testing.T, n int) []int {
 // printed if the test failed) at cleanup.
 func startServer(t *testing.T, users ...string) *server {
 	t.Helper()
+	return startServerConfig(t, "", users...)
+}
+
+// startServerConfig is startServer with a TOML config file (flags still
+// set the domain, data dir and ports).
+func startServerConfig(t *testing.T, configTOML string, users ...string) *server {
+	t.Helper()
 	if skipAll() {
 		t.Skip("BLUETICK_INTEROP_SKIP=1")
 	}
@@ -195,6 +202,13 @@ func startServer(t *testing.T, users ...string) *server {
 		"--c2s-tls", fmt.Sprintf("127.0.0.1:%d", s.tls),
 		"--http", fmt.Sprintf("127.0.0.1:%d", s.http),
 		"--log-level", "debug")
+	if configTOML != "" {
+		path := filepath.Join(s.dir, "bluetick.toml")
+		if err := os.WriteFile(path, []byte(configTOML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.cmd.Args = append(s.cmd.Args, "--config", path)
+	}
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -26,6 +26,7 @@ func TestInterop(t *testing.T) {
 	t.Run("11_go_sendxmpp", testSendxmpp)
 	t.Run("12_ping_disco_version", testMisc)
 	t.Run("13_carbons", testCarbons)
+	t.Run("19_push", testPush)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
