@@ -427,12 +427,13 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	return nil
 }
 
-// asleep is implemented by local sessions (session.Session.Asleep).
+// asleep is implemented by local sessions (session.Session.Asleep) and by
+// the cluster's proxies, which learn it from the other node's answer.
 type asleep interface{ Asleep() bool }
 
 // wake calls OnUndelivered when none of the sessions a message was queued
-// to has a client awake to show it. Sessions of other nodes count as
-// awake: their node does not share that state.
+// to has a client awake to show it. A session that cannot tell counts as
+// awake.
 func (r *Router) wake(ctx context.Context, bare jid.JID, el *xmlstream.Element, targets []Session) {
 	if r.OnUndelivered == nil {
 		return
