@@ -2,10 +2,14 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"bluetick/internal/config"
@@ -23,6 +27,39 @@ func NewHTTPClient() *http.Client {
 		Timeout:       httpTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// errPrivateAddr: a Web Push endpoint resolved to an address inside the
+// server's networks. Endpoints come from clients, so the server must not
+// be made to post to its own loopback or LAN services.
+var errPrivateAddr = fmt.Errorf("push endpoint resolves to a loopback, private or link-local address: %w", errPermanent)
+
+// NewPublicHTTPClient is NewHTTPClient restricted to public addresses, for
+// URLs chosen by clients (Web Push endpoints).
+func NewPublicHTTPClient() *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !publicAddr(ip) {
+			return errPrivateAddr
+		}
+		return nil
+	}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = d.DialContext
+	c := NewHTTPClient()
+	c.Transport = tr
+	return c
+}
+
+func publicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
+		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && !netip.MustParsePrefix("fc00::/7").Contains(ip)
 }
 
 // FromConfig builds the gateway of cfg.Domain with the providers [push]
@@ -57,7 +94,7 @@ func FromConfig(cfg config.Config, st store.Push, log *slog.Logger) (*Gateway, e
 		if sub == "" {
 			sub = "mailto:postmaster@" + cfg.Domain
 		}
-		providers["webpush"] = &WebPush{Key: k, Subject: sub, Client: client}
+		providers["webpush"] = &WebPush{Key: k, Subject: sub, Client: NewPublicHTTPClient()}
 	}
 	if p.Webhook.Secret != "" {
 		var allowed []string

@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -432,5 +433,29 @@ func TestVAPIDKeyKept(t *testing.T) {
 	k2, err := LoadVAPIDKey(path)
 	if err != nil || !k1.Equal(k2) {
 		t.Fatalf("second load: %v, same key %v", err, k1.Equal(k2))
+	}
+}
+
+// TestWebPushRefusesPrivateAddresses: an endpoint a client registered
+// must not point the server at its own networks; such a device is dropped.
+func TestWebPushRefusesPrivateAddresses(t *testing.T) {
+	var hit atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit.Store(true) }))
+	defer srv.Close()
+	vapid, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ua, _ := ecdh.P256().GenerateKey(rand.Reader)
+	wp := &WebPush{Key: vapid, Subject: "mailto:a@b", Client: NewPublicHTTPClient()}
+	d := store.PushDevice{Token: srv.URL + "/x", P256DH: ua.PublicKey().Bytes(), Auth: make([]byte, 16)}
+	err := wp.Send(t.Context(), d, Message{Node: "n"})
+	if !errors.Is(err, errPermanent) || retryable(err) || hit.Load() {
+		t.Fatalf("loopback endpoint: err %v, reached %v", err, hit.Load())
+	}
+	for _, a := range []string{"10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1", "100.64.0.1"} {
+		if publicAddr(netip.MustParseAddr(a)) {
+			t.Errorf("%s counted as public", a)
+		}
+	}
+	if !publicAddr(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("8.8.8.8 not public")
 	}
 }
