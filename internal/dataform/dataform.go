@@ -29,7 +29,7 @@ type Field struct {
 
 // Form is a parsed or built data form.
 type Form struct {
-	Type   string // form, submit, cancel or result
+	Type   string // form, submit, cancel or result ("" if the sender left it out)
 	Title  string
 	Fields []Field
 }
@@ -52,6 +52,10 @@ func Parse(x *xmlstream.Element) (*Form, error) {
 	f := &Form{Type: x.Attr("type")}
 	switch f.Type {
 	case "form", "submit", "cancel", "result":
+	case "":
+		// XEP-0004 requires the type, but XEP-0357's own examples omit
+		// it on notification and publish-options forms; callers that
+		// care check Type.
 	default:
 		return nil, ErrBadType
 	}
@@ -150,7 +154,7 @@ func (f *Form) Add(name, typ, label string, values ...string) *Form {
 
 // Element renders the form.
 func (f *Form) Element() *xmlstream.Element {
-	x := xmlstream.New(NS, "x", "type", f.Type)
+	x := xmlstream.New(NS, "x", "type", f.Type) // an empty Type writes no attribute
 	if f.Title != "" {
 		x.Append(xmlstream.New(NS, "title").AppendText(f.Title))
 	}

@@ -29,8 +29,10 @@ func TestParse(t *testing.T) {
 	if v := f.Values(); len(v) != 2 || v["secret"] != "s3" || v["groups"] != "a" {
 		t.Fatalf("Values = %v", v)
 	}
+	if f, err := Parse(parse(t, `<x xmlns='jabber:x:data'><field var='a'><value>1</value></field></x>`)); err != nil || f.Type != "" || f.Get("a") != "1" {
+		t.Errorf("form without type (as in XEP-0357's examples): %+v, %v", f, err)
+	}
 	for _, bad := range []string{
-		`<x xmlns='jabber:x:data'/>`,
 		`<x xmlns='jabber:x:data' type='maybe'/>`,
 		`<y xmlns='jabber:x:data' type='submit'/>`,
 		`<x xmlns='jabber:x:data' type='submit'><field><value>1</value></field></x>`,

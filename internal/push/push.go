@@ -171,7 +171,7 @@ func (s *Service) enable(ctx context.Context, iq *server.IQ) (*xmlstream.Element
 	opts := map[string]string{}
 	if x := iq.Payload.Child(dataform.NS, "x"); x != nil {
 		f, err := dataform.Parse(x)
-		if err != nil || f.Type != "submit" || f.FormType() != FormPublishOpts {
+		if err != nil || f.Type != "submit" && f.Type != "" || f.FormType() != FormPublishOpts {
 			return nil, stanza.NewError("bad-request", "publish options must be a submitted "+FormPublishOpts+" form")
 		}
 		opts = f.Values()
@@ -389,7 +389,7 @@ func (s *Service) flush(k regKey) {
 
 // Publish builds the XEP-0357 §7 publish IQ for one registration.
 func (s *Service) Publish(r store.PushRegistration, count int, sender, body string) *xmlstream.Element {
-	f := dataform.New("submit", FormSummary)
+	f := dataform.New("form", FormSummary)
 	if s.cfg.IncludeCount && count > 0 {
 		f.Add("message-count", "", "", strconv.Itoa(count))
 	}

@@ -260,7 +260,7 @@ func ParsePublish(iq *xmlstream.Element) (Message, map[string]string, error) {
 	if po := ps.Child(NSPubSub, "publish-options"); po != nil {
 		if x := po.Child(dataform.NS, "x"); x != nil {
 			f, err := dataform.Parse(x)
-			if err != nil || f.Type != "submit" || f.FormType() != FormPublishOpts {
+			if err != nil || f.Type != "submit" && f.Type != "" || f.FormType() != FormPublishOpts {
 				return Message{}, nil, stanza.NewError("bad-request", "publish-options must be a submitted "+FormPublishOpts+" form")
 			}
 			opts = f.Values()

@@ -280,3 +280,43 @@ func FuzzParsePublish(f *testing.F) {
 		}
 	})
 }
+
+// TestPublishAsInTheSpec: the publish of XEP-0357 §7's example (forms
+// without a type attribute, an extra element in the notification) is
+// accepted.
+func TestPublishAsInTheSpec(t *testing.T) {
+	g, fp, _ := newGateway(t)
+	node, secret := register(t, g, "alice@example.org/phone", "")
+	iq, err := xmlstream.Parse([]byte(`<iq xmlns='jabber:client' type='set' from='alice@example.org' to='push.example.org' id='n12'>
+  <pubsub xmlns='http://jabber.org/protocol/pubsub'>
+    <publish node='`+node+`'>
+      <item>
+        <notification xmlns='urn:xmpp:push:0'>
+          <x xmlns='jabber:x:data'>
+            <field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>
+            <field var='message-count'><value>1</value></field>
+            <field var='last-message-sender'><value>juliet@capulet.example/balcony</value></field>
+            <field var='last-message-body'><value>Wherefore art thou, Romeo?</value></field>
+          </x>
+          <additional xmlns='http://example.com/custom'>Additional custom elements</additional>
+        </notification>
+      </item>
+    </publish>
+    <publish-options>
+      <x xmlns='jabber:x:data'>
+        <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>
+        <field var='secret'><value>`+secret+`</value></field>
+      </x>
+    </publish-options>
+  </pubsub>
+</iq>`), xmlstream.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Publish(t.Context(), iq); err != nil {
+		t.Fatal(err)
+	}
+	if fp.count() != 1 || fp.sent[0].Count != 1 || fp.sent[0].Body != "Wherefore art thou, Romeo?" {
+		t.Fatalf("sent %+v", fp.sent)
+	}
+}
