@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -53,6 +54,10 @@ const queueLen = 4096
 
 // workers publish concurrently; a publish may wait on provider retries.
 const workers = 8
+
+// maxRegistrations bounds the registrations of one account (each message
+// costs one publish per registration).
+const maxRegistrations = 32
 
 // Service is the XEP-0357 side of one node.
 type Service struct {
@@ -183,6 +188,15 @@ func (s *Service) enable(ctx context.Context, iq *server.IQ) (*xmlstream.Element
 		if len(k)+len(v) > 1024 {
 			return nil, stanza.NewError("not-acceptable", "publish option "+k+" is too long")
 		}
+	}
+	existing, err := s.st.PushRegistrations(ctx, iq.From.Local())
+	if err != nil {
+		return nil, err
+	}
+	if len(existing) >= maxRegistrations && !slices.ContainsFunc(existing, func(r store.PushRegistration) bool {
+		return r.Service == svc.String() && r.Node == node
+	}) {
+		return nil, stanza.NewError("resource-constraint", "too many push registrations on this account; disable one first")
 	}
 	err = s.st.PutPushRegistration(ctx, store.PushRegistration{
 		User: iq.From.Local(), Resource: iq.From.Resource(), Service: svc.String(), Node: node, Options: opts, Created: s.now(),

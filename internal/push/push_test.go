@@ -312,3 +312,20 @@ func TestPermanentErrorDisables(t *testing.T) {
 		t.Fatalf("disabled counter %d", s.Metrics.Disabled.Load())
 	}
 }
+
+func TestRegistrationsBounded(t *testing.T) {
+	s, _, _ := newService(t, nil)
+	for i := range maxRegistrations {
+		x := `<enable xmlns='urn:xmpp:push:0' jid='push.example.org' node='n` + string(rune('A'+i)) + `'/>`
+		if _, err := s.enable(t.Context(), iq(t, "alice@example.org/phone", x)); err != nil {
+			t.Fatalf("enable %d: %v", i, err)
+		}
+	}
+	if _, err := s.enable(t.Context(), iq(t, "alice@example.org/phone", `<enable xmlns='urn:xmpp:push:0' jid='push.example.org' node='one-more'/>`)); cond(err) != "resource-constraint" {
+		t.Fatalf("registration beyond the bound: %v", err)
+	}
+	// Re-enabling an existing node is still fine.
+	if _, err := s.enable(t.Context(), iq(t, "alice@example.org/phone", `<enable xmlns='urn:xmpp:push:0' jid='push.example.org' node='nA'/>`)); err != nil {
+		t.Fatal(err)
+	}
+}

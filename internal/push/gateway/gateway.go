@@ -161,6 +161,11 @@ func (g *Gateway) Publish(ctx context.Context, iq *xmlstream.Element) error {
 	if err != nil {
 		return err
 	}
+	if d.Owner != from.Local() {
+		// Nodes are per account: another account's publish is refused
+		// even with the right secret.
+		return ErrBadSecret
+	}
 	sum := sha256.Sum256([]byte(opts["secret"]))
 	if opts["secret"] == "" || subtle.ConstantTimeCompare(sum[:], d.SecretHash) != 1 {
 		return ErrBadSecret

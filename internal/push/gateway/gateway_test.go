@@ -141,6 +141,11 @@ func TestRegisterPublishUnregister(t *testing.T) {
 	if c := condition(g.Publish(ctx, publishIQ("nope", secret, 1))); c != "item-not-found" {
 		t.Errorf("unknown node: %s, want item-not-found", c)
 	}
+	bobs := publishIQ(node, secret, 1)
+	bobs.SetAttr("from", "bob@example.org")
+	if c := condition(g.Publish(ctx, bobs)); c != "forbidden" {
+		t.Errorf("another account publishing to alice's node: %s, want forbidden", c)
+	}
 	other := publishIQ(node, secret, 1)
 	other.SetAttr("from", "mallory@evil.example")
 	if c := condition(g.Publish(ctx, other)); c != "forbidden" {
