@@ -28,6 +28,12 @@ func testPush(t *testing.T) {
 	var mu sync.Mutex
 	var hits []hit
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/count" {
+			mu.Lock()
+			fmt.Fprint(w, len(hits))
+			mu.Unlock()
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		hits = append(hits, hit{b, r.Header.Get("X-Bluetick-Signature")})
@@ -42,6 +48,26 @@ min_interval = "0s"
 secret = %q
 allowed_urls = "%s/"
 `, secret, hook.URL)
+	t.Run("inactive_and_hibernated", func(t *testing.T) {
+		// Its own server: bob's hibernated session must not outlive it.
+		s := startServerConfig(t, cfg, "alice", "bob")
+		evs := slix(t, s, "push_sleep", map[string]any{"url": hook.URL + "/sleepy", "count_url": hook.URL + "/count"}).finish(t)
+		if e := one(t, evs, "enabled"); e["error"] != nil {
+			t.Fatalf("enable failed: %s", e)
+		}
+		want := map[string]float64{"inactive": 1, "active": 1, "hibernated": 2}
+		for _, e := range all(evs, "step") {
+			if n, _ := e.num("hits"); n != want[e.str("name")] {
+				t.Errorf("after the message %s: %v pushes in all, want %v", e.str("name"), n, want[e.str("name")])
+			}
+		}
+		if len(all(evs, "step")) != 3 {
+			t.Errorf("steps: %s", summary(evs))
+		}
+		mu.Lock()
+		hits = nil
+		mu.Unlock()
+	})
 	s := startServerConfig(t, cfg, "alice", "bob")
 	body1, body2 := "first secret text", "second secret text"
 	evs := slix(t, s, "push", map[string]any{"url": hook.URL + "/bob", "body1": body1, "body2": body2}).finish(t)

@@ -817,6 +817,64 @@ async def sc_push():
     await disconnect(alice)
 
 
+async def register_and_enable(c, url, device_id):
+    """Register a webhook device in one stage (form submitted with the
+    first execute, as Conversations does) and enable push with it."""
+    sub = c["xep_0004"].make_form(ftype="submit")
+    sub.add_field(var="url", value=url)
+    sub.add_field(var="device-id", value=device_id)
+    r = await c["xep_0050"].send_command("push." + CFG["domain"], "register-push-webhook", payload=sub, timeout=5)
+    res = form_values(r["command"]["form"])
+    return await push_iq(c, "enable", node=res.get("node"), secret=res.get("secret"))
+
+
+async def hook_count():
+    import urllib.request
+    loop = asyncio.get_running_loop()
+    data = await loop.run_in_executor(None, lambda: urllib.request.urlopen(arg("count_url"), timeout=5).read())
+    return int(data)
+
+
+async def sc_push_sleep():
+    """bob stays connected with stream management and enables push. A
+    message while he is inactive (XEP-0352) pushes; one while he is active
+    does not; after his connection is reset (session hibernated, XEP-0198)
+    a message pushes again. The webhook's count is read after each step."""
+    bob = make_client("bob", plugins=["xep_0004", "xep_0050", "xep_0352"], sm=True)
+    enabled = Waiter()
+    bob.add_event_handler("sm_enabled", enabled.add)
+    got = bodies_waiter(bob)
+    b = await login(bob)
+    emit("login", **b)
+    await enabled.wait(lambda xs: xs, 5, "<enabled/>")
+    emit("enabled", error=await register_and_enable(bob, arg("url"), "sleepy-phone"))
+    alice = make_client("alice")
+    emit("login", **(await login(alice)))
+    settle = arg("settle", 1.5)
+
+    async def step(name, body, n_received):
+        alice.send_message(mto=jid_of("bob"), mbody=body, mtype="chat")
+        if n_received:
+            await got.wait(lambda xs: len(xs) >= n_received, 5, body)
+        await asyncio.sleep(settle)
+        emit("step", name=name, hits=await hook_count())
+
+    bob["xep_0352"].send_inactive()
+    await asyncio.sleep(0.3)
+    await step("inactive", "while inactive", 1)
+    bob["xep_0352"].send_active()
+    await asyncio.sleep(0.3)
+    await step("active", "while active", 2)
+    sock = bob.transport.get_extra_info("socket")
+    import socket as _s
+    import struct
+    sock.setsockopt(_s.SOL_SOCKET, _s.SO_LINGER, struct.pack("ii", 1, 0))
+    bob.abort()
+    await asyncio.sleep(0.5)
+    await step("hibernated", "while hibernated", 0)
+    await disconnect(alice)
+
+
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
