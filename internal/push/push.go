@@ -75,6 +75,10 @@ type Service struct {
 	Metrics *Metrics
 	wg      sync.WaitGroup
 	stop    chan struct{}
+	// ctx bounds every publish; Stop cancels it so shutdown does not wait
+	// for provider retries.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type job struct {
@@ -98,10 +102,11 @@ type slot struct {
 // New returns the service; apps maps the app server JIDs enable accepts
 // to their in-process implementations. Start runs its workers.
 func New(cfg config.Push, domain string, st store.Push, apps map[string]AppServer, log *slog.Logger) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		cfg: cfg, domain: domain, st: st, apps: apps, log: log,
 		jobs: make(chan job, queueLen), now: time.Now, slots: map[regKey]*slot{},
-		Metrics: &Metrics{}, stop: make(chan struct{}),
+		Metrics: &Metrics{}, stop: make(chan struct{}), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -132,6 +137,7 @@ func (s *Service) Start() {
 
 // Stop ends the workers; queued and coalesced pushes are dropped.
 func (s *Service) Stop() {
+	s.cancel()
 	close(s.stop)
 	s.wg.Wait()
 	s.mu.Lock()
@@ -322,7 +328,7 @@ func truncate(s string, n int) string {
 // handle pushes one message to each of the user's registrations, or
 // coalesces it into a push already scheduled.
 func (s *Service) handle(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
 	defer cancel()
 	regs, err := s.st.PushRegistrations(ctx, j.user.Local())
 	if err != nil {
@@ -387,7 +393,7 @@ func (s *Service) flush(k regKey) {
 	sl.pending, sl.timer, sl.last = 0, nil, s.now()
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Minute)
 	defer cancel()
 	regs, err := s.st.PushRegistrations(ctx, k.user)
 	if err != nil {
