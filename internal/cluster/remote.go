@@ -54,18 +54,18 @@ type remoteSession struct {
 	asleep bool
 }
 
-func (s *remoteSession) JID() jid.JID                 { return s.jid }
-func (s *remoteSession) Available() bool              { return s.avail }
-func (s *remoteSession) Priority() int                { return s.prio }
-func (s *remoteSession) Presence() *xmlstream.Element { return s.presence }
-func (s *remoteSession) Interested() bool             { return s.interested }
-func (s *remoteSession) Carbons() bool                { return s.carbons }
-func (s *remoteSession) OfflineOutstanding() int      { return 0 }
+func (s *remoteSession) JID() jid.JID                   { return s.jid }
+func (s *remoteSession) Available() bool                { return s.avail }
+func (s *remoteSession) Priority() int                  { return s.prio }
+func (s *remoteSession) Presence() *xmlstream.Element   { return s.presence }
+func (s *remoteSession) Interested() bool               { return s.interested }
+func (s *remoteSession) Carbons() bool                  { return s.carbons }
+func (s *remoteSession) OfflineOutstanding() int        { return 0 }
+func (s *remoteSession) TakePending() []session.Pending { return nil }
 
 // Asleep reports what the node holding the session answered to the last
 // Send (see router's OnUndelivered).
-func (s *remoteSession) Asleep() bool                   { return s.asleep }
-func (s *remoteSession) TakePending() []session.Pending { return nil }
+func (s *remoteSession) Asleep() bool { return s.asleep }
 
 // SendOffline forwards a stored message with its sequence number, so the
 // node holding the session deletes it from the shared store once the
