@@ -51,6 +51,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+		{"[push]\nenabled = true", "push.enabled"},
+		{"[push]\nmin_interval = '-1s'", "push.min_interval"},
+		{"[push]\nenabled = true\n[push.apns]\nkey_file = 'k.p8'", "push.apns.key_id"},
+		{"[push]\nenabled = true\n[push.apns]\nkey_file = 'k.p8'\nkey_id = 'a'\nteam_id = 'b'\ntopic = 'c'\npush_type = 'voip'", "push.apns.push_type"},
+		{"[push]\nenabled = true\n[push.webhook]\nsecret = 's'", "push.webhook.allowed_urls"},
+		{"[push.fcm]\nservice_acount_file = 'x'", "service_acount_file"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")

@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"bluetick/internal/config"
 	"bluetick/internal/store"
 )
 
@@ -117,6 +119,7 @@ type fakeGoogle struct {
 	lastBody   atomic.Value
 	answer     atomic.Int32 // HTTP status the send endpoint answers
 	answerBody atomic.Value
+	stale      atomic.Bool // the next wrong bearer token is expected (revoked)
 }
 
 func (g *fakeGoogle) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +150,9 @@ func (g *fakeGoogle) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/projects/proj/messages:send":
 		want := "Bearer ya29.token-" + string(rune('0'+g.tokens.Load()))
 		if r.Header.Get("Authorization") != want {
-			t.Errorf("Authorization %q, want %q", r.Header.Get("Authorization"), want)
+			if !g.stale.Swap(false) {
+				t.Errorf("Authorization %q, want %q", r.Header.Get("Authorization"), want)
+			}
 			w.WriteHeader(401)
 			return
 		}
@@ -457,5 +462,55 @@ func TestWebPushRefusesPrivateAddresses(t *testing.T) {
 	}
 	if !publicAddr(netip.MustParseAddr("8.8.8.8")) {
 		t.Error("8.8.8.8 not public")
+	}
+}
+
+// TestFCMTokenRevoked: a 401 from the send endpoint (token revoked early)
+// fetches a new access token once and retries.
+func TestFCMTokenRevoked(t *testing.T) {
+	f, g := newFCM(t)
+	if err := f.Send(t.Context(), dev, Message{Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	// The endpoint now expects token 2 while the cache still holds token 1.
+	g.tokens.Add(1)
+	g.stale.Store(true)
+	if err := f.Send(t.Context(), dev, Message{Node: "n1"}); err != nil {
+		t.Fatalf("after a revoked token: %v", err)
+	}
+	if n := g.tokens.Load(); n != 3 {
+		t.Fatalf("token endpoint count %d, want one more fetch", n)
+	}
+}
+
+// TestFromConfig builds the providers a [push] section configures and
+// reports a broken key file by its config key.
+func TestFromConfig(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Push.Enabled = true
+	cfg.Push.WebPush.Enabled = true
+	cfg.Push.Webhook = config.PushWebhook{Secret: "s", AllowedURLs: "https://a.example/, https://b.example/"}
+	g, err := FromConfig(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.providers["webpush"] == nil || g.providers["fcm"] != nil || g.JID().String() != "push.localhost" {
+		t.Fatalf("providers %v", g.providers)
+	}
+	if wh := g.providers["webhook"].(*Webhook); len(wh.Allowed) != 2 || !wh.Allows("https://b.example/x") {
+		t.Fatalf("webhook allowed %v", wh.Allowed)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "vapid.pem")); err != nil {
+		t.Fatalf("VAPID key not saved: %v", err)
+	}
+	cfg.Push.FCM.ServiceAccountFile = filepath.Join(cfg.DataDir, "missing.json")
+	if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.fcm.service_account_file") {
+		t.Fatalf("missing service account file: %v", err)
+	}
+	cfg.Push.FCM.ServiceAccountFile = ""
+	cfg.Push.APNs = config.PushAPNs{KeyFile: filepath.Join(cfg.DataDir, "vapid.pem") + ".nope", KeyID: "k", TeamID: "t", Topic: "x", PushType: "alert"}
+	if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.apns.key_file") {
+		t.Fatalf("missing APNs key: %v", err)
 	}
 }
