@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"encoding/base64"
+	"encoding/hex"
 	"net/url"
 	"strings"
 	"time"
@@ -138,10 +139,15 @@ func (g *Gateway) command(ctx context.Context, from jid.JID, p *xmlstream.Elemen
 func (g *Gateway) register(ctx context.Context, owner, provider string, v map[string]string) (*dataform.Form, error) {
 	d := store.PushDevice{Owner: owner, DeviceID: v["device-id"], Provider: provider, Created: time.Now()}
 	switch provider {
-	case "fcm", "apns":
+	case "fcm":
 		d.Token = v["token"]
-		if strings.ContainsAny(d.Token, " \t\r\n/") {
-			return nil, stanza.NewError("not-acceptable", "the token has characters a push token never has")
+		if !tokenChars(d.Token, "-_:.") {
+			return nil, stanza.NewError("not-acceptable", "not an FCM registration token")
+		}
+	case "apns":
+		d.Token = strings.ToLower(v["token"])
+		if _, err := hex.DecodeString(d.Token); err != nil || len(d.Token) < 32 || len(d.Token) > 400 {
+			return nil, stanza.NewError("not-acceptable", "an APNs device token is hexadecimal")
 		}
 	case "webpush":
 		d.Token = v["endpoint"]
@@ -215,6 +221,17 @@ func (g *Gateway) unregister(ctx context.Context, owner string, v map[string]str
 		return nil, stanza.NewError("item-not-found", "no such device registered by this account")
 	}
 	return dataform.New("result", ""), nil
+}
+
+// tokenChars reports whether s is letters, digits and the given extra
+// characters only (push tokens are; anything else is not a token).
+func tokenChars(s, extra string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // decodeB64 accepts base64url with or without padding (as browsers hand

@@ -252,6 +252,7 @@ func TestCommandsAndDisco(t *testing.T) {
 		{`<command xmlns='http://jabber.org/protocol/commands' node='register-push-fcm'><x xmlns='jabber:x:data' type='submit'><field var='token'><value>a</value><value>b</value></field></x></command>`, "bad-request"},
 		{`<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='x'/></pubsub>`, "forbidden"},
 		{`<query xmlns='jabber:iq:version'/>`, "service-unavailable"},
+		{`<command xmlns='http://jabber.org/protocol/commands' node='register-push-fcm'><x xmlns='jabber:x:data' type='submit'><field var='token'><value>../../etc</value></field></x></command>`, "not-acceptable"},
 	}
 	for _, b := range bad {
 		if _, err := g.HandleIQ(ctx, iqFrom(t, "alice@example.org/x", "set", b.payload)); condition(err) != b.cond {
