@@ -231,6 +231,11 @@ func serve(args []string) error {
 		mux.Handle("/upload/", up.Handler())
 		go up.Sweep(ctx, 10*time.Minute)
 	}
+	stopPush, err := startPush(cfg, im, groups, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stopPush()
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

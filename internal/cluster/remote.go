@@ -30,6 +30,11 @@ const (
 
 var errRemote = errors.New("cluster: remote session unavailable")
 
+// hdrAsleep in an "ok" reply to a send says the session is hibernated
+// (XEP-0198) or inactive (XEP-0352): its client will not show the stanza
+// until woken.
+const hdrAsleep = "asleep"
+
 // remoteSession is a session on another node, as the router sees it. Its
 // Send is a request to that node, answered only once the stanza is in the
 // session's queue there: the same promise a local Send makes, so the
@@ -43,6 +48,10 @@ type remoteSession struct {
 	interested bool
 	carbons    bool
 	presence   *xmlstream.Element
+	// asleep: the last Send found the session hibernated or inactive on
+	// its node (the "asleep" reply header), so the router wakes the
+	// user with a push as it does for a local session.
+	asleep bool
 }
 
 func (s *remoteSession) JID() jid.JID                   { return s.jid }
@@ -53,6 +62,10 @@ func (s *remoteSession) Interested() bool               { return s.interested }
 func (s *remoteSession) Carbons() bool                  { return s.carbons }
 func (s *remoteSession) OfflineOutstanding() int        { return 0 }
 func (s *remoteSession) TakePending() []session.Pending { return nil }
+
+// Asleep reports what the node holding the session answered to the last
+// Send (see router's OnUndelivered).
+func (s *remoteSession) Asleep() bool { return s.asleep }
 
 // SendOffline forwards a stored message with its sequence number, so the
 // node holding the session deletes it from the shared store once the
@@ -89,6 +102,7 @@ func (s *remoteSession) request(op, arg string, body []byte) error {
 	if string(resp.Data) != replyOK {
 		return errRemote
 	}
+	s.asleep = resp.Header.Get(hdrAsleep) == "1"
 	return nil
 }
 
@@ -127,6 +141,14 @@ func (n *Node) serve(m *nats.Msg) {
 		}
 		if err != nil {
 			reply(replyFull)
+			return
+		}
+		if a, ok := s.(interface{ Asleep() bool }); ok && a.Asleep() && m.Reply != "" {
+			// A header, so nodes of an older version still read "ok".
+			r := nats.NewMsg(m.Reply)
+			r.Header.Set(hdrAsleep, "1")
+			r.Data = []byte(replyOK)
+			m.RespondMsg(r)
 			return
 		}
 		reply(replyOK)

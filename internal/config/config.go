@@ -73,6 +73,7 @@ type Config struct {
 	TURN         TURN    `toml:"turn"`
 	Contact      Contact `toml:"contact"`
 	MUC          MUC     `toml:"muc"`
+	Push         Push    `toml:"push"`
 }
 
 // Upload is XEP-0363 HTTP file upload: clients put media (already
@@ -230,6 +231,97 @@ func (c *Config) MUCDomain() string {
 		return c.MUC.Domain
 	}
 	return "groups." + c.Domain
+}
+
+// Push is XEP-0357 push notifications and the built-in push app server
+// (gateway) at push.<domain>, which wakes phones through FCM, APNs, Web
+// Push or a webhook (docs/push.md). Bluetick does not federate, so clients
+// enable push only with that gateway.
+type Push struct {
+	// Enabled advertises urn:xmpp:push:0 and runs the gateway; it needs at
+	// least one provider below.
+	Enabled bool `toml:"enabled"`
+	// What a notification tells the provider (and so Apple or Google). By
+	// default only that something arrived and how much: the sender and
+	// the text stay on the server, and OMEMO messages have no readable
+	// text anyway.
+	IncludeSender bool `toml:"include_sender"`
+	IncludeBody   bool `toml:"include_body"`
+	IncludeCount  bool `toml:"include_count"`
+	// NotifyReceipts also wakes the phone for delivery receipts and chat
+	// markers (off: they wait for the next time the app runs).
+	NotifyReceipts bool `toml:"notify_receipts"`
+	// MinInterval is the least time between two pushes to one device;
+	// messages in between are coalesced into one push sent when it ends,
+	// so a busy group does not flood a phone (and the provider's quota).
+	MinInterval Duration `toml:"min_interval"`
+	// MaxRetries bounds the retries of a push the provider answered with
+	// 5xx or 429 (exponential backoff from 1s, within RetryTimeout).
+	MaxRetries   int      `toml:"max_retries"`
+	RetryTimeout Duration `toml:"retry_timeout"`
+
+	FCM     PushFCM     `toml:"fcm"`
+	APNs    PushAPNs    `toml:"apns"`
+	WebPush PushWebPush `toml:"webpush"`
+	Webhook PushWebhook `toml:"webhook"`
+}
+
+// PushFCM is Firebase Cloud Messaging HTTP v1, authenticated with a
+// Google service account (OAuth2 JWT bearer grant). Enabled when
+// ServiceAccountFile is set.
+type PushFCM struct {
+	// ServiceAccountFile is the service account's JSON key file
+	// (Firebase console, Project settings, Service accounts).
+	ServiceAccountFile string `toml:"service_account_file"`
+	// ProjectID overrides the file's project_id.
+	ProjectID string `toml:"project_id"`
+	// Endpoint is the FCM API base URL (tests point it at a local server).
+	Endpoint string `toml:"endpoint"`
+	// TokenURL overrides the file's token_uri.
+	TokenURL string `toml:"token_url"`
+}
+
+// PushAPNs is the Apple Push Notification service over HTTP/2 with a
+// token-based (.p8) key. Enabled when KeyFile is set.
+type PushAPNs struct {
+	KeyFile string `toml:"key_file"` // the .p8 key from the Apple developer account
+	KeyID   string `toml:"key_id"`
+	TeamID  string `toml:"team_id"`
+	// Topic is the app's bundle id.
+	Topic string `toml:"topic"`
+	// Endpoint: https://api.push.apple.com, or
+	// https://api.sandbox.push.apple.com for development builds.
+	Endpoint string `toml:"endpoint"`
+	// PushType "alert" (delivered even when the app was killed; the app's
+	// notification service extension fetches the message) or
+	// "background" (silent, throttled and delivered at Apple's discretion).
+	PushType string `toml:"push_type"`
+}
+
+// PushWebPush is Web Push (RFC 8030, 8291, 8292) and UnifiedPush, for
+// browsers and de-Googled Android. The VAPID key pair is generated once in
+// data_dir (vapid.pem).
+type PushWebPush struct {
+	Enabled bool `toml:"enabled"`
+	// Subject is the VAPID contact (mailto: or https:); empty uses
+	// mailto:postmaster@<domain>.
+	Subject string `toml:"subject"`
+}
+
+// PushWebhook posts a signed JSON notification to a URL the device
+// registered, for self-hosted push relays. Enabled when Secret is set.
+type PushWebhook struct {
+	// Secret keys the HMAC-SHA256 in X-Bluetick-Signature.
+	Secret string `toml:"secret"`
+	// AllowedURLs is a comma-separated list of URL prefixes a device may
+	// register (the server makes requests to them, so they must be
+	// trusted, e.g. "https://relay.example.com/").
+	AllowedURLs string `toml:"allowed_urls"`
+}
+
+// PushProviders reports whether any push provider is configured.
+func (p *Push) PushProviders() bool {
+	return p.FCM.ServiceAccountFile != "" || p.APNs.KeyFile != "" || p.WebPush.Enabled || p.Webhook.Secret != ""
 }
 
 // Cluster joins this node to others over NATS. Every node of a cluster
@@ -414,6 +506,14 @@ func Default() Config {
 			Security: []string{}, Status: []string{}, Support: []string{},
 		},
 		MUC: MUC{Enabled: true, MaxMembers: 1024, HistoryOnJoin: 20},
+		Push: Push{
+			IncludeCount: true,
+			MinInterval:  Duration{10 * time.Second},
+			MaxRetries:   4,
+			RetryTimeout: Duration{time.Minute},
+			FCM:          PushFCM{Endpoint: "https://fcm.googleapis.com"},
+			APNs:         PushAPNs{Endpoint: "https://api.push.apple.com", PushType: "alert"},
+		},
 	}
 }
 
@@ -564,7 +664,10 @@ func (c *Config) Validate() error {
 	if err := c.validateTURN(); err != nil {
 		return err
 	}
-	return c.validateUpload()
+	if err := c.validateUpload(); err != nil {
+		return err
+	}
+	return c.Push.validate()
 }
 
 func (c *Config) validateContact() error {
@@ -582,6 +685,35 @@ func (c *Config) validateContact() error {
 				return fmt.Errorf("config: contact.%s has %q, not a URI (use e.g. \"mailto:abuse@example.com\", \"xmpp:admin@example.com\" or \"https://example.com/abuse\")", l.key, s)
 			}
 		}
+	}
+	return nil
+}
+
+func (p *Push) validate() error {
+	if p.MinInterval.Duration < 0 {
+		return errors.New("config: push.min_interval must not be negative (0 = no rate limit)")
+	}
+	if p.MaxRetries < 0 || p.RetryTimeout.Duration <= 0 {
+		return errors.New("config: push.max_retries must be 0 or more and push.retry_timeout greater than zero")
+	}
+	if !p.Enabled {
+		return nil
+	}
+	if !p.PushProviders() {
+		return errors.New("config: push.enabled is true but no provider is configured (set push.fcm.service_account_file, push.apns.key_file, push.webpush.enabled or push.webhook.secret)")
+	}
+	if p.APNs.KeyFile != "" {
+		if p.APNs.KeyID == "" || p.APNs.TeamID == "" || p.APNs.Topic == "" {
+			return errors.New("config: push.apns.key_file needs push.apns.key_id, push.apns.team_id and push.apns.topic (the app's bundle id)")
+		}
+		switch p.APNs.PushType {
+		case "alert", "background":
+		default:
+			return fmt.Errorf("config: push.apns.push_type = %q (use \"alert\" or \"background\")", p.APNs.PushType)
+		}
+	}
+	if p.Webhook.Secret != "" && strings.TrimSpace(p.Webhook.AllowedURLs) == "" {
+		return errors.New("config: push.webhook.secret is set but push.webhook.allowed_urls is empty (list the URL prefixes devices may register)")
 	}
 	return nil
 }

@@ -76,6 +76,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[muc]\ndomain = 'localhost'", "muc.domain"},
 		{"[muc]\nhistory_on_join = -1", "muc.history_on_join"},
 		{"[muc]\narchive_retention = '-1h'", "muc.archive_retention"},
+		{"[push]\nenabled = true", "push.enabled"},
+		{"[push]\nmin_interval = '-1s'", "push.min_interval"},
+		{"[push]\nenabled = true\n[push.apns]\nkey_file = 'k.p8'", "push.apns.key_id"},
+		{"[push]\nenabled = true\n[push.apns]\nkey_file = 'k.p8'\nkey_id = 'a'\nteam_id = 'b'\ntopic = 'c'\npush_type = 'voip'", "push.apns.push_type"},
+		{"[push]\nenabled = true\n[push.webhook]\nsecret = 's'", "push.webhook.allowed_urls"},
+		{"[push.fcm]\nservice_acount_file = 'x'", "service_acount_file"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "c.toml")

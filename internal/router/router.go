@@ -101,6 +101,12 @@ type Router struct {
 	// received carbon for the user's other carbons-enabled resources, or
 	// returns nil when the message is not eligible.
 	CarbonCopy func(el *xmlstream.Element) *xmlstream.Element
+	// OnUndelivered, when set, is told of each chat or normal message that
+	// was stored offline or queued only to sessions that are asleep
+	// (hibernated or inactive, see session.Asleep): the moment to wake the
+	// user's phone with a XEP-0357 push. It runs under the user's delivery
+	// lock, so it must not block (package push queues and returns).
+	OnUndelivered func(ctx context.Context, bare jid.JID, el *xmlstream.Element)
 	// durable: every storable chat or normal message is written to the
 	// offline store before it is acknowledged and delivered with its
 	// sequence number, so the recipient's ack deletes it. A crash of any
@@ -357,6 +363,7 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 				}
 				if err := s.Send(el); err == nil {
 					r.carbons(el, all, []Session{s})
+					r.wake(ctx, bare, el, []Session{s})
 					return nil
 				}
 				if err := r.storePending(ctx, bare, s); err != nil {
@@ -404,13 +411,44 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		}
 		if delivered {
 			r.carbons(el, all, targets)
+			r.wake(ctx, bare, el, targets)
 			return nil
 		}
 	}
 	if typ == "error" {
 		return ErrDropped
 	}
-	return r.storeOffline(ctx, bare, el, len(all) > 0)
+	if err := r.storeOffline(ctx, bare, el, len(all) > 0); err != nil {
+		return err
+	}
+	// Stored behind a drain, or for nobody available: wake the phone
+	// unless a session that gets the drain is awake.
+	r.wake(ctx, bare, el, mostAvailable(all))
+	return nil
+}
+
+// asleep is implemented by local sessions (session.Session.Asleep) and by
+// the cluster's proxies, which learn it from the other node's answer.
+type asleep interface{ Asleep() bool }
+
+// wake calls OnUndelivered when none of the sessions a message was queued
+// to has a client awake to show it. A session that cannot tell counts as
+// awake.
+func (r *Router) wake(ctx context.Context, bare jid.JID, el *xmlstream.Element, targets []Session) {
+	if r.OnUndelivered == nil {
+		return
+	}
+	switch el.Attr("type") {
+	case "", "normal", "chat":
+	default:
+		return
+	}
+	for _, s := range targets {
+		if a, ok := s.(asleep); !ok || !a.Asleep() {
+			return
+		}
+	}
+	r.OnUndelivered(ctx, bare, el)
 }
 
 // deliverDurably stores the message first, then hands it to the targets
@@ -433,8 +471,12 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 	if errors.Is(err, store.ErrQuota) {
 		return stanza.ErrOfflineFull
 	}
-	if err != nil || draining {
+	if err != nil {
 		return err
+	}
+	if draining {
+		r.wake(ctx, bare, el, targets)
+		return nil
 	}
 	for _, s := range targets {
 		if s.SendOffline(el, seq) != nil {
@@ -444,6 +486,7 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 		}
 	}
 	r.carbons(el, all, targets)
+	r.wake(ctx, bare, el, targets)
 	return nil
 }
 

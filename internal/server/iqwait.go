@@ -25,7 +25,6 @@ type pendingIQs struct {
 	m  map[string]waiter
 }
 
-
 // Query sends <iq type='get'/> with payload from the domain to a full JID
 // and waits for the answer (or ctx): the result's payload (nil if empty),
 // or the stanza error the client answered with.

@@ -37,6 +37,56 @@ func (s *Server) RegisterService(domain, name string, svc Service) {
 	s.services[domain] = service{name: name, svc: svc}
 }
 
+// Component is a service that only answers IQs, such as the push gateway
+// on push.<domain>: IQ get/set addressed to its domain go to HandleIQ,
+// whose result or error is sent back like a mux handler's.
+type Component interface {
+	HandleIQ(ctx context.Context, iq *IQ) (*xmlstream.Element, error)
+}
+
+// AddComponent serves c on domain through the Service seam and lists it in
+// disco#items under name. Call it before sessions bind.
+func (s *Server) AddComponent(domain, name string, c Component) {
+	s.RegisterService(domain, name, iqService{s, c})
+}
+
+type iqService struct {
+	s *Server
+	c Component
+}
+
+func (a iqService) Handle(ctx context.Context, from jid.JID, el *xmlstream.Element) {
+	typ := el.Attr("type")
+	var se *stanza.Error
+	var res *xmlstream.Element
+	to, _ := jid.Parse(el.Attr("to"))
+	switch {
+	case typ == "error" || typ == "result" || el.Name == "presence":
+		return // nothing to answer
+	case el.Name != "iq" || to.Local() != "" || to.Resource() != "":
+		se = stanza.NewError("service-unavailable", "this service only answers IQs to "+to.Domain())
+	case typ != "get" && typ != "set":
+		se = stanza.NewError("bad-request", "iq type must be get, set, result or error")
+	case len(el.Elements()) != 1:
+		se = stanza.NewError("bad-request", "an iq get or set carries exactly one payload")
+	default:
+		var err error
+		res, err = a.c.HandleIQ(ctx, &IQ{From: from, To: to, Type: typ, Payload: el.Elements()[0], El: el})
+		if err != nil {
+			se = stanza.AsError(err)
+		}
+	}
+	if se != nil {
+		if r := stanza.ErrorReply(el, se); r != nil {
+			_ = a.s.Deliver(ctx, from, r)
+		}
+		return
+	}
+	out := xmlstream.New(xmlstream.NSClient, "iq", "type", "result", "id", el.Attr("id"), "to", from.String(), "from", to.String())
+	out.Append(res)
+	_ = a.s.Deliver(ctx, from, out)
+}
+
 // serviceFor returns the service owning to's domain, or nil.
 func (s *Server) serviceFor(to jid.JID) Service {
 	if to.IsZero() {

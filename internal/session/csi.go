@@ -95,3 +95,13 @@ func (s *Session) flushHeldLocked() {
 	}
 	s.held, s.heldKeys = nil, nil
 }
+
+// Asleep reports whether a stanza queued now would not reach a client the
+// user looks at: the connection is gone and the session waits for a
+// XEP-0198 resumption (hibernated), or the client said it is in the
+// background (XEP-0352 inactive). A XEP-0357 push wakes such a client.
+func (s *Session) Asleep() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w == nil || s.inactive
+}

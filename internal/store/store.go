@@ -239,6 +239,7 @@ type Store interface {
 	Privacy  // mam branch
 	PEP
 	Rooms
+	Push
 	Close() error
 }
 

@@ -243,6 +243,33 @@ CREATE TABLE muc_secret (
 	secret BYTEA NOT NULL
 );
 `,
+
+	// 6: XEP-0357 push registrations and the built-in push gateway's
+	// devices (docs/push.md), the same tables as the SQLite store's.
+	`
+CREATE TABLE push_registrations (
+	username TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	service  TEXT COLLATE "C" NOT NULL,
+	node     TEXT COLLATE "C" NOT NULL,
+	resource TEXT NOT NULL,
+	options  JSONB NOT NULL DEFAULT '{}',
+	created  TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (username, service, node)
+);
+
+CREATE TABLE push_devices (
+	node        TEXT COLLATE "C" PRIMARY KEY,
+	owner       TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	device_id   TEXT NOT NULL,
+	provider    TEXT NOT NULL,
+	token       TEXT NOT NULL,
+	p256dh      BYTEA NOT NULL,
+	auth        BYTEA NOT NULL,
+	secret_hash BYTEA NOT NULL,
+	created     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX push_devices_owner ON push_devices (owner, created);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

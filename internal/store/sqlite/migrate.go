@@ -227,6 +227,34 @@ CREATE TABLE muc_secret (
 	secret BLOB NOT NULL
 );
 `,
+
+	// 5: XEP-0357 push registrations and the built-in push gateway's
+	// devices (docs/push.md). Options is a JSON object of the
+	// publish-options fields.
+	`
+CREATE TABLE push_registrations (
+	user     TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	service  TEXT NOT NULL,
+	node     TEXT NOT NULL,
+	resource TEXT NOT NULL,
+	options  TEXT NOT NULL DEFAULT '{}',
+	created  INTEGER NOT NULL, -- Unix microseconds, UTC
+	PRIMARY KEY (user, service, node)
+) WITHOUT ROWID;
+
+CREATE TABLE push_devices (
+	node        TEXT PRIMARY KEY,
+	owner       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	device_id   TEXT NOT NULL,
+	provider    TEXT NOT NULL,
+	token       TEXT NOT NULL,
+	p256dh      BLOB NOT NULL,
+	auth        BLOB NOT NULL,
+	secret_hash BLOB NOT NULL,
+	created     INTEGER NOT NULL -- Unix microseconds, UTC
+) WITHOUT ROWID;
+CREATE INDEX push_devices_owner ON push_devices (owner, created);
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it

@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent/Mixed", s.testConcurrentMixed},
 	}
 	tests = append(tests, s.archiveTests()...) // mam branch
+	tests = append(tests, s.pushTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
 	}

@@ -1152,6 +1152,158 @@ async def sc_groups():
     await disconnect(alice, bob, carol, dave, eve, mallory)
 
 
+NS_PUSH = "urn:xmpp:push:0"
+NS_DATA = "jabber:x:data"
+
+
+def form_values(form):
+    """var -> first value of a data form, read from its XML."""
+    out = {}
+    for f in form.xml.findall("{%s}field" % NS_DATA):
+        v = f.find("{%s}value" % NS_DATA)
+        out[f.get("var")] = v.text if v is not None else None
+    return out
+
+
+async def push_iq(c, name, node=None, secret=None):
+    """Send XEP-0357 <enable/> or <disable/> (this slixmpp has no
+    xep_0357 plugin, so the payload is built by hand)."""
+    iq = c.make_iq_set()
+    el = ET.Element("{%s}%s" % (NS_PUSH, name), {"jid": "push." + CFG["domain"]})
+    if node:
+        el.set("node", node)
+    if secret:
+        x = ET.SubElement(el, "{%s}x" % NS_DATA, {"type": "submit"})
+        for var, val in (("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options"), ("secret", secret)):
+            f = ET.SubElement(x, "{%s}field" % NS_DATA, {"var": var})
+            ET.SubElement(f, "{%s}value" % NS_DATA).text = val
+    iq.append(el)
+    try:
+        await iq.send(timeout=5)
+        return None
+    except IqError as e:
+        return e.iq["error"]["condition"] or "error"
+
+
+async def sc_push():
+    """XEP-0357 with the built-in gateway: bob registers a webhook device
+    with the ad-hoc command (XEP-0050, two stages), enables push and goes
+    offline; alice sends him a message (a push must reach the webhook);
+    bob comes back, disables push and leaves; alice sends another (no
+    push). Also: enable with a foreign app server is refused."""
+    gw = "push." + CFG["domain"]
+    bob = make_client("bob", plugins=["xep_0004", "xep_0050"])
+    b = await login(bob)
+    emit("login", **b)
+    info = await bob["xep_0030"].get_info(jid=jid_of("bob"), timeout=5)
+    emit("account_disco", features=sorted(info["disco_info"]["features"]))
+    items = await bob["xep_0030"].get_items(jid=CFG["domain"], timeout=5)
+    emit("server_items", jids=[str(i[0]) for i in items["disco_items"]["items"]])
+    cmds = await bob["xep_0030"].get_items(jid=gw, node="http://jabber.org/protocol/commands", timeout=5)
+    emit("commands", nodes=[i[1] for i in cmds["disco_items"]["items"]])
+    # Stage 1: execute without a form, get the form.
+    r1 = await bob["xep_0050"].send_command(gw, "register-push-webhook", timeout=5)
+    form = r1["command"]["form"]
+    emit("command_form", status=r1["command"]["status"], fields=sorted(form_values(form).keys()))
+    # Stage 2: complete with the submitted form.
+    sub = bob["xep_0004"].make_form(ftype="submit")
+    sub.add_field(var="url", value=arg("url"))
+    sub.add_field(var="device-id", value="interop-phone")
+    r2 = await bob["xep_0050"].send_command(gw, "register-push-webhook", action="complete",
+                                             sessionid=r1["command"]["sessionid"], payload=sub, timeout=5)
+    res = form_values(r2["command"]["form"])
+    emit("registered", status=r2["command"]["status"], node=res.get("node"), has_secret=bool(res.get("secret")), jid=str(res.get("jid")))
+    iq = bob.make_iq_set()
+    iq.append(ET.Element("{%s}enable" % NS_PUSH, {"jid": "push.example.net", "node": "n"}))
+    try:
+        await iq.send(timeout=5)
+        emit("enable_foreign", error=None)
+    except IqError as e:
+        emit("enable_foreign", error=e.iq["error"]["condition"], text=e.iq["error"]["text"])
+    err = await push_iq(bob, "enable", node=res.get("node"), secret=res.get("secret"))
+    emit("enabled", error=err)
+    await disconnect(bob)
+    await asyncio.sleep(0.3)
+
+    alice = make_client("alice")
+    a = await login(alice)
+    emit("login", **a)
+    alice.send_message(mto=jid_of("bob"), mbody=arg("body1"), mtype="chat")
+    emit("sent", n=1)
+    await asyncio.sleep(arg("settle", 2))
+
+    bob2 = make_client("bob")
+    got = bodies_waiter(bob2)
+    await login(bob2)
+    await got.wait(lambda xs: len(xs) >= 1, 5, "the offline message")
+    err = await push_iq(bob2, "disable")
+    emit("disabled", error=err)
+    await disconnect(bob2)
+    await asyncio.sleep(0.3)
+    alice.send_message(mto=jid_of("bob"), mbody=arg("body2"), mtype="chat")
+    emit("sent", n=2)
+    await asyncio.sleep(arg("settle", 2))
+    await disconnect(alice)
+
+
+async def register_and_enable(c, url, device_id):
+    """Register a webhook device in one stage (form submitted with the
+    first execute, as Conversations does) and enable push with it."""
+    sub = c["xep_0004"].make_form(ftype="submit")
+    sub.add_field(var="url", value=url)
+    sub.add_field(var="device-id", value=device_id)
+    r = await c["xep_0050"].send_command("push." + CFG["domain"], "register-push-webhook", payload=sub, timeout=5)
+    res = form_values(r["command"]["form"])
+    return await push_iq(c, "enable", node=res.get("node"), secret=res.get("secret"))
+
+
+async def hook_count():
+    import urllib.request
+    loop = asyncio.get_running_loop()
+    data = await loop.run_in_executor(None, lambda: urllib.request.urlopen(arg("count_url"), timeout=5).read())
+    return int(data)
+
+
+async def sc_push_sleep():
+    """bob stays connected with stream management and enables push. A
+    message while he is inactive (XEP-0352) pushes; one while he is active
+    does not; after his connection is reset (session hibernated, XEP-0198)
+    a message pushes again. The webhook's count is read after each step."""
+    bob = make_client("bob", plugins=["xep_0004", "xep_0050", "xep_0352"], sm=True)
+    enabled = Waiter()
+    bob.add_event_handler("sm_enabled", enabled.add)
+    got = bodies_waiter(bob)
+    b = await login(bob)
+    emit("login", **b)
+    await enabled.wait(lambda xs: xs, 5, "<enabled/>")
+    emit("enabled", error=await register_and_enable(bob, arg("url"), "sleepy-phone"))
+    alice = make_client("alice")
+    emit("login", **(await login(alice)))
+    settle = arg("settle", 1.5)
+
+    async def step(name, body, n_received):
+        alice.send_message(mto=jid_of("bob"), mbody=body, mtype="chat")
+        if n_received:
+            await got.wait(lambda xs: len(xs) >= n_received, 5, body)
+        await asyncio.sleep(settle)
+        emit("step", name=name, hits=await hook_count())
+
+    bob["xep_0352"].send_inactive()
+    await asyncio.sleep(0.3)
+    await step("inactive", "while inactive", 1)
+    bob["xep_0352"].send_active()
+    await asyncio.sleep(0.3)
+    await step("active", "while active", 2)
+    sock = bob.transport.get_extra_info("socket")
+    import socket as _s
+    import struct
+    sock.setsockopt(_s.SOL_SOCKET, _s.SO_LINGER, struct.pack("ii", 1, 0))
+    bob.abort()
+    await asyncio.sleep(0.5)
+    await step("hibernated", "while hibernated", 0)
+    await disconnect(alice)
+
+
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
