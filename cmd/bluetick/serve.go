@@ -167,6 +167,13 @@ func serve(args []string) error {
 		}
 		defer clusterNode.Close()
 		svc.SetRemote(clusterNode)
+		if groups != nil {
+			// Each room lives on one node; the others forward to it.
+			if err := clusterNode.ServeRooms(groups.HandleLocal); err != nil {
+				return err
+			}
+			groups.Home, groups.Forward = clusterNode.IsRoomHome, clusterNode.ForwardRoom
+		}
 	}
 	go im.Offline.Sweep(ctx, cfg.Offline.Expiry.Duration, time.Hour)
 	if a := im.Archive(); a != nil { // mam branch

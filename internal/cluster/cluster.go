@@ -90,6 +90,7 @@ type Node struct {
 	byUser   map[jid.JID]map[string]*entry // bare JID -> directory key -> entry (other nodes only)
 	lastBeat map[string]time.Time          // node -> when its heartbeat was last seen
 
+	ctx    context.Context // ends when the node leaves
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -155,7 +156,7 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		return nil, err
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
-	n.cancel = rcancel
+	n.ctx, n.cancel = rctx, rcancel
 	ready := make(chan struct{}, 2)
 	if err := n.watch(rctx, live, n.applyBeat, ready); err != nil {
 		n.Close()
