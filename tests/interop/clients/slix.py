@@ -1043,7 +1043,7 @@ async def try_join(c, room, nick, **kw):
         return {"ok": False, "condition": e.presence["error"]["condition"], "xml": str(e.presence)}
 
 
-async def try_iq(coro):
+async def muc_try_iq(coro):
     try:
         r = await coro
         return {"ok": True, "result": r}
@@ -1134,14 +1134,14 @@ async def sc_groups():
     mallory = make_client("mallory", plugins=MUC_PLUGINS)
     emit("login", **await login(mallory))
     emit("mallory_join", **await try_join(mallory, room, "Mallory"))
-    r = await try_iq(mallory["xep_0313"].retrieve(jid=slixmpp.JID(room), timeout=5))
+    r = await muc_try_iq(mallory["xep_0313"].retrieve(jid=slixmpp.JID(room), timeout=5))
     emit("mallory_archive", ok=r["ok"], condition=r.get("condition"))
-    r = await try_iq(mallory["xep_0045"].get_affiliation_list(room, "member", timeout=5))
+    r = await muc_try_iq(mallory["xep_0045"].get_affiliation_list(room, "member", timeout=5))
     emit("mallory_members", ok=r["ok"], condition=r.get("condition"))
-    r = await try_iq(bob["xep_0045"].set_affiliation(room, "member", jid=jid_of("mallory"), timeout=5))
+    r = await muc_try_iq(bob["xep_0045"].set_affiliation(room, "member", jid=jid_of("mallory"), timeout=5))
     emit("member_adds", ok=r["ok"], condition=r.get("condition"))
     await alice["xep_0045"].set_affiliation(room, "admin", jid=jid_of("bob"), timeout=5)
-    r = await try_iq(bob["xep_0045"].set_affiliation(room, "none", jid=jid_of("alice"), timeout=5))
+    r = await muc_try_iq(bob["xep_0045"].set_affiliation(room, "none", jid=jid_of("alice"), timeout=5))
     emit("admin_removes_owner", ok=r["ok"], condition=r.get("condition"))
     msg = mallory.make_message(mto=room, mbody="let me in", mtype="groupchat")
     errs = Waiter()
