@@ -19,6 +19,7 @@ import (
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
+	"bluetick/internal/component"
 	"bluetick/internal/config"
 	"bluetick/internal/gctune"
 	"bluetick/internal/hostmeta"
@@ -139,6 +140,7 @@ func serve(args []string) error {
 		}
 		im.RegisterService(cfg.MUCDomain(), "Groups", groups)
 	}
+	components := component.New(cfg, im, log)
 	svc := c2s.New(cfg, im, tlsConf, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -193,7 +195,7 @@ func serve(args []string) error {
 		listeners = append(listeners, ln)
 		return ln, nil
 	}
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	if cfg.Listen.C2S != "" {
 		ln, err := listen(cfg.Listen.C2S)
 		if err != nil {
@@ -207,6 +209,13 @@ func serve(args []string) error {
 			return err
 		}
 		go func() { errc <- svc.ServeTCP(ln, true) }()
+	}
+	if len(cfg.Components) > 0 {
+		ln, err := listen(cfg.Listen.Component)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- components.Serve(ln) }()
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())

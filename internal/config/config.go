@@ -74,6 +74,8 @@ type Config struct {
 	Contact      Contact `toml:"contact"`
 	MUC          MUC     `toml:"muc"`
 	Push         Push    `toml:"push"`
+	// Components are the XEP-0114 external components allowed to attach.
+	Components []Component `toml:"components"`
 }
 
 // Upload is XEP-0363 HTTP file upload: clients put media (already
@@ -363,6 +365,18 @@ type Listen struct {
 	// the scheme and Host of each request, right when clients connect
 	// directly; behind a TLS-terminating proxy set it.
 	PublicURL string `toml:"public_url"`
+	// Component is the XEP-0114 port external components (gateways, bots)
+	// connect to; it is opened only when [[components]] are configured.
+	// Loopback by default: the handshake is a shared secret in clear.
+	Component string `toml:"component"`
+}
+
+// Component is one XEP-0114 external component: a program that connects
+// to Listen.Component and serves Domain (a subdomain such as
+// "bot.example.com"), authenticated by Secret.
+type Component struct {
+	Domain string `toml:"domain"`
+	Secret string `toml:"secret"`
 }
 
 // TLS picks the certificate. When both files are empty a self-signed
@@ -462,9 +476,10 @@ func Default() Config {
 		Domain:  "localhost",
 		DataDir: "bluetick-data",
 		Listen: Listen{
-			C2S:    ":5222",
-			C2STLS: ":5223",
-			HTTP:   ":5280",
+			C2S:       ":5222",
+			C2STLS:    ":5223",
+			HTTP:      ":5280",
+			Component: "127.0.0.1:5347",
 		},
 		TLS: TLS{RequireSTARTTLS: "auto"},
 		Limits: Limits{
@@ -652,6 +667,9 @@ func (c *Config) Validate() error {
 	if c.Limits.GCHeadroomMB < 0 {
 		return errors.New("config: limits.gc_headroom_mb must be 0 (Go's default GC) or more")
 	}
+	if err := c.validateComponents(); err != nil {
+		return err
+	}
 	if c.Listen.PublicURL != "" {
 		u, err := url.Parse(c.Listen.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -668,6 +686,28 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Push.validate()
+}
+
+func (c *Config) validateComponents() error {
+	seen := map[string]bool{}
+	for i, comp := range c.Components {
+		d, err := jid.New("", comp.Domain, "")
+		if err != nil || comp.Domain == "" {
+			return fmt.Errorf("config: components[%d].domain = %q is not an XMPP domain (use e.g. \"bot.%s\")", i, comp.Domain, c.Domain)
+		}
+		c.Components[i].Domain = d.Domain()
+		if d.Domain() == c.Domain || d.Domain() == c.MUCDomain() || seen[d.Domain()] {
+			return fmt.Errorf("config: components[%d].domain = %q is already served (the server, the groups service or another component)", i, comp.Domain)
+		}
+		seen[d.Domain()] = true
+		if len(comp.Secret) < 16 {
+			return fmt.Errorf("config: components[%d].secret must be at least 16 characters", i)
+		}
+	}
+	if len(c.Components) > 0 && c.Listen.Component == "" {
+		return errors.New("config: listen.component is empty but [[components]] are configured (use e.g. \"127.0.0.1:5347\")")
+	}
+	return nil
 }
 
 func (c *Config) validateContact() error {

@@ -33,6 +33,7 @@ func TestInterop(t *testing.T) {
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
 	t.Run("23_bosh_strophe", testBOSH)
+	t.Run("26_component", testComponent)
 	t.Run("19_push", testPush)
 	t.Run("20_turn_extdisco", testTURN)
 	t.Run("21_host_meta", testHostMeta)
