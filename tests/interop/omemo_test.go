@@ -38,23 +38,6 @@ type profanity struct {
 	s    *server
 }
 
-func needProfanity(t *testing.T) {
-	t.Helper()
-	if skipAll() {
-		t.Skip("BLUETICK_INTEROP_SKIP=1")
-	}
-	const install = "apt-get update && apt-get install -y profanity tmux"
-	for _, tool := range []string{"profanity", "tmux"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("client profanity unavailable: %s is not installed; install it with: %s (set BLUETICK_INTEROP_SKIP=1 to skip the interop tests)", tool, install)
-		}
-	}
-	out, err := exec.Command("profanity", "--version").CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("OMEMO support: Enabled")) {
-		t.Fatalf("client profanity unavailable: `profanity --version` does not say \"OMEMO support: Enabled\" (%v): %s; install Debian's build with: %s", err, out, install)
-	}
-}
-
 // startProfanity runs profanity for user in a new tmux session. Its
 // config and data (OMEMO identity, chat log, debug log) live in home,
 // which survives a restart.
@@ -166,7 +149,7 @@ func chatLine(from, text string) *regexp.Regexp {
 }
 
 func testOMEMO(t *testing.T) {
-	needProfanity(t)
+	need(t, "profanity")
 	s := startServerArgs(t, []string{"--archive", "archive"}, "alice", "bob")
 	aliceJID, bobJID := s.jid("alice"), s.jid("bob")
 
@@ -256,6 +239,9 @@ func testOMEMO(t *testing.T) {
 	bundleFrom := regexp.MustCompile(`RECV: <iq [^>]*from="` + regexp.QuoteMeta(bobJID) + `"[^>]*><pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="` +
 		regexp.QuoteMeta(omemoNS+".bundles:"+ids["bob"]) + `"><item `)
 	waitLog(t, alice, bundleFrom)
+	// ... after his device list (a PEP notification or an items result,
+	// from bob's bare JID, naming his device).
+	waitLog(t, alice, deviceListFrom(bobJID, ids["bob"]))
 	alice.typeLine(m1)
 	alice.waitMatch(chatLine("me", m1), paneWait)
 
@@ -304,6 +290,7 @@ func testOMEMO(t *testing.T) {
 	// Bob fetched alice's bundle through bluetick's PEP too (to answer).
 	waitLog(t, bob, regexp.MustCompile(`RECV: <iq [^>]*from="`+regexp.QuoteMeta(aliceJID)+`"[^>]*><pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="`+
 		regexp.QuoteMeta(omemoNS+".bundles:"+ids["alice"])+`"><item `))
+	waitLog(t, bob, deviceListFrom(aliceJID, ids["alice"]))
 
 	// The archive: each message in the sender's and the recipient's archive,
 	// all ciphertext.
@@ -355,6 +342,13 @@ func testOMEMO(t *testing.T) {
 		}
 	}
 	s.alive(t)
+}
+
+// deviceListFrom matches a received stanza from owner carrying owner's
+// OMEMO device list with device id.
+func deviceListFrom(owner, id string) *regexp.Regexp {
+	return regexp.MustCompile(`RECV: <(message|iq) [^>]*from="` + regexp.QuoteMeta(owner) + `"[^\n]*?<items node="` +
+		regexp.QuoteMeta(omemoNS+".devicelist") + `"><item [^>]*><list xmlns="` + omemoNS + `">(<device [^>]*/>)*<device id="` + id + `"`)
 }
 
 // waitLog waits until p's debug log matches re.
