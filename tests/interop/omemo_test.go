@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,7 +234,7 @@ func testOMEMO(t *testing.T) {
 	// list and bundle from bluetick (bob is not there to answer), builds a
 	// session from it and sends m1, which is stored offline.
 	bob.quit()
-	time.Sleep(500 * time.Millisecond) // let the server see bob's session end
+	waitSessions(t, s, 1) // bob's session is gone (not kept for resumption)
 	alice.typeLine("/omemo start " + bobJID)
 	// Alice fetches bob's bundle through bluetick's PEP (from bob's bare
 	// JID, answered by the server).
@@ -349,6 +351,34 @@ func testOMEMO(t *testing.T) {
 func deviceListFrom(owner, id string) *regexp.Regexp {
 	return regexp.MustCompile(`RECV: <(message|iq) [^>]*from="` + regexp.QuoteMeta(owner) + `"[^\n]*?<items node="` +
 		regexp.QuoteMeta(omemoNS+".devicelist") + `"><item [^>]*><list xmlns="` + omemoNS + `">(<device [^>]*/>)*<device id="` + id + `"`)
+}
+
+// waitSessions waits until the server's /healthz counts n sessions.
+func waitSessions(t *testing.T, s *server, n int) {
+	t.Helper()
+	cl := http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(paneWait)
+	var last string
+	for {
+		resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", s.http))
+		if err == nil {
+			var h struct {
+				Sessions int `json:"sessions"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if err == nil && h.Sessions == n {
+				return
+			}
+			last = fmt.Sprintf("%d sessions", h.Sessions)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: want %d sessions, last answer: %s", n, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitLog waits until p's debug log matches re.
