@@ -83,7 +83,7 @@ type check struct {
 	err  error
 }
 
-var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}, "strophe": {}, "coturn": {}}
+var checks = map[string]*check{"slixmpp": {}, "xmppjs": {}, "sendxmpp": {}, "strophe": {}, "coturn": {}, "profanity": {}}
 
 // need fails the test (or skips it with BLUETICK_INTEROP_SKIP=1) when a
 // client is not installed, telling how to install it.
@@ -124,6 +124,19 @@ func need(t *testing.T, client string) {
 					c.err = fmt.Errorf("%s is not installed; install coturn's client tools with: apt-get update && apt-get install -y coturn (its turnserver daemon is not needed)", tool)
 					return
 				}
+			}
+		case "profanity":
+			// Debian's profanity (OMEMO through libsignal-protocol-c), driven under tmux.
+			const install = "apt-get update && apt-get install -y profanity tmux"
+			for _, tool := range []string{"profanity", "tmux"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					c.err = fmt.Errorf("%s is not installed; install it with: %s", tool, install)
+					return
+				}
+			}
+			out, err := exec.Command("profanity", "--version").CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("OMEMO support: Enabled")) {
+				c.err = fmt.Errorf("`profanity --version` does not say \"OMEMO support: Enabled\" (%v: %s); install Debian's build with: %s", err, bytes.TrimSpace(out), install)
 			}
 		case "sendxmpp":
 			if _, err := exec.LookPath("go-sendxmpp"); err != nil {

@@ -38,6 +38,7 @@ func TestInterop(t *testing.T) {
 	t.Run("20_turn_extdisco", testTURN)
 	t.Run("21_host_meta", testHostMeta)
 	t.Run("22_contact_addresses", testContact)
+	t.Run("24_omemo_e2e", testOMEMO) // omemo branch (omemo_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
