@@ -31,6 +31,10 @@ func (s *Server) registerPEP() {
 	}
 	m.Feature(ToSelf, pep.NSPrivate)
 	m.Feature(ToServer|acct, pep.NSVCard)
+	// Some clients (profanity) look for publish-options on the server's
+	// own disco before they ask for open access to their OMEMO keys; every
+	// account's PEP service supports it, so the server says so too.
+	m.Feature(ToServer, pep.NSPubSub+"#publish-options")
 }
 
 func pepIQ(h func(context.Context, *pep.Request) (*xmlstream.Element, error)) IQHandler {
