@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"bluetick/internal/config"
+	"bluetick/internal/pep"
 	"bluetick/internal/xmlstream"
 )
 
@@ -154,6 +155,18 @@ func TestUnknownIQServiceUnavailableAndDisco(t *testing.T) {
 	}
 	if feats["jabber:iq:register"] {
 		t.Error("registration is closed but advertised")
+	}
+	// The stream features carried the same disco#info as a XEP-0115 hash.
+	ver, err := pep.CapsVer(q, "sha-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := srv.im.Caps(); c == nil || c.Attr("ver") != ver || c.Attr("hash") != "sha-1" {
+		t.Fatalf("server caps %v, want ver %s", c, ver)
+	}
+	fresh := dial(t, srv.addr)
+	if f := fresh.open(); f.Child("http://jabber.org/protocol/caps", "c").Attr("ver") != ver {
+		t.Fatalf("stream features without the server's caps: %v", f)
 	}
 }
 

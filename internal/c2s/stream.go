@@ -307,6 +307,9 @@ func (st *stream) negotiate() error {
 			f.Append(xmlstream.New(nsSM, "sm"))
 			f.Append(xmlstream.New(nsCSI, "csi"))
 		}
+		if c := st.svc.im.Caps(); c != nil {
+			f.Append(c)
+		}
 		if err := st.sendFeatures(f); err != nil {
 			return err
 		}

@@ -209,5 +209,5 @@ func FuzzComponentStream(f *testing.F) {
 // discardConn is a net.Conn that swallows writes.
 type discardConn struct{ net.Conn }
 
-func (discardConn) Write(b []byte) (int, error)        { return len(b), nil }
+func (discardConn) Write(b []byte) (int, error)      { return len(b), nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }

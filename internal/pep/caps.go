@@ -62,6 +62,10 @@ func parseCaps(p *xmlstream.Element) (capsRef, bool) {
 
 var errCapsMalformed = errors.New("caps: disco#info is not valid for hashing")
 
+// CapsVer is capsVer for other packages: the server advertises its own
+// capabilities in the stream features (XEP-0115 §6.3).
+func CapsVer(q *xmlstream.Element, hashName string) (string, error) { return capsVer(q, hashName) }
+
 // capsVer computes the XEP-0115 §5.1 verification string of a disco#info
 // <query/> with the named hash, rejecting what §5.4 says to reject
 // (duplicate identities or features, duplicate or malformed FORM_TYPEs).

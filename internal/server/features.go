@@ -80,6 +80,32 @@ func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 	return q, nil
 }
 
+// NSCaps is XEP-0115 entity capabilities.
+const NSCaps = "http://jabber.org/protocol/caps"
+
+// Caps is the server's own entity capabilities (XEP-0115 §6.3), for the
+// stream features: a client that knows the hash skips the disco#info
+// query on every connect. Handlers are registered before the first
+// session, so it is computed once.
+func (s *Server) Caps() *xmlstream.Element {
+	s.capsOnce.Do(func() {
+		q, err := s.discoInfo(context.Background(), &IQ{To: s.Domain, Type: "get", Payload: xmlstream.New(NSDiscoInfo, "query")})
+		if err != nil {
+			return
+		}
+		ver, err := pep.CapsVer(q, "sha-1")
+		if err != nil {
+			s.log.Error("server caps", "err", err)
+			return
+		}
+		s.caps = xmlstream.New(NSCaps, "c", "hash", "sha-1", "node", "urn:bluetick", "ver", ver)
+	})
+	if s.caps == nil {
+		return nil
+	}
+	return s.caps.Copy()
+}
+
 // appendServerInfo adds the registered identities (identities true) or the
 // other elements, extension forms, to the domain's disco#info: identities
 // first, forms last, as XEP-0030 and XEP-0128 show them.

@@ -41,6 +41,9 @@ type Server struct {
 	mux     *Mux
 	started time.Time
 
+	capsOnce sync.Once
+	caps     *xmlstream.Element // see Caps
+
 	services map[string]service // by domain, see service.go
 
 	// subMu serializes subscription state changes: they touch two rosters
