@@ -735,52 +735,6 @@ async def sc_upload():
     from slixmpp.plugins.xep_0363.http_upload import FileTooBig
 
     c = make_client("alice", plugins=["xep_0128", "xep_0363"])
-EXTDISCO = "urn:xmpp:extdisco:2"
-
-
-async def extdisco_get(c, payload):
-    """Sends an IQ get with the raw payload to the server; returns
-    ("result", element) or ("error", condition)."""
-    iq = c.make_iq_get(ito=CFG["domain"])
-    iq.append(ET.fromstring(payload))
-    try:
-        res = await iq.send(timeout=5)
-    except IqError as e:
-        return "error", e.iq["error"]["condition"]
-    return "result", res.xml
-
-
-def service_facts(el):
-    return [dict(s.attrib) for s in el.iter("{%s}service" % EXTDISCO)]
-
-
-async def sc_extdisco():
-    """XEP-0215: the server's disco#info advertises urn:xmpp:extdisco:2;
-    <services/> (all, then type='turn') lists STUN and TURN with
-    credentials; <credentials/> for the TURN host; a bad request is
-    refused. Every service seen is printed for the Go test, which then
-    relays data through TURN with coturn's client."""
-    c = make_client("alice", plugins=["xep_0004", "xep_0128"])
-    a = await login(c)
-    emit("login", **a)
-    info = await c["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
-    emit("disco", features=sorted(info["disco_info"]["features"]), xml=str(info))
-    kind, el = await extdisco_get(c, "<services xmlns='%s'/>" % EXTDISCO)
-    emit("services", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
-    kind, el = await extdisco_get(c, "<services xmlns='%s' type='turn'/>" % EXTDISCO)
-    emit("services_turn", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
-    host = arg("turn_host")
-    kind, el = await extdisco_get(c, "<credentials xmlns='%s'><service host='%s' type='turn'/></credentials>" % (EXTDISCO, host))
-    emit("credentials", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
-    kind, el = await extdisco_get(c, "<credentials xmlns='%s'><service type='turn'/></credentials>" % EXTDISCO)
-    emit("credentials_bad", kind=kind, error=el if kind == "error" else None)
-    await disconnect(c)
-
-
-async def sc_contact():
-    """XEP-0157: the contact-addresses form in the server's disco#info, read
-    through slixmpp's XEP-0128 / XEP-0004 support."""
-    c = make_client("alice", plugins=["xep_0004", "xep_0128"])
     a = await login(c)
     emit("login", **a)
     info = await c["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
@@ -835,6 +789,70 @@ async def sc_contact():
         emit("oversize", refused=True, condition=err["condition"], type=err["type"], text=err["text"],
              max_file_size=mfs.text if mfs is not None else None, xml=str(e.iq))
     await disconnect(c)
+
+
+EXTDISCO = "urn:xmpp:extdisco:2"
+
+
+async def extdisco_get(c, payload):
+    """Sends an IQ get with the raw payload to the server; returns
+    ("result", element) or ("error", condition)."""
+    iq = c.make_iq_get(ito=CFG["domain"])
+    iq.append(ET.fromstring(payload))
+    try:
+        res = await iq.send(timeout=5)
+    except IqError as e:
+        return "error", e.iq["error"]["condition"]
+    return "result", res.xml
+
+
+def service_facts(el):
+    return [dict(s.attrib) for s in el.iter("{%s}service" % EXTDISCO)]
+
+
+async def sc_extdisco():
+    """XEP-0215: the server's disco#info advertises urn:xmpp:extdisco:2;
+    <services/> (all, then type='turn') lists STUN and TURN with
+    credentials; <credentials/> for the TURN host; a bad request is
+    refused. Every service seen is printed for the Go test, which then
+    relays data through TURN with coturn's client."""
+    c = make_client("alice", plugins=["xep_0004", "xep_0128"])
+    a = await login(c)
+    emit("login", **a)
+    info = await c["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
+    emit("disco", features=sorted(info["disco_info"]["features"]), xml=str(info))
+    kind, el = await extdisco_get(c, "<services xmlns='%s'/>" % EXTDISCO)
+    emit("services", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
+    kind, el = await extdisco_get(c, "<services xmlns='%s' type='turn'/>" % EXTDISCO)
+    emit("services_turn", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
+    host = arg("turn_host")
+    kind, el = await extdisco_get(c, "<credentials xmlns='%s'><service host='%s' type='turn'/></credentials>" % (EXTDISCO, host))
+    emit("credentials", kind=kind, services=service_facts(el) if kind == "result" else [], error=el if kind == "error" else None)
+    kind, el = await extdisco_get(c, "<credentials xmlns='%s'><service type='turn'/></credentials>" % EXTDISCO)
+    emit("credentials_bad", kind=kind, error=el if kind == "error" else None)
+    await disconnect(c)
+
+
+async def sc_contact():
+    """XEP-0157: the contact-addresses form in the server's disco#info, read
+    through slixmpp's XEP-0128 / XEP-0004 support."""
+    c = make_client("alice", plugins=["xep_0004", "xep_0128"])
+    a = await login(c)
+    emit("login", **a)
+    info = await c["xep_0030"].get_info(jid=CFG["domain"], timeout=5)
+    forms = {}
+    for form in info["disco_info"].iterables:
+        if form.name != "x":
+            continue
+        values = form.get_values()
+        ft = values.get("FORM_TYPE")
+        if isinstance(ft, list):
+            ft = ft[0] if ft else None
+        forms[ft] = {k: (v if isinstance(v, list) else [v]) for k, v in values.items() if k != "FORM_TYPE"}
+    emit("forms", forms=forms, xml=str(info))
+    await disconnect(c)
+
+
 PEP_PLUGINS = ["xep_0004", "xep_0060", "xep_0163", "xep_0115", "xep_0084", "xep_0172", "xep_0054", "xep_0049", "xep_0223"]
 NS_PS_ERR = "{http://jabber.org/protocol/pubsub#errors}"
 DEVICELIST = "eu.siacs.conversations.axolotl.devicelist"
@@ -995,15 +1013,6 @@ async def sc_pep():
     except RuntimeError as e:
         emit("missing", what=str(e))
     await disconnect(alice, bob, bob2, carol)
-        if form.name != "x":
-            continue
-        values = form.get_values()
-        ft = values.get("FORM_TYPE")
-        if isinstance(ft, list):
-            ft = ft[0] if ft else None
-        forms[ft] = {k: (v if isinstance(v, list) else [v]) for k, v in values.items() if k != "FORM_TYPE"}
-    emit("forms", forms=forms, xml=str(info))
-    await disconnect(c)
 
 
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
