@@ -171,7 +171,7 @@ func TestAvatarPresenceUpdate(t *testing.T) {
 	alice.must("set", "", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>"+b64+"</BINVAL></PHOTO></vCard>")
 	for _, in := range []string{
 		"<presence xmlns='jabber:client'><show>away</show></presence>",
-		"<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'/></presence>",                     // empty x: overwritten
+		"<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'/></presence>",                      // empty x: overwritten
 		"<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'><photo>abc</photo></x></presence>", // a stale hash: overwritten
 	} {
 		p := parse(t, in)
