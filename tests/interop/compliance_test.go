@@ -282,3 +282,48 @@ func advertised(t *testing.T) map[string]map[string]bool {
 	}
 	return out
 }
+
+// 26. XEP-0398 and XEP-0402 #compat with slixmpp's own plugins: alice
+// publishes a XEP-0084 avatar and bob (a contact) reads it as her vCard
+// PHOTO; bob sees the server-computed XEP-0153 hash in alice's presence;
+// alice sets a vCard PHOTO and bob is notified of the new PEP metadata
+// and fetches the same bytes through XEP-0084; a XEP-0048 list stored in
+// private XML shows up as PEP bookmarks, and a PEP bookmark shows up in
+// the private XML list.
+func testAvatarBookmarksCompat(t *testing.T) {
+	s := startServer(t, "alice", "bob")
+	shareMutualPresence(t, s, "alice", "bob")
+	need(t, "slixmpp")
+	evs := start(t, "slixmpp:avatar_bookmarks", nil, pythonPath, filepath.Join(clientsDir, "slix_compliance.py"), "avatar_bookmarks", s.config(nil)).finish(t)
+	for _, r := range all(evs, "result") {
+		if !r.boolean("ok") {
+			t.Errorf("%s failed: %s %s: %s", r.str("name"), r.str("condition"), r.str("app"), r.str("xml"))
+		}
+	}
+	f := one(t, evs, "disco").strs("features")
+	for _, want := range []string{"urn:xmpp:pep-vcard-conversion:0", "urn:xmpp:bookmarks:1#compat"} {
+		if !slices.Contains(f, want) {
+			t.Errorf("account disco#info lacks %s: %v", want, f)
+		}
+	}
+	if v := one(t, evs, "vcard_from_pep"); !v.boolean("same") || v.str("type") != "image/png" {
+		t.Errorf("alice's vCard PHOTO after her PEP avatar: %s", v)
+	}
+	if p := one(t, evs, "presence_photo"); p.str("photo") != p.str("want") {
+		t.Errorf("alice's presence carries photo hash %q, want %s", p.str("photo"), p.str("want"))
+	}
+	p := one(t, evs, "pep_from_vcard")
+	info, _ := p["info"].(map[string]any)
+	if p.str("from") != s.jid("alice") || info["id"] != p.str("want") || info["type"] != "image/gif" || info["bytes"] == nil {
+		t.Errorf("metadata notification after the vCard set: %s", p)
+	}
+	if d := one(t, evs, "avatar_data"); !d.boolean("same") {
+		t.Error("the PEP avatar data differs from the vCard PHOTO")
+	}
+	if got := one(t, evs, "pep_items").strs("ids"); !slices.Equal(got, []string{"legacy@conference.localhost"}) {
+		t.Errorf("PEP bookmarks after the private XML store: %v", got)
+	}
+	if got := one(t, evs, "legacy_items").strs("jids"); !slices.Equal(got, []string{"legacy@conference.localhost", "modern@conference.localhost"}) {
+		t.Errorf("private XML bookmarks after the PEP publish: %v", got)
+	}
+}

@@ -35,7 +35,8 @@ func TestInterop(t *testing.T) {
 	t.Run("20_turn_extdisco", testTURN)
 	t.Run("21_host_meta", testHostMeta)
 	t.Run("22_contact_addresses", testContact)
-	t.Run("25_csi", testCSI) // compliance branch (csi_test.go)
+	t.Run("25_csi", testCSI)                                       // compliance branch (csi_test.go)
+	t.Run("26_avatar_bookmarks_compat", testAvatarBookmarksCompat) // compliance branch (compliance_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
