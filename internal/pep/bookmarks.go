@@ -26,7 +26,8 @@ import (
 //     legacy <url/> bookmarks XEP-0402 has no place for.
 //   - Bookmarks that exist only in private XML (stored before this
 //     server, or by a legacy-only account) are imported into PEP the first
-//     time the owner reads or publishes to the PEP node.
+//     time the owner reads or publishes to the PEP node; PEP bookmarks
+//     without a private XML copy get one at the first private XML read.
 //
 // The XEP-0048 PEP node (storage:bookmarks as one PubSub item,
 // "#compat-pep") is not converted, and not advertised.
@@ -250,6 +251,25 @@ func (s *Service) importLegacyBookmarks(ctx context.Context, owner jid.JID) erro
 		return nil // stored before validation existed: not importable
 	}
 	return s.legacyToPEP(ctx, owner, confs)
+}
+
+// exportBookmarks writes the private XML copy of PEP bookmarks that have
+// none yet (published before this server kept one).
+func (s *Service) exportBookmarks(ctx context.Context, user string) error {
+	s.convMu.Lock()
+	defer s.convMu.Unlock()
+	_, err := s.st.PrivateXML(ctx, user, NSLegacyBookmarks)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	_, err = s.st.PEPNode(ctx, user, NSBookmarks)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.pepToLegacy(ctx, user)
 }
 
 // setLegacyBookmarks stores a private XML bookmark list and applies it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"bluetick/internal/store"
 	"bluetick/internal/xmlstream"
 )
 
@@ -154,5 +156,25 @@ func TestBookmarksImport(t *testing.T) {
 	cfg, err := e.svc.loadNode(context.Background(), &Request{To: alice.jid.Bare()}, NSBookmarks)
 	if err != nil || cfg.Access != AccessWhitelist || cfg.SendLast != SendNever || cfg.keep() != MaxItemsLimit {
 		t.Fatalf("imported node config %+v, %v", cfg, err)
+	}
+}
+
+// PEP bookmarks with no private XML copy (stored before the sync) get one
+// at the first legacy read.
+func TestBookmarksExport(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect("alice@localhost/pc")
+	ctx := context.Background()
+	if err := e.st.CreatePEPNode(ctx, "alice", store.PEPNode{Node: NSBookmarks, Config: bookmarksConfig().marshal()}); err != nil {
+		t.Fatal(err)
+	}
+	it := store.PEPItem{ID: "old@conference.localhost", Publisher: "alice@localhost/pc", Published: time.Now(),
+		Payload: []byte("<conference xmlns='urn:xmpp:bookmarks:1' name='Old'><nick>A</nick></conference>")}
+	if err := e.st.PublishPEPItem(ctx, "alice", NSBookmarks, it, 0); err != nil {
+		t.Fatal(err)
+	}
+	confs, _ := legacyConfs(t, alice)
+	if c := confs["old@conference.localhost"]; len(confs) != 1 || c == nil || c.Attr("name") != "Old" || c.ChildText(NSLegacyBookmarks, "nick") != "A" {
+		t.Fatalf("exported %v", confs)
 	}
 }

@@ -63,6 +63,12 @@ func (s *Service) Private(ctx context.Context, r *Request) (*xmlstream.Element, 
 		return nil, stanza.NewError("bad-request", "get one namespace at a time")
 	}
 	q := xmlstream.New(NSPrivate, "query")
+	if children[0].Space == NSLegacyBookmarks {
+		// PEP bookmarks from before the private XML copy existed.
+		if err := s.exportBookmarks(ctx, user); err != nil {
+			return nil, err
+		}
+	}
 	b, err := s.st.PrivateXML(ctx, user, children[0].Space)
 	if errors.Is(err, store.ErrNotFound) {
 		// Nothing stored: the empty element, as XEP-0049 §2 shows.
