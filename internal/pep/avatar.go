@@ -37,7 +37,8 @@ import (
 //     readable by anyone; a vCard without PHOTO disables the PEP avatar;
 //   - the vCard PHOTO is shown to others only if they may read the avatar
 //     data node (XEP-0398 §7): a PEP avatar restricted to contacts does not
-//     leak to strangers through vcard-temp.
+//     leak to strangers through vcard-temp; retracting, purging or deleting
+//     the image from the data node removes the PHOTO.
 
 // Namespaces.
 const (
@@ -177,6 +178,29 @@ func (s *Service) avatarToVCard(ctx context.Context, owner jid.JID, meta *xmlstr
 	v.Append(xmlstream.New(NSVCard, "PHOTO").Append(
 		xmlstream.New(NSVCard, "TYPE").AppendText(p.typ),
 		xmlstream.New(NSVCard, "BINVAL").AppendText(base64.StdEncoding.EncodeToString(p.data))))
+	return s.st.SetVCard(ctx, user, []byte(v.String()))
+}
+
+// avatarDataGone removes the vCard PHOTO when its image was retracted,
+// purged or deleted from the avatar data node: the PHOTO must not outlive
+// the avatar (nor, with the node gone, become visible to everyone).
+func (s *Service) avatarDataGone(ctx context.Context, user string) error {
+	v, err := s.loadVCard(ctx, user)
+	if err != nil || v == nil {
+		return err
+	}
+	p, ok, _ := vcardPhoto(v)
+	if !ok {
+		return nil
+	}
+	items, err := s.st.PEPItems(ctx, user, NSAvatarData, []string{p.hash}, 0)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if len(items) > 0 {
+		return nil
+	}
+	v.RemoveChildren(NSVCard, "PHOTO")
 	return s.st.SetVCard(ctx, user, []byte(v.String()))
 }
 

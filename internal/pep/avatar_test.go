@@ -189,3 +189,23 @@ func TestAvatarPresenceUpdate(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Removing the image from the avatar data node removes the vCard PHOTO:
+// with the node gone it would otherwise be shown to everyone.
+func TestAvatarDataDeletedRemovesPhoto(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect("alice@localhost/pc")
+	carol := e.connect("carol@localhost/pc")
+	img, b64, hash := testPNG(t, 2, 2)
+	alice.must("set", "", publishXML(NSAvatarData, hash, "<data xmlns='urn:xmpp:avatar:data'>"+b64+"</data>", ""))
+	alice.must("set", "", publishXML(NSAvatarMeta, hash, "<metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='"+itoa(len(img))+"' id='"+hash+"' type='image/png'/></metadata>", ""))
+	if _, data := vcardPhotoOf(t, alice.must("get", "", "<vCard xmlns='vcard-temp'/>")); !bytes.Equal(data, img) {
+		t.Fatal("no PHOTO after the PEP publish")
+	}
+	alice.must("set", "", "<pubsub xmlns='"+NSPubSubOwner+"'><delete node='"+NSAvatarData+"'/></pubsub>")
+	for _, c := range []*client{alice, carol} {
+		if v := c.must("get", "alice@localhost", "<vCard xmlns='vcard-temp'/>"); v.Child(NSVCard, "PHOTO") != nil {
+			t.Fatalf("%s still sees the PHOTO after the avatar data node was deleted: %s", c.jid, v)
+		}
+	}
+}

@@ -304,12 +304,18 @@ func (s *Service) published(ctx context.Context, owner jid.JID, node string, pay
 // changed runs the conversions after a client changed a node's items
 // (retract, purge, delete; publish through published).
 func (s *Service) changed(ctx context.Context, owner jid.JID, node string) {
-	if node != NSBookmarks {
-		return
-	}
-	s.convMu.Lock()
-	defer s.convMu.Unlock()
-	if err := s.pepToLegacy(ctx, owner.Local()); err != nil {
-		s.log.Error("pep bookmarks to private xml", "user", owner.Local(), "err", err)
+	switch node {
+	case NSBookmarks:
+		s.convMu.Lock()
+		defer s.convMu.Unlock()
+		if err := s.pepToLegacy(ctx, owner.Local()); err != nil {
+			s.log.Error("pep bookmarks to private xml", "user", owner.Local(), "err", err)
+		}
+	case NSAvatarData:
+		s.convMu.Lock()
+		defer s.convMu.Unlock()
+		if err := s.avatarDataGone(ctx, owner.Local()); err != nil {
+			s.log.Error("pep avatar data removed", "user", owner.Local(), "err", err)
+		}
 	}
 }
