@@ -114,6 +114,7 @@ func (s *Service) deleteNode(ctx context.Context, r *Request, e *xmlstream.Eleme
 	s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
 		return xmlstream.New(NSPubSubEvent, "delete", "node", node)
 	})
+	s.changed(ctx, r.To, node)
 	return nil
 }
 
@@ -136,6 +137,7 @@ func (s *Service) purge(ctx context.Context, r *Request, e *xmlstream.Element) e
 	s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
 		return xmlstream.New(NSPubSubEvent, "purge", "node", node)
 	})
+	s.changed(ctx, r.To, node)
 	return nil
 }
 

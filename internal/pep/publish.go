@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"bluetick/internal/jid"
 	"bluetick/internal/stanza"
 	"bluetick/internal/store"
 	"bluetick/internal/xmlstream"
@@ -143,6 +144,14 @@ func (s *Service) publish(ctx context.Context, r *Request, pub, opts *xmlstream.
 	}
 	payload := payloads[0]
 	id := items[0].Attr("id")
+	if node == NSBookmarks {
+		if err := checkBookmark(id, payload); err != nil {
+			return nil, err
+		}
+		if err := s.importLegacyBookmarks(ctx, r.To); err != nil {
+			return nil, err
+		}
+	}
 	if id == "" {
 		id = newID()
 	}
@@ -189,22 +198,58 @@ func (s *Service) publish(ctx context.Context, r *Request, pub, opts *xmlstream.
 		return nil, err
 	}
 
-	it := store.PEPItem{ID: id, Publisher: r.From.String(), Published: time.Now(), Payload: []byte(payload.String())}
-	if cfg.Persist {
-		if err := s.st.PublishPEPItem(ctx, user, node, it, cfg.keep()); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, stanza.NewError("item-not-found", "the node was deleted")
-			}
-			return nil, err
-		}
+	if err := s.commit(ctx, r.To, r.From, node, cfg, id, payload); err != nil {
+		return nil, err
 	}
-	s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
-		return xmlstream.New(NSPubSubEvent, "items", "node", node).Append(
-			xmlstream.New(NSPubSubEvent, "item", "id", id, "publisher", r.From.Bare().String()).Append(payload.Copy()))
-	})
+	s.published(ctx, r.To, node, payload) // conversions (avatar.go, bookmarks.go)
 	res := xmlstream.New(NSPubSub, "pubsub")
 	res.Append(xmlstream.New(NSPubSub, "publish", "node", node).Append(xmlstream.New(NSPubSub, "item", "id", id)))
 	return res, nil
+}
+
+// commit stores an item (if the node persists items) and notifies the
+// node's subscribers: the end of every publish, the client's and the ones
+// the server makes on the owner's behalf.
+func (s *Service) commit(ctx context.Context, owner, publisher jid.JID, node string, cfg Config, id string, payload *xmlstream.Element) error {
+	it := store.PEPItem{ID: id, Publisher: publisher.String(), Published: time.Now(), Payload: []byte(payload.String())}
+	if cfg.Persist {
+		if err := s.st.PublishPEPItem(ctx, owner.Local(), node, it, cfg.keep()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return stanza.NewError("item-not-found", "the node was deleted")
+			}
+			return err
+		}
+	}
+	s.notify(ctx, owner, node, cfg, func() *xmlstream.Element {
+		return xmlstream.New(NSPubSubEvent, "items", "node", node).Append(
+			xmlstream.New(NSPubSubEvent, "item", "id", id, "publisher", publisher.Bare().String()).Append(payload.Copy()))
+	})
+	return nil
+}
+
+// publishAs publishes an item on the owner's behalf (format conversions),
+// creating the node with create when it is missing.
+func (s *Service) publishAs(ctx context.Context, owner jid.JID, node, id string, payload *xmlstream.Element, create Config) error {
+	user := owner.Local()
+	n, err := s.st.PEPNode(ctx, user, node)
+	cfg := create
+	switch {
+	case err == nil:
+		cfg = unmarshalConfig(n.Config)
+	case errors.Is(err, store.ErrNotFound):
+		err := s.createNode(ctx, user, node, create)
+		if errors.Is(err, store.ErrExists) {
+			if n, err = s.st.PEPNode(ctx, user, node); err != nil {
+				return err
+			}
+			cfg = unmarshalConfig(n.Config)
+		} else if err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	return s.commit(ctx, owner, owner, node, cfg, id, payload)
 }
 
 // retract implements XEP-0060 §7.2; subscribers are told when the
@@ -238,11 +283,16 @@ func (s *Service) retract(ctx context.Context, r *Request, e *xmlstream.Element)
 	}
 	notify, _ := parseBool(e.Attr("notify"))
 	if notify || cfg.NotifyRetract {
-		s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
-			return xmlstream.New(NSPubSubEvent, "items", "node", node).Append(xmlstream.New(NSPubSubEvent, "retract", "id", ids[0]))
-		})
+		s.notifyRetract(ctx, r.To, node, cfg, ids[0])
 	}
+	s.changed(ctx, r.To, node)
 	return nil
+}
+
+func (s *Service) notifyRetract(ctx context.Context, owner jid.JID, node string, cfg Config, id string) {
+	s.notify(ctx, owner, node, cfg, func() *xmlstream.Element {
+		return xmlstream.New(NSPubSubEvent, "items", "node", node).Append(xmlstream.New(NSPubSubEvent, "retract", "id", id))
+	})
 }
 
 // create implements XEP-0060 §8.1 (with §8.1.3 create-and-configure).

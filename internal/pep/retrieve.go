@@ -33,6 +33,11 @@ func (s *Service) items(ctx context.Context, r *Request, e *xmlstream.Element) (
 			ids = append(ids, it.Attr("id"))
 		}
 	}
+	if node == NSBookmarks && isOwner(r) {
+		if err := s.importLegacyBookmarks(ctx, r.To); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := s.loadNode(ctx, r, node)
 	if err != nil {
 		return nil, err

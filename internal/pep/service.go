@@ -88,6 +88,11 @@ type Service struct {
 	// sessions is what is known of each local session (notify.go).
 	mu       sync.Mutex
 	sessions map[jid.JID]*sessState
+
+	// convMu serializes the format conversions (avatar.go,
+	// bookmarks.go) on this node, so two resources saving at once do not
+	// interleave the steps of a copy.
+	convMu sync.Mutex
 }
 
 // New returns the PEP service of domain. query may be nil (then unknown

@@ -30,6 +30,9 @@ func (s *Server) registerPEP() {
 		m.Feature(acct, f)
 	}
 	m.Feature(ToSelf, pep.NSPrivate)
+	// Conversions the service performs (pep/avatar.go, pep/bookmarks.go).
+	m.Feature(acct, pep.NSVCardConversion) // XEP-0398
+	m.Feature(acct, pep.NSBookmarksCompat) // XEP-0402 §5.3
 	m.Feature(ToServer|acct, pep.NSVCard)
 	// Some clients (profanity) look for publish-options on the server's
 	// own disco before they ask for open access to their OMEMO keys; every

@@ -62,6 +62,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 		}
 		prio = v
 	}
+	s.pep.PresenceUpdate(ctx, sess.JID().Local(), el) // XEP-0398 §4: the vCard photo hash
 	initial := sess.SetPresence(el, true, prio)
 	s.Router.Update(sess)
 	s.broadcastPresence(ctx, sess, el)
@@ -212,6 +213,9 @@ func (s *Server) directedPresence(ctx context.Context, sess *session.Session, to
 	typ := el.Attr("type")
 	if typ != "error" {
 		sess.AddDirected(to, typ == "")
+	}
+	if typ == "" {
+		s.pep.PresenceUpdate(ctx, sess.JID().Local(), el) // XEP-0398 §4: MUC joins too
 	}
 	if !to.IsBare() {
 		if r := s.Router.Session(to); r != nil {

@@ -10,7 +10,11 @@ import "bluetick/internal/xmlstream"
 // message with content, an IQ) flushes what is held first, so order is
 // kept; <active/> flushes everything.
 
-const nsChatStates = "http://jabber.org/protocol/chatstates"
+const (
+	nsChatStates = "http://jabber.org/protocol/chatstates" // XEP-0085
+	nsSID        = "urn:xmpp:sid:0"                        // XEP-0359
+	nsHints      = "urn:xmpp:hints"                        // XEP-0334
+)
 
 // heldKey identifies what an entry replaces: the newest presence or chat
 // state from one sender wins.
@@ -50,12 +54,21 @@ func holdable(el *xmlstream.Element) (heldKey, bool) {
 		if el.Attr("type") == "error" {
 			return heldKey{}, false
 		}
+		state := false
 		for _, c := range el.Elements() {
-			if c.Space != nsChatStates && c.Name != "thread" {
+			switch {
+			case c.Space == nsChatStates:
+				state = true
+			case c.Name == "thread" && (c.Space == xmlstream.NSClient || c.Space == ""),
+				c.Space == nsSID, c.Space == nsHints:
+				// Envelope, not content: the <stanza-id/> the server
+				// stamps on every routed message, the sender's
+				// <origin-id/>, <no-store/> hints, the thread.
+			default:
 				return heldKey{}, false
 			}
 		}
-		if len(el.Elements()) > 0 {
+		if state {
 			return heldKey{"chatstate", el.Attr("from")}, true
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// 26. XEP-0114: slixmpp's ComponentXMPP attaches as bot.localhost with the
+// 27. XEP-0114: slixmpp's ComponentXMPP attaches as bot.localhost with the
 // configured secret, a slixmpp user sends it a message and gets the
 // component's echo back; a wrong secret is refused.
 func testComponent(t *testing.T) {

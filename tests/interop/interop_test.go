@@ -32,13 +32,15 @@ func TestInterop(t *testing.T) {
 	t.Run("16_pep", testPEP)
 	t.Run("17_mam_paging", testMAMPaging) // mam branch (mam_test.go)
 	t.Run("18_blocking", testBlocking)    // mam branch (mam_test.go)
-	t.Run("23_bosh_strophe", testBOSH)
-	t.Run("26_component", testComponent)
 	t.Run("19_push", testPush)
 	t.Run("20_turn_extdisco", testTURN)
 	t.Run("21_host_meta", testHostMeta)
 	t.Run("22_contact_addresses", testContact)
-	t.Run("24_omemo_e2e", testOMEMO) // omemo branch (omemo_test.go)
+	t.Run("23_bosh_strophe", testBOSH)
+	t.Run("24_omemo_e2e", testOMEMO)                               // omemo branch (omemo_test.go)
+	t.Run("25_csi", testCSI)                                       // compliance branch (csi_test.go)
+	t.Run("26_avatar_bookmarks_compat", testAvatarBookmarksCompat) // compliance branch (compliance_test.go)
+	t.Run("27_component", testComponent)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
