@@ -20,7 +20,6 @@ import (
 type archiveReq struct {
 	entries []store.ArchiveEntry
 	err     error
-	done    chan struct{}
 }
 
 // AppendArchive implements store.Archive. A call's entries go in one
@@ -32,54 +31,12 @@ func (s *Store) AppendArchive(ctx context.Context, entries []store.ArchiveEntry)
 	if len(entries) == 0 {
 		return nil
 	}
-	r := &archiveReq{entries: entries, done: make(chan struct{})}
-	s.amu.Lock()
-	s.apending = append(s.apending, r)
-	lead := !s.aleading
-	s.aleading = true
-	s.amu.Unlock()
-	if lead {
-		s.commitArchive()
-	}
-	<-r.done // not ctx: once queued, the request is committed or failed as a whole
+	r := &archiveReq{entries: entries}
+	s.archiveGC.do(s, r)
 	if r.err != nil && !errors.Is(r.err, store.ErrNotFound) && !errors.Is(r.err, store.ErrExists) {
 		return fmt.Errorf("sqlite: append archive: %w", r.err)
 	}
 	return r.err
-}
-
-// commitArchive runs queued requests in batches until none is left.
-func (s *Store) commitArchive() {
-	const maxBatch = 256
-	for {
-		s.amu.Lock()
-		batch := s.apending
-		if len(batch) > maxBatch {
-			batch = batch[:maxBatch]
-		}
-		s.apending = s.apending[len(batch):]
-		if len(batch) == 0 {
-			s.apending = nil
-			s.aleading = false
-			s.amu.Unlock()
-			return
-		}
-		s.amu.Unlock()
-		err := s.write(context.Background(), func(tx *sql.Tx) error {
-			for _, r := range batch {
-				if err := s.appendOne(tx, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, r := range batch {
-			if err != nil {
-				r.err = err
-			}
-			close(r.done)
-		}
-	}
 }
 
 // appendOne inserts one request's entries in tx, inside a savepoint that

@@ -173,7 +173,6 @@ type roomArchiveReq struct {
 	m    store.RoomMessage
 	seq  int64
 	err  error
-	done chan struct{}
 }
 
 // ArchiveRoomMessage implements store.Rooms. Like StoreOffline, concurrent
@@ -181,55 +180,12 @@ type roomArchiveReq struct {
 // one transaction and one fsync (group commit); a nil error means the
 // message is on disk.
 func (s *Store) ArchiveRoomMessage(ctx context.Context, room string, m store.RoomMessage) (int64, error) {
-	r := &roomArchiveReq{room: room, m: m, done: make(chan struct{})}
-	s.rmu.Lock()
-	s.rpending = append(s.rpending, r)
-	lead := !s.rleading
-	s.rleading = true
-	s.rmu.Unlock()
-	if lead {
-		s.commitRoomArchive()
-	}
-	<-r.done // once queued, the request is committed or failed with its batch
+	r := &roomArchiveReq{room: room, m: m}
+	s.roomGC.do(s, r)
 	if r.err != nil {
 		return 0, fmt.Errorf("sqlite: archive room message: %w", r.err)
 	}
 	return r.seq, nil
-}
-
-// commitRoomArchive runs queued archive requests in batches until none is
-// left (see commitOffline).
-func (s *Store) commitRoomArchive() {
-	const maxBatch = 256
-	for {
-		s.rmu.Lock()
-		batch := s.rpending
-		if len(batch) > maxBatch {
-			batch = batch[:maxBatch]
-		}
-		s.rpending = s.rpending[len(batch):]
-		if len(batch) == 0 {
-			s.rpending = nil
-			s.rleading = false
-			s.rmu.Unlock()
-			return
-		}
-		s.rmu.Unlock()
-		err := s.write(context.Background(), func(tx *sql.Tx) error {
-			for _, r := range batch {
-				if err := archiveOne(tx, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, r := range batch {
-			if err != nil {
-				r.err, r.seq = err, 0
-			}
-			close(r.done)
-		}
-	}
 }
 
 // archiveOne inserts one message in tx. An unknown room or a duplicate

@@ -17,7 +17,6 @@ type offlineReq struct {
 	quota int
 	seq   int64
 	err   error
-	done  chan struct{}
 }
 
 // StoreOffline implements store.Offline. The quota check and the insert
@@ -27,56 +26,12 @@ type offlineReq struct {
 // senders share one fsync (synchronous=FULL). A nil error means the
 // message is on disk.
 func (s *Store) StoreOffline(ctx context.Context, user string, m store.OfflineMessage, quota int) (int64, error) {
-	r := &offlineReq{user: user, m: m, quota: quota, done: make(chan struct{})}
-	s.omu.Lock()
-	s.opending = append(s.opending, r)
-	lead := !s.oleading
-	s.oleading = true
-	s.omu.Unlock()
-	if lead {
-		s.commitOffline()
-	}
-	<-r.done // not ctx: once queued, the request is committed or failed as a whole
+	r := &offlineReq{user: user, m: m, quota: quota}
+	s.offlineGC.do(s, r)
 	if r.err != nil {
 		return 0, fmt.Errorf("sqlite: store offline: %w", r.err)
 	}
 	return r.seq, nil
-}
-
-// commitOffline runs queued requests in batches until none is left. The
-// leader's own request is in the first batch; it keeps leading while others
-// queue, bounded by maxOfflineBatch per transaction.
-func (s *Store) commitOffline() {
-	const maxOfflineBatch = 256
-	for {
-		s.omu.Lock()
-		batch := s.opending
-		if len(batch) > maxOfflineBatch {
-			batch = batch[:maxOfflineBatch]
-		}
-		s.opending = s.opending[len(batch):]
-		if len(batch) == 0 {
-			s.opending = nil
-			s.oleading = false
-			s.omu.Unlock()
-			return
-		}
-		s.omu.Unlock()
-		err := s.write(context.Background(), func(tx *sql.Tx) error {
-			for _, r := range batch {
-				if err := s.storeOne(tx, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for _, r := range batch {
-			if err != nil {
-				r.err, r.seq = err, 0
-			}
-			close(r.done)
-		}
-	}
 }
 
 // storeOne inserts one message in tx. A refusal (no account, quota) is

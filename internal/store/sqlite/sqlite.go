@@ -54,21 +54,11 @@ type Store struct {
 	// wsem serialises write transactions (see the package doc).
 	wsem chan struct{}
 
-	// Group commit of offline messages (see offline.go): StoreOffline
-	// calls queue here and share one transaction, so one fsync.
-	omu      sync.Mutex
-	opending []*offlineReq
-	oleading bool
-
-	// The same for AppendArchive (archive.go; mam branch).
-	amu      sync.Mutex
-	apending []*archiveReq
-	aleading bool
-
-	// The same for room archive messages (muc.go).
-	rmu      sync.Mutex
-	rpending []*roomArchiveReq
-	rleading bool
+	// Group commit (groupcommit.go) of the writes made once per message:
+	// offline messages, archived messages and room archive messages.
+	offlineGC groupCommit[*offlineReq]
+	archiveGC groupCommit[*archiveReq]
+	roomGC    groupCommit[*roomArchiveReq]
 
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
@@ -118,6 +108,9 @@ func Open(path string) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 
 	s := &Store{db: db, wsem: make(chan struct{}, 1)}
+	s.offlineGC = groupCommit[*offlineReq]{apply: s.storeOne, failed: func(r *offlineReq, err error) { r.err, r.seq = err, 0 }}
+	s.archiveGC = groupCommit[*archiveReq]{apply: s.appendOne, failed: func(r *archiveReq, err error) { r.err = err }}
+	s.roomGC = groupCommit[*roomArchiveReq]{apply: archiveOne, failed: func(r *roomArchiveReq, err error) { r.err, r.seq = err, 0 }}
 	if err := s.init(memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
