@@ -1307,10 +1307,14 @@ async def sc_push_sleep():
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
-def main():
+def main(scenarios=None, prog="slix.py"):
+    """Runs the scenario named by argv[1] with the JSON config of argv[2]:
+    JSON events on stdout, "done", "timeout" or "error" last. The other
+    slix_*.py files call it with their own scenarios."""
     global CFG
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        print("usage: slix.py {%s} JSON" % "|".join(sorted(SCENARIOS)), file=sys.stderr)
+    scenarios = scenarios or SCENARIOS
+    if len(sys.argv) != 3 or sys.argv[1] not in scenarios:
+        print("usage: %s {%s} JSON" % (prog, "|".join(sorted(scenarios))), file=sys.stderr)
         sys.exit(2)
     CFG = json.loads(sys.argv[2])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
@@ -1318,7 +1322,7 @@ def main():
     total = CFG.get("timeout", 20)
 
     async def run():
-        await asyncio.wait_for(SCENARIOS[sys.argv[1]](), total)
+        await asyncio.wait_for(scenarios[sys.argv[1]](), total)
 
     code = 0
     try:

@@ -12,11 +12,6 @@ Usage: /usr/bin/python3 slix_component.py SCENARIO 'JSON-CONFIG'
 """
 
 import asyncio
-import json
-import logging
-import os
-import sys
-import traceback
 
 from slixmpp import ComponentXMPP
 
@@ -71,33 +66,6 @@ async def sc_badsecret():
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        print("usage: slix_component.py {%s} JSON" % "|".join(sorted(SCENARIOS)), file=sys.stderr)
-        sys.exit(2)
-    slix.CFG = json.loads(sys.argv[2])
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    total = slix.CFG.get("timeout", 20)
-
-    async def run():
-        await asyncio.wait_for(SCENARIOS[sys.argv[1]](), total)
-
-    code = 0
-    try:
-        asyncio.run(run())
-        emit("done")
-    except asyncio.TimeoutError:
-        emit("timeout", after=total)
-        code = 3
-    except Exception as e:
-        traceback.print_exc()
-        emit("error", error="%s: %s" % (type(e).__name__, e))
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
 
 if __name__ == "__main__":
-    main()
+    slix.main(SCENARIOS, "slix_component.py")
