@@ -97,29 +97,17 @@ func (s *Service) saveConfig(ctx context.Context, r *Request, node string, cfg C
 
 // deleteNode implements §8.4, telling those notified of the node.
 func (s *Service) deleteNode(ctx context.Context, r *Request, e *xmlstream.Element) error {
-	node, err := nodeName(e)
-	if err != nil {
-		return err
-	}
-	cfg, err := s.loadNode(ctx, r, node)
-	if err != nil {
-		return err
-	}
-	if err := s.st.DeletePEPNode(ctx, r.To.Local(), node); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return stanza.NewError("item-not-found", "no such node")
-		}
-		return err
-	}
-	s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
-		return xmlstream.New(NSPubSubEvent, "delete", "node", node)
-	})
-	s.changed(ctx, r.To, node)
-	return nil
+	return s.clearNode(ctx, r, e, "delete", s.st.DeletePEPNode)
 }
 
 // purge implements §8.5.
 func (s *Service) purge(ctx context.Context, r *Request, e *xmlstream.Element) error {
+	return s.clearNode(ctx, r, e, "purge", s.st.PurgePEPItems)
+}
+
+// clearNode deletes a node or its items with op, then sends the <delete/>
+// or <purge/> event (event) to those notified of the node.
+func (s *Service) clearNode(ctx context.Context, r *Request, e *xmlstream.Element, event string, op func(ctx context.Context, user, node string) error) error {
 	node, err := nodeName(e)
 	if err != nil {
 		return err
@@ -128,14 +116,14 @@ func (s *Service) purge(ctx context.Context, r *Request, e *xmlstream.Element) e
 	if err != nil {
 		return err
 	}
-	if err := s.st.PurgePEPItems(ctx, r.To.Local(), node); err != nil {
+	if err := op(ctx, r.To.Local(), node); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return stanza.NewError("item-not-found", "no such node")
 		}
 		return err
 	}
 	s.notify(ctx, r.To, node, cfg, func() *xmlstream.Element {
-		return xmlstream.New(NSPubSubEvent, "purge", "node", node)
+		return xmlstream.New(NSPubSubEvent, event, "node", node)
 	})
 	s.changed(ctx, r.To, node)
 	return nil
