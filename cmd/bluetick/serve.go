@@ -195,6 +195,15 @@ func serve(args []string) error {
 		listeners = append(listeners, ln)
 		return ln, nil
 	}
+	// Every feature registers on the server before a listener opens: disco
+	// answers and the caps hash in the stream features are computed from
+	// what is registered.
+	mux := http.NewServeMux()
+	stopPush, err := startPush(cfg, im, groups, mux, log)
+	if err != nil {
+		return err
+	}
+	defer stopPush()
 	errc := make(chan error, 5)
 	if cfg.Listen.C2S != "" {
 		ln, err := listen(cfg.Listen.C2S)
@@ -217,7 +226,6 @@ func serve(args []string) error {
 		}
 		go func() { errc <- components.Serve(ln) }()
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
 	mux.Handle("/http-bind", svc.BOSHHandler())
 	hm := hostmeta.Handler(cfg.Listen.PublicURL, "/xmpp-websocket", "/http-bind")
@@ -247,11 +255,6 @@ func serve(args []string) error {
 		mux.Handle("/upload/", up.Handler())
 		go up.Sweep(ctx, 10*time.Minute)
 	}
-	stopPush, err := startPush(cfg, im, groups, mux, log)
-	if err != nil {
-		return err
-	}
-	defer stopPush()
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
