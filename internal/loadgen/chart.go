@@ -119,6 +119,7 @@ func shortName(scenario, metric string) (string, string) {
 		"msgs_per_s": "msgs/s", "latency_p50": "lat p50", "latency_p99": "lat p99", "latency_p999": "lat p99.9",
 		"server_cpu_per_msg": "cpu/msg", "store_msgs_per_s": "store/s", "drain_msgs_per_s": "drain/s",
 		"login_p99": "login p99", "login_p50": "login p50", "drain_s": "drain s",
+		"deliveries_per_s": "deliv/s", "server_cpu_per_delivery": "cpu/deliv",
 	}[metric]
 	if m == "" {
 		m = metric
