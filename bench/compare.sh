@@ -12,6 +12,7 @@
 #   bench/compare.sh                        # defaults: about 6-8 minutes on 2 cores
 #   SLOPE="5000 10000 19000" bench/compare.sh   # also the memory-per-connection slope
 #   SERVERS="bluetick prosody" SCENARIOS="chat" bench/compare.sh
+#   SCENARIOS=group bench/compare.sh        # only the 256-member room
 #
 # Every server started here is stopped on exit (trap), whatever happens.
 set -euo pipefail
@@ -21,7 +22,7 @@ ROOT=$(dirname "$HERE")
 PEERS=${PEERS:-/work/shared/peers}
 OUT=${OUT:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 SERVERS=${SERVERS:-"bluetick ejabberd prosody"}
-SCENARIOS=${SCENARIOS-"conns chat offline storm"}  # may be set empty (e.g. only SLOPE)
+SCENARIOS=${SCENARIOS-"conns chat offline storm group"}  # may be set empty (e.g. only SLOPE)
 
 # Sizes (see docs/benchmarks.md).
 CONNS=${CONNS:-2000}
@@ -33,6 +34,10 @@ OFF_USERS=${OFF_USERS:-200}
 OFF_MSGS=${OFF_MSGS:-100}
 STORM=${STORM:-2000}
 STORM_WINDOW=${STORM_WINDOW:-4s}
+GROUP_MEMBERS=${GROUP_MEMBERS:-256}   # group: one room of this many members (user1 creates it)
+GROUP_SENDERS=${GROUP_SENDERS:-4}     # the first S members send
+GROUP_MESSAGES=${GROUP_MESSAGES:-200} # messages per sender
+GROUP_WINDOW=${GROUP_WINDOW:-$WINDOW} # own messages not yet reflected by the room, per sender
 SLOPE=${SLOPE:-}            # e.g. "5000 10000 19000": conns runs for the memory slope
 ROUNDS=${ROUNDS:-1}         # repeat the scenarios; the table shows medians and the per-round ratio range
 DURATION=${DURATION:-180s}  # hard cap per scenario run
@@ -44,6 +49,11 @@ CLIENT=${CLIENT:-"--tls starttls --mech SCRAM-SHA-1 --tls-curves x25519"}
 # archive yet. NOMAM=1 (default) removes mod_mam / "mam" from the copies so all three do the same work;
 # NOMAM=0 runs the configs exactly as in $PEERS.
 NOMAM=${NOMAM:-1}
+# Bluetick does archive every group message (the room archive, before fan-out): for the group scenario
+# MUCMAM=1 (default) keeps the peers' room archives (ejabberd: mod_mam with rooms' mam: true — ejabberd
+# never puts groupchat into users' archives; Prosody: muc_mam) even with NOMAM=1, so all three store each
+# room message once. MUCMAM=0 drops them too.
+MUCMAM=${MUCMAM:-1}
 
 # Ports: the peers' configs use 25222 (ejabberd) and 26222 (Prosody).
 EJ_PORT=${EJ_PORT:-25222} EJ_HTTP=${EJ_HTTP:-25280} EJ_HTTPS=${EJ_HTTPS:-25443}
@@ -134,10 +144,18 @@ setup_ejabberd() {
 	mkdir -p "$W/ejb/spool" "$W/ejb/logs" "$W/ejb/upload"
 	cp "$PEERS"/ejabberd/* "$W/ejb/"
 	chmod u+w "$W"/ejb/*
+	sed -i -e "s#/tmp/ejb/#$W/ejb/#g" "$W/ejb/ejabberdctl.cfg"
+	ejabberd_config 0
+	chown -R ejabberd:ejabberd "$W/ejb"
+}
+# ejabberd_config MUCMAM: ejabberd.yml from $PEERS with paths and ports rewritten; with NOMAM=1 no
+# archive at all (MUCMAM=0) or only rooms' (MUCMAM=1: groupchat never enters users' archives).
+ejabberd_config() {
+	cp "$PEERS/ejabberd/ejabberd.yml" "$W/ejb/ejabberd.yml"
+	chmod u+w "$W/ejb/ejabberd.yml"
 	sed -i -e "s#/tmp/ejb-bar#$W/ejb#g" -e "s#port: 25222#port: $EJ_PORT#" -e "s#port: 25280#port: $EJ_HTTP#" \
 		-e "s#port: 25443#port: $EJ_HTTPS#" -e "s#127.0.0.1:25443#127.0.0.1:$EJ_HTTPS#" "$W/ejb/ejabberd.yml"
-	sed -i -e "s#/tmp/ejb/#$W/ejb/#g" "$W/ejb/ejabberdctl.cfg"
-	if [ "$NOMAM" = 1 ]; then
+	if [ "$NOMAM" = 1 ] && [ "$1" = 0 ]; then
 		python3 - "$W/ejb/ejabberd.yml" <<'EOF'
 import sys, re
 p = sys.argv[1]; s = open(p).read()
@@ -146,7 +164,7 @@ s = s.replace("      mam: true\n", "      mam: false\n")
 open(p, "w").write(s)
 EOF
 	fi
-	chown -R ejabberd:ejabberd "$W/ejb"
+	chown ejabberd:ejabberd "$W/ejb/ejabberd.yml"
 }
 start_ejabberd() {
 	port_free "$EJ_PORT" || { log "port $EJ_PORT busy: set EJ_PORT"; exit 1; }
@@ -161,15 +179,24 @@ start_ejabberd() {
 setup_prosody() {
 	PROS_PORT=$(pick_port "$PROS_PORT") PROS_HTTP=$(pick_port "$PROS_HTTP")
 	mkdir -p "$W/pros/data"
+	prosody_config 0
+	openssl x509 -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.crt"
+	openssl pkey -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.key"
+	chown -R prosody:prosody "$W/pros"
+}
+# prosody_config MUCMAM: prosody.cfg.lua from $PEERS with paths and ports rewritten; with NOMAM=1 no
+# "mam" (users' archives) and, unless MUCMAM=1, no "muc_mam" (rooms' archives).
+prosody_config() {
 	cp "$PEERS/prosody/prosody.cfg.lua" "$W/pros/"
 	chmod u+w "$W/pros/prosody.cfg.lua"
 	sed -i -e "s#/tmp/pros#$W/pros#g" -e "s#{ 26222 }#{ $PROS_PORT }#" -e "s#{ 26280 }#{ $PROS_HTTP }#" "$W/pros/prosody.cfg.lua"
 	if [ "$NOMAM" = 1 ]; then
-		sed -i -e 's/"mam", //' -e 's/modules_enabled = { "muc_mam" }/modules_enabled = { }/' "$W/pros/prosody.cfg.lua"
+		sed -i -e 's/"mam", //' "$W/pros/prosody.cfg.lua"
+		if [ "$1" = 0 ]; then
+			sed -i -e 's/modules_enabled = { "muc_mam" }/modules_enabled = { }/' "$W/pros/prosody.cfg.lua"
+		fi
 	fi
-	openssl x509 -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.crt"
-	openssl pkey -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.key"
-	chown -R prosody:prosody "$W/pros"
+	chown prosody:prosody "$W/pros/prosody.cfg.lua"
 }
 start_prosody() {
 	port_free "$PROS_PORT" || { log "port $PROS_PORT busy: set PROS_PORT"; exit 1; }
@@ -198,11 +225,20 @@ start_bluetick() {
 	log "bluetick up, pid $SERVER_PID"
 }
 start_server() { "start_$1"; sleep 1; }
+# server_config SERVER SCENARIO: the peers' config for that scenario (room archives for group, see MUCMAM).
+server_config() {
+	local mucmam=0
+	if [ "$2" = group ] && [ "$MUCMAM" = 1 ]; then mucmam=1; fi
+	case $1 in
+	ejabberd) ejabberd_config "$mucmam" ;;
+	prosody) prosody_config "$mucmam" ;;
+	esac
+}
 stop_server() { "stop_$1"; sleep 1; }
 
 # ---- runs -------------------------------------------------------------------
 max_users=$CONNS
-for n in $((2 * PAIRS)) $((2 * OFF_USERS)) $STORM $SLOPE; do
+for n in $((2 * PAIRS)) $((2 * OFF_USERS)) $STORM $GROUP_MEMBERS $SLOPE; do
 	if [ "$n" -gt "$max_users" ]; then max_users=$n; fi
 done
 procs_for() { echo $(( ($1 + 9499) / 9500 )); } # at most 9,500 clients per generator process
@@ -214,16 +250,25 @@ bench() { # server scenario tag extra-args...
 		--scenario "$scen" --json "$OUT/$srv-$tag.json" "$@" >"$OUT/$srv-$tag.md" 2>"$OUT/$srv-$tag.log" ||
 		log "$srv $tag: bench exited with $? (see $OUT/$srv-$tag.log)"
 	local summary
-	summary=$(grep -E '^\| (logins_per_s|msgs_per_s|mem_per_conn|latency_p99|drain_msgs_per_s|failed|lost) ' "$OUT/$srv-$tag.md" | awk -F'|' '{printf "%s=%s ", $2, $3}' | tr -s ' ' || true)
+	summary=$(grep -E '^\| (logins_per_s|msgs_per_s|mem_per_conn|latency_p99|drain_msgs_per_s|deliveries_per_s|failed|lost|duplicates) ' "$OUT/$srv-$tag.md" | awk -F'|' '{printf "%s=%s ", $2, $3}' | tr -s ' ' || true)
 	log "$srv $tag: $summary"
 }
 
-scenario_args() {
+# MUC service of each server: Bluetick's group service, the peers' mod_muc / muc component.
+muc_service() {
+	case $1 in
+	bluetick) echo "groups.bench.local" ;;
+	*) echo "conference.bench.local" ;;
+	esac
+}
+
+scenario_args() { # scenario server
 	case $1 in
 	conns) echo "--conns $CONNS --hold $HOLD --procs $(procs_for "$CONNS")" ;;
 	chat) echo "--pairs $PAIRS --messages $MESSAGES --window $WINDOW" ;;
 	offline) echo "--offline-users $OFF_USERS --offline-messages $OFF_MSGS" ;;
 	storm) echo "--storm $STORM --storm-window $STORM_WINDOW --procs $(procs_for "$STORM")" ;;
+	group) echo "--group-members $GROUP_MEMBERS --group-senders $GROUP_SENDERS --group-messages $GROUP_MESSAGES --window $GROUP_WINDOW --muc-service $(muc_service "$2") --procs $(procs_for "$GROUP_MEMBERS")" ;;
 	esac
 }
 
@@ -246,15 +291,17 @@ done
 for round in $(seq "$ROUNDS"); do
 	for scen in $SCENARIOS; do
 		for srv in $SERVERS; do
+			server_config "$srv" "$scen"
 			start_server "$srv"
 			# shellcheck disable=SC2046
-			bench "$srv" "$scen" "$scen-r$round" $(scenario_args "$scen")
+			bench "$srv" "$scen" "$scen-r$round" $(scenario_args "$scen" "$srv")
 			stop_server "$srv"
 		done
 	done
 done
 for n in $SLOPE; do
 	for srv in $SERVERS; do
+		server_config "$srv" conns
 		start_server "$srv"
 		bench "$srv" conns "conns$n" --conns "$n" --hold "$HOLD" --procs "$(procs_for "$n")" --concurrency 100
 		stop_server "$srv"

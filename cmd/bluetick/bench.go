@@ -20,7 +20,7 @@ import (
 const benchUsage = `bluetick bench — load generator for Bluetick, ejabberd, Prosody (any XMPP server)
 
 Usage:
-  bluetick bench --server HOST:PORT --scenario conns|chat|offline|storm|register [flags]
+  bluetick bench --server HOST:PORT --scenario conns|chat|offline|storm|group|register [flags]
   bluetick bench report [--base bluetick] [--md FILE] [--png FILE] [--json FILE] RESULT.json...
 
 Scenarios (each bounded in count and by --duration):
@@ -29,6 +29,9 @@ Scenarios (each bounded in count and by --duration):
             unreceipted; delivered msg/s and send-to-receive latency percentiles
   offline   --offline-users receivers get --offline-messages each while offline, then log in; drain time
   storm     --storm users log in spread over --storm-window; logins/s and failures
+  group     user1 creates a MUC room on --muc-service (instant room, then configured open and persistent),
+            --group-members join it, --group-senders of them send --group-messages groupchat messages each
+            (at most --window not yet reflected); deliveries/s, send-to-receive latency, lost, duplicates
   register  only register --register-count users in-band
 
 `
@@ -56,7 +59,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&cfg.Password, "password", "benchpass", "password of every user")
 	fs.BoolVar(&cfg.Register, "register", false, "register the scenario's users in-band first (existing ones are skipped)")
 	fs.IntVar(&cfg.RegisterN, "register-count", 0, "how many users to register (default: what the scenario uses)")
-	fs.StringVar(&cfg.Scenario, "scenario", "conns", "conns, chat, offline, storm or register")
+	fs.StringVar(&cfg.Scenario, "scenario", "conns", "conns, chat, offline, storm, group or register")
 	fs.StringVar(&cfg.SaltCache, "scram-cache", "", "file keeping SCRAM salted passwords between runs (as real clients cache them)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "after --register, log every user in once to fill --scram-cache")
 	jsonOut := fs.String("json", "", "write the result as JSON to FILE")
@@ -70,12 +73,17 @@ func benchCmd(args []string) error {
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "conns: how long to hold them idle")
 	fs.IntVar(&cfg.Pairs, "pairs", 50, "chat: online pairs")
 	fs.IntVar(&cfg.Messages, "messages", 200, "chat: messages each side sends")
-	fs.IntVar(&cfg.Window, "window", 10, "chat: unreceipted messages in flight per sender")
+	fs.IntVar(&cfg.Window, "window", 10, "chat: unreceipted messages in flight per sender; group: own messages not yet reflected by the room")
 	fs.IntVar(&cfg.BodySize, "body", 64, "message body size in bytes")
 	fs.IntVar(&cfg.OfflineUsers, "offline-users", 100, "offline: receivers (as many senders)")
 	fs.IntVar(&cfg.OfflineMessages, "offline-messages", 50, "offline: messages per receiver")
 	fs.IntVar(&cfg.Storm, "storm", 1000, "storm: logins")
 	fs.DurationVar(&cfg.StormWindow, "storm-window", 10*time.Second, "storm: window the logins are spread over")
+	fs.IntVar(&cfg.GroupMembers, "group-members", 256, "group: members in the room (user 1 creates it)")
+	fs.IntVar(&cfg.GroupSenders, "group-senders", 4, "group: members that send (the first S)")
+	fs.IntVar(&cfg.GroupMessages, "group-messages", 200, "group: messages each sender sends")
+	fs.StringVar(&cfg.MUCService, "muc-service", "", "group: MUC service domain (default groups.<domain>; conference.<domain> on ejabberd and Prosody)")
+	fs.StringVar(&cfg.Room, "room", "", "group: room name (default bench-<run id>, a new room each run)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to FILE (single-process runs)")
 	child := fs.String("child", "", "internal: shard i/n of a multi-process run")
 	t0 := fs.Int64("t0", 0, "internal: start of the run, unix nanoseconds")

@@ -119,6 +119,7 @@ func shortName(scenario, metric string) (string, string) {
 		"msgs_per_s": "msgs/s", "latency_p50": "lat p50", "latency_p99": "lat p99", "latency_p999": "lat p99.9",
 		"server_cpu_per_msg": "cpu/msg", "store_msgs_per_s": "store/s", "drain_msgs_per_s": "drain/s",
 		"login_p99": "login p99", "login_p50": "login p50", "drain_s": "drain s",
+		"deliveries_per_s": "deliv/s", "server_cpu_per_delivery": "cpu/deliv",
 	}[metric]
 	if m == "" {
 		m = metric
@@ -145,7 +146,9 @@ func (rep *Report) Chart(path string) error {
 	}
 	const gw = 90
 	left, right, top, bottom := 70, 20, 60, 70
-	W := left + right + gw*max(len(rows), 4)
+	title := fmt.Sprintf("How many times better %s is (log scale; above 1 = %s better)", rep.Base, rep.Base)
+	// Wide enough for the title (7-pixel glyphs) even with few metrics.
+	W := max(left+right+gw*max(len(rows), 4), 7*len(title)+20)
 	H := 520
 	c := newCanvas(W, H)
 	// Scale: log2 of the advantage, from at least 1/2 to 4.
@@ -167,7 +170,7 @@ func (rep *Report) Chart(path string) error {
 		l = math.Max(lo, math.Min(hi, l))
 		return top + int(float64(plotH)*(hi-l)/(hi-lo))
 	}
-	c.text(W/2, 20, fmt.Sprintf("How many times better %s is (log scale; above 1 = %s better)", rep.Base, rep.Base), black, 'c')
+	c.text(W/2, 20, title, black, 'c')
 	// Legend.
 	lx := W / 2
 	for i, o := range others {

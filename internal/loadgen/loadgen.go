@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,14 @@ type Config struct {
 	Storm           int
 	StormWindow     time.Duration
 
+	// group: one MUC room of GroupMembers occupants; the first GroupSenders
+	// of them each send GroupMessages groupchat messages.
+	GroupMembers  int
+	GroupSenders  int
+	GroupMessages int
+	MUCService    string // MUC domain ("" = groups.<domain>)
+	Room          string // room local part ("" = bench-<run id>)
+
 	// Child mode (set by the parent for its children).
 	Shard, Shards int
 	T0            time.Time
@@ -55,7 +64,7 @@ type Config struct {
 }
 
 // Scenarios is the list of scenario names.
-var Scenarios = []string{"conns", "chat", "offline", "storm", "register"}
+var Scenarios = []string{"conns", "chat", "offline", "storm", "group", "register"}
 
 // User returns the name of the i-th user of the run (0-based).
 func (c *Config) User(i int) string {
@@ -73,6 +82,8 @@ func (c *Config) needed() int {
 		return 2 * c.OfflineUsers
 	case "storm":
 		return c.Storm
+	case "group":
+		return c.GroupMembers
 	case "register":
 		return c.RegisterN
 	}
@@ -114,6 +125,14 @@ func (c *Config) Validate() error {
 	if c.Scenario == "register" {
 		c.Register = true
 	}
+	if c.Scenario == "group" {
+		if c.GroupMembers < 1 || c.GroupSenders < 1 || c.GroupMessages < 1 {
+			return errors.New("--scenario group needs --group-members, --group-senders and --group-messages of at least 1")
+		}
+		if c.GroupSenders > c.GroupMembers {
+			return fmt.Errorf("--group-senders %d is more than --group-members %d (senders are members)", c.GroupSenders, c.GroupMembers)
+		}
+	}
 	if c.First == 0 {
 		c.First = 1
 	}
@@ -135,8 +154,19 @@ func (c *Config) Validate() error {
 	if c.T0.IsZero() {
 		c.T0 = time.Now()
 	}
+	if c.MUCService == "" {
+		c.MUCService = "groups." + c.Opt.Domain
+	}
+	if c.Room == "" {
+		// Derived from T0, which the children get from the parent: every
+		// process of a run names the same room, and each run a new one.
+		c.Room = "bench-" + c.RunID()
+	}
 	return nil
 }
+
+// RunID names this run (all its processes agree: it is derived from T0).
+func (c *Config) RunID() string { return strconv.FormatInt(c.T0.UnixNano()/1e6, 36) }
 
 // Span is when a phase ran, in unix nanoseconds (min start, max end over
 // all processes).
@@ -168,6 +198,7 @@ type Partial struct {
 	Expected   int64               `json:"expected"`
 	Flushed    int64               `json:"flushed"`
 	Dropped    int64               `json:"dropped"` // connections lost during the measured phase
+	Duplicates int64               `json:"duplicates"`
 	MsgErrors  int64               `json:"message_errors"`
 	Lat        []int64             `json:"lat,omitempty"`
 	RTT        []int64             `json:"rtt,omitempty"`
@@ -275,6 +306,7 @@ func (p *Partial) merge(o *Partial) {
 	p.Expected += o.Expected
 	p.Flushed += o.Flushed
 	p.Dropped += o.Dropped
+	p.Duplicates += o.Duplicates
 	p.MsgErrors += o.MsgErrors
 	p.Lat = append(p.Lat, o.Lat...)
 	p.RTT = append(p.RTT, o.RTT...)
@@ -536,6 +568,8 @@ func (w *worker) run() error {
 		err = w.offline()
 	case "storm":
 		err = w.storm()
+	case "group":
+		err = w.group()
 	}
 	if w.cpu1 == 0 {
 		w.measureEnd()

@@ -44,7 +44,7 @@ type Report struct {
 	Results []*Result `json:"-"`
 }
 
-var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm": 3, "register": 4}
+var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm": 3, "group": 4, "register": 5}
 
 // headline lists the metrics drawn in the chart.
 var headline = []string{
@@ -52,6 +52,7 @@ var headline = []string{
 	"chat.msgs_per_s", "chat.latency_p50", "chat.latency_p99", "chat.server_cpu_per_msg",
 	"offline.store_msgs_per_s", "offline.drain_msgs_per_s", "offline.server_cpu_per_msg",
 	"storm.logins_per_s", "storm.login_p99", "storm.server_cpu_per_login",
+	"group.deliveries_per_s", "group.latency_p99", "group.server_cpu_per_delivery",
 }
 
 // NewReport groups results by scenario and metric; base is the label the

@@ -50,6 +50,7 @@ type Result struct {
 	Expected     int64                 `json:"expected"`
 	Flushed      int64                 `json:"flushed_leftovers,omitempty"`
 	Dropped      int64                 `json:"dropped_connections"`
+	Duplicates   int64                 `json:"duplicates"`
 	MsgErrors    int64                 `json:"message_errors"`
 	Latency      Summary               `json:"latency"`
 	ReceiptRTT   Summary               `json:"receipt_rtt"`
@@ -82,6 +83,9 @@ func newResult(cfg *Config) *Result {
 		p["offline_users"], p["offline_messages"], p["body_bytes"] = cfg.OfflineUsers, cfg.OfflineMessages, cfg.BodySize
 	case "storm":
 		p["storm"], p["storm_window_s"] = cfg.Storm, cfg.StormWindow.Seconds()
+	case "group":
+		p["group_members"], p["group_senders"], p["group_messages"] = cfg.GroupMembers, cfg.GroupSenders, cfg.GroupMessages
+		p["window"], p["body_bytes"], p["muc_service"], p["room"] = cfg.Window, cfg.BodySize, cfg.MUCService, cfg.Room
 	case "register":
 		p["register_count"] = cfg.RegisterN
 	}
@@ -108,7 +112,7 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 	r.TLS, r.Attempts, r.OK, r.Failed, r.Errors = p.TLS, p.Attempts, p.OK, p.Failed, p.Errors
 	r.Registered, r.Existing, r.RegFailed = p.Registered, p.Existing, p.RegFailed
 	r.Sent, r.Received, r.Receipts, r.Expected, r.Flushed = p.Sent, p.Received, p.Receipts, p.Expected, p.Flushed
-	r.Dropped, r.MsgErrors = p.Dropped, p.MsgErrors
+	r.Dropped, r.MsgErrors, r.Duplicates = p.Dropped, p.MsgErrors, p.Duplicates
 	r.Latency, r.ReceiptRTT, r.LoginTime = Summarize(p.Lat), Summarize(p.RTT), Summarize(p.Login)
 	r.Spans = map[string]float64{}
 	for k, s := range p.Spans {
@@ -197,6 +201,26 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 			add("server_cpu_per_login", c*1000/float64(r.OK), "ms", "lower")
 		}
 		add("failed", float64(r.Failed), "", "lower")
+	case "group":
+		// Deliveries: one per message and joined member (the sender's
+		// reflection included), over the time from the common start to the
+		// last delivery.
+		add("deliveries_per_s", per(float64(r.Received), r.Spans["group"]), "deliveries/s", "higher")
+		add("posts_per_s", per(float64(r.Sent), r.Spans["group"]), "msg/s", "higher")
+		add("latency_p50", r.Latency.P50, "ms", "lower")
+		add("latency_p99", r.Latency.P99, "ms", "lower")
+		add("latency_p999", r.Latency.P999, "ms", "lower")
+		if c, ok := cpu("start", "end"); ok && r.Received > 0 {
+			r.ServerCPU = round(c, 2)
+			add("server_cpu_per_delivery", c*1e6/float64(r.Received), "µs", "lower")
+		}
+		if r.Received > 0 {
+			add("wire_bytes_per_delivery", float64(r.BytesIn+r.BytesOut)/float64(r.Received), "B", "lower")
+		}
+		add("join_s", r.Spans["join"], "s", "lower")
+		add("lost", float64(r.Expected-r.Received), "deliveries", "lower")
+		add("duplicates", float64(r.Duplicates), "deliveries", "lower")
+		add("failed", float64(r.Failed+int(r.Dropped)), "", "lower")
 	case "register":
 		add("registered", float64(r.Registered+r.Existing), "users", "higher")
 	}
@@ -262,7 +286,11 @@ func (r *Result) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\nTLS: %v, SASL %s; logins %d/%d", r.TLS, r.Mech, r.OK, r.Attempts)
 	if r.Expected > 0 {
-		fmt.Fprintf(&b, "; messages %d/%d received, %d receipts", r.Received, r.Expected, r.Receipts)
+		if r.Scenario == "group" {
+			fmt.Fprintf(&b, "; %d messages sent, deliveries %d/%d received, %d duplicates", r.Sent, r.Received, r.Expected, r.Duplicates)
+		} else {
+			fmt.Fprintf(&b, "; messages %d/%d received, %d receipts", r.Received, r.Expected, r.Receipts)
+		}
 	}
 	fmt.Fprintf(&b, "; server CPU %.2f s, generator CPU %.2f s\n", r.ServerCPU, r.GenCPU)
 	if len(r.Errors) > 0 {

@@ -104,6 +104,9 @@ func describe(cfg *Config) string {
 		return fmt.Sprintf("%d offline users x %d messages", cfg.OfflineUsers, cfg.OfflineMessages)
 	case "storm":
 		return fmt.Sprintf("%d logins in %s", cfg.Storm, cfg.StormWindow)
+	case "group":
+		return fmt.Sprintf("room %s@%s, %d members, %d senders x %d messages, window %d", cfg.Room, cfg.MUCService,
+			cfg.GroupMembers, cfg.GroupSenders, cfg.GroupMessages, cfg.Window)
 	}
 	return fmt.Sprintf("%d users", cfg.RegisterN)
 }
