@@ -135,7 +135,7 @@ func (n *Node) serve(m *nats.Msg) {
 		}
 		el.Space = xmlstream.NSClient
 		if seq, _ := strconv.ParseInt(m.Header.Get("arg"), 10, 64); seq > 0 {
-			err = s.SendOffline(el, seq)
+			err = n.r.SendStored(s, el, seq)
 		} else {
 			err = s.Send(el)
 		}

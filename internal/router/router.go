@@ -539,6 +539,43 @@ func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.E
 	return err
 }
 
+// PrepareDrain makes s the session the offline store drains to, if none
+// is, before s is announced available (and before Drain runs). In a
+// cluster, other nodes start sending to s as soon as they see it
+// available; a stored message they send meanwhile must not overtake the
+// older ones still in the store, so SendStored leaves it to the drain.
+func (r *Router) PrepareDrain(s Session) {
+	bare := s.JID().Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	defer st.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[bare]; u != nil && u.drainer == nil {
+		u.drainer = s
+	}
+}
+
+// SendStored hands a local session a message another node has already
+// put in the offline store (durable delivery). While the store is being
+// drained to s, the drain delivers it in order; otherwise it is queued
+// now. Under the user's lock, so it cannot fall between a drain's last
+// read and its end.
+func (r *Router) SendStored(s Session, el *xmlstream.Element, seq int64) error {
+	bare := s.JID().Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	defer st.Unlock()
+	r.mu.Lock()
+	u := r.users[bare]
+	draining := u != nil && u.drainer == s
+	r.mu.Unlock()
+	if draining {
+		return nil
+	}
+	return s.SendOffline(el, seq)
+}
+
 // Drain feeds the user's offline messages to s, a page at a time. Call it
 // when s sends initial available presence with non-negative priority, and
 // again (via Continue) when s has acknowledged a page. While a drain is in

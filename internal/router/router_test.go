@@ -263,3 +263,49 @@ func TestDurableDeliveryToFullJID(t *testing.T) {
 		t.Fatalf("pending = %+v, want the message tagged with its store seq", p)
 	}
 }
+
+// A message another node stored and sends (durable delivery) while the
+// store is drained to the session waits for the drain, so it cannot
+// overtake older stored ones — even when it arrives between the session
+// becoming available and the first drain. Once the drain has found the
+// store empty, such messages are queued at once.
+func TestSendStoredWaitsForTheDrain(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	ctx := context.Background()
+	for _, id := range []string{"1", "2"} {
+		r.DeliverMessage(ctx, bob, chat(id))
+	}
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	r.PrepareDrain(s) // announced available; the drain has not run yet
+	seq, _ := off.Store(ctx, bob, chat("3"))
+	if err := r.SendStored(s, chat("3"), seq); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.OfflineOutstanding(); n != 0 {
+		t.Fatalf("a stored message overtook the drain (%d queued)", n)
+	}
+	if err := r.Drain(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(s); !eq(got, []string{"1", "2", "3"}) {
+		t.Fatalf("drained %v, want 1,2,3 in order", got)
+	}
+
+	// With nothing stored the drain ends at once, and stored messages go
+	// straight to the session.
+	off2 := newMem()
+	r2 := New(off2, exists)
+	s2 := bind(t, r2, "bob@localhost/phone", 0, true)
+	r2.PrepareDrain(s2)
+	if err := r2.Drain(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	seq, _ = off2.Store(ctx, bob, chat("4"))
+	if err := r2.SendStored(s2, chat("4"), seq); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(s2); !eq(got, []string{"4"}) {
+		t.Fatalf("after the drain: %v, want 4", got)
+	}
+}

@@ -64,6 +64,9 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 	}
 	s.pep.PresenceUpdate(ctx, sess.JID().Local(), el) // XEP-0398 §4: the vCard photo hash
 	initial := sess.SetPresence(el, true, prio)
+	if prio >= 0 {
+		s.Router.PrepareDrain(sess) // before other nodes see it available
+	}
 	s.Router.Update(sess)
 	s.broadcastPresence(ctx, sess, el)
 	s.pep.Presence(sess, initial)
