@@ -275,8 +275,17 @@ func testOMEMO(t *testing.T) {
 	bob.waitFor("chat message: "+aliceJID, paneWait)
 	bob.typeLine("/win 2")
 	bob.waitMatch(chatLine(aliceJID, m1), paneWait)
-	if n := len(rows(t, db, `SELECT data FROM offline WHERE user = 'bob'`)); n != 0 {
-		t.Errorf("bob still has %d offline rows after logging in", n)
+	// The row goes once bob's client has acknowledged the message, which
+	// may come a moment after profanity shows it.
+	for deadline := time.Now().Add(paneWait); ; time.Sleep(100 * time.Millisecond) {
+		n := len(rows(t, db, `SELECT data FROM offline WHERE user = 'bob'`))
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("bob still has %d offline rows %v after logging in", n, paneWait)
+			break
+		}
 	}
 
 	// Bob answers encrypted; alice decrypts. Alice sends m3 while bob is
