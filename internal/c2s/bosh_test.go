@@ -149,3 +149,22 @@ func TestBOSHBadRequests(t *testing.T) {
 		t.Fatalf("rid out of window: %v", b)
 	}
 }
+
+// Arbitrary bodies posted to /http-bind get an HTTP or BOSH error, never a
+// crash; a session they create is ended with the test.
+func FuzzBOSHBody(f *testing.F) {
+	f.Add([]byte("<body xmlns='http://jabber.org/protocol/httpbind' rid='1' to='localhost' wait='0' hold='1'/>"))
+	f.Add([]byte("<body xmlns='http://jabber.org/protocol/httpbind' rid='2' sid='x' type='terminate'/>"))
+	f.Add([]byte("<body xmlns='http://jabber.org/protocol/httpbind' rid='9007199254740993' to='localhost'/>"))
+	f.Add([]byte("<body xmlns='wrong'/>"))
+	srv := startServer(f, nil)
+	h := srv.svc.BOSHHandler()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/http-bind", strings.NewReader(string(data)))
+		h.ServeHTTP(w, r)
+		if w.Code != 200 && w.Code != 400 && w.Code != 413 && w.Code != 503 {
+			t.Fatalf("status %d for %q", w.Code, data)
+		}
+	})
+}

@@ -25,7 +25,7 @@ type testServer struct {
 	im   *server.Server
 }
 
-func startServer(t *testing.T, mod func(*config.Config)) *testServer {
+func startServer(t testing.TB, mod func(*config.Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
