@@ -17,40 +17,10 @@ import (
 	"bluetick/internal/muc"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
-	"bluetick/internal/stanza"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
-
-// sink is a session.Writer that keeps what it is given.
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
-
-func (s *sink) waitFor(t *testing.T, what string, ok func(*xmlstream.Element) bool) *xmlstream.Element {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		s.mu.Lock()
-		for _, el := range s.els {
-			if ok(el) {
-				s.mu.Unlock()
-				return el
-			}
-		}
-		s.mu.Unlock()
-	}
-	t.Fatalf("never received %s", what)
-	return nil
-}
 
 // The wiring of serve: a group message wakes, through the push gateway, a
 // member who is not in the room — here bob, who registered a webhook
@@ -99,9 +69,9 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 	}
 	defer stop()
 
-	connect := func(full string) (*session.Session, *sink, func(string)) {
+	connect := func(full string) (*session.Session, *xmpptest.Sink, func(string)) {
 		s := session.New(server.NewID(), jid.MustParse(full), 1000, im.Hooks())
-		w := &sink{}
+		w := &xmpptest.Sink{}
 		s.Attach(w)
 		im.Bound(ctx, s)
 		send := func(raw string) {
@@ -113,8 +83,8 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 		}
 		return s, w, send
 	}
-	result := func(w *sink, id string) *xmlstream.Element {
-		r := w.waitFor(t, "the answer to "+id, func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == id })
+	result := func(w *xmpptest.Sink, id string) *xmlstream.Element {
+		r := w.WaitFor(t, "the answer to "+id, func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == id })
 		if r.Attr("type") != "result" {
 			t.Fatalf("%s: %s", id, r)
 		}
@@ -136,7 +106,7 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 	aliceSend(`<presence xmlns='jabber:client'/>`)
 	const room = "team@groups.localhost"
 	aliceSend(`<presence xmlns='jabber:client' to='` + room + `/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
-	aw.waitFor(t, "alice in the room", func(el *xmlstream.Element) bool { return el.Name == "presence" && el.Attr("from") == room+"/Alice" })
+	aw.WaitFor(t, "alice in the room", func(el *xmlstream.Element) bool { return el.Name == "presence" && el.Attr("from") == room+"/Alice" })
 	aliceSend(`<iq xmlns='jabber:client' type='set' id='cfg' to='` + room + `'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`)
 	result(aw, "cfg")
 	aliceSend(`<iq xmlns='jabber:client' type='set' id='add' to='` + room + `'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='bob@localhost'/></query></iq>`)

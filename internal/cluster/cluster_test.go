@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,40 +17,8 @@ import (
 	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
-
-// sink is a session.Writer that keeps what it is given.
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
-
-// waitFor returns the first received element matching ok, within 5 s.
-func (s *sink) waitFor(t *testing.T, what string, ok func(*xmlstream.Element) bool) *xmlstream.Element {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		for _, el := range s.els {
-			if ok(el) {
-				s.mu.Unlock()
-				return el
-			}
-		}
-		s.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("never received %s", what)
-	return nil
-}
 
 type node struct {
 	srv *server.Server
@@ -99,13 +66,13 @@ func sharedStore(t *testing.T) store.Store {
 
 type client struct {
 	s    *session.Session
-	sink *sink
+	sink *xmpptest.Sink
 	n    *node
 }
 
 func (n *node) connect(t *testing.T, full string) *client {
 	s := session.New(server.NewID(), jid.MustParse(full), 1000, n.srv.Hooks())
-	w := &sink{}
+	w := &xmpptest.Sink{}
 	s.Attach(w)
 	n.srv.Bound(context.Background(), s)
 	return &client{s: s, sink: w, n: n}
@@ -160,29 +127,29 @@ func TestCrossNodeMessagesPresenceAndOffline(t *testing.T) {
 
 	// A message crosses nodes, with its receipt back.
 	alice.send(chat("bob@localhost", "x1"))
-	m := bob.sink.waitFor(t, "alice's message on node b", byID("x1"))
+	m := bob.sink.WaitFor(t, "alice's message on node b", byID("x1"))
 	if m.Attr("from") != "alice@localhost/pc" || m.Child(server.NSSID, "stanza-id") == nil {
 		t.Fatalf("bob got %v", m)
 	}
 	bob.send(xmlstream.New(xmlstream.NSClient, "message", "to", "alice@localhost/pc", "id", "r1").
 		Append(xmlstream.New("urn:xmpp:receipts", "received", "id", "x1")))
-	alice.sink.waitFor(t, "bob's receipt on node a", byID("r1"))
+	alice.sink.WaitFor(t, "bob's receipt on node a", byID("r1"))
 
 	// Subscription across nodes: bob sees the request, approves, alice
 	// then gets bob's presence from the directory.
 	alice.send(presence("to", "bob@localhost", "type", "subscribe"))
-	bob.sink.waitFor(t, "subscribe request", func(el *xmlstream.Element) bool {
+	bob.sink.WaitFor(t, "subscribe request", func(el *xmlstream.Element) bool {
 		return el.Name == "presence" && el.Attr("type") == "subscribe"
 	})
 	bob.send(presence("to", "alice@localhost", "type", "subscribed"))
-	alice.sink.waitFor(t, "bob's presence after approval", func(el *xmlstream.Element) bool {
+	alice.sink.WaitFor(t, "bob's presence after approval", func(el *xmlstream.Element) bool {
 		return el.Name == "presence" && el.Attr("type") == "" && el.Attr("from") == "bob@localhost/phone"
 	})
 
 	// Bob leaves: alice sees it; a message goes to the shared offline
 	// store and reaches bob when he logs in on the other node.
 	bob.end()
-	alice.sink.waitFor(t, "bob unavailable", func(el *xmlstream.Element) bool {
+	alice.sink.WaitFor(t, "bob unavailable", func(el *xmlstream.Element) bool {
 		return el.Attr("type") == "unavailable" && el.Attr("from") == "bob@localhost/phone"
 	})
 	eventually(t, "bob's directory entry to go", func() bool { return !a.srv.Router.Online(bobJID) })
@@ -192,7 +159,7 @@ func TestCrossNodeMessagesPresenceAndOffline(t *testing.T) {
 	}
 	bob2 := a.connect(t, "bob@localhost/laptop")
 	bob2.send(presence())
-	if m := bob2.sink.waitFor(t, "offline message", byID("off1")); m.Child("urn:xmpp:delay", "delay") == nil {
+	if m := bob2.sink.WaitFor(t, "offline message", byID("off1")); m.Child("urn:xmpp:delay", "delay") == nil {
 		t.Fatalf("no delay stamp: %v", m)
 	}
 }
@@ -216,7 +183,7 @@ func TestDeadNodeFallsBackToOffline(t *testing.T) {
 	b.cl.cancel()
 	b.cl.nc.Close()
 	eventually(t, "node b declared dead", func() bool { return !a.srv.Router.Online(bobJID) })
-	alice.sink.waitFor(t, "bob's unavailable presence after his node died", func(el *xmlstream.Element) bool {
+	alice.sink.WaitFor(t, "bob's unavailable presence after his node died", func(el *xmlstream.Element) bool {
 		return el.Name == "presence" && el.Attr("type") == "unavailable" && el.Attr("from") == "bob@localhost/phone"
 	})
 	alice.send(chat("bob@localhost", "d1"))
@@ -271,5 +238,5 @@ func TestEmbeddedNATS(t *testing.T) {
 	bob.send(presence())
 	eventually(t, "node a to see bob", func() bool { return nodes[0].srv.Router.Online(jid.MustParse("bob@localhost")) })
 	alice.send(chat("bob@localhost", "e1"))
-	bob.sink.waitFor(t, "message through the embedded NATS", byID("e1"))
+	bob.sink.WaitFor(t, "message through the embedded NATS", byID("e1"))
 }

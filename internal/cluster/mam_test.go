@@ -56,21 +56,19 @@ func TestClusterArchiveAndBlocking(t *testing.T) {
 	eventually(t, "node a to see bob online", func() bool { return a.srv.Router.Online(jid.MustParse("bob@localhost")) })
 
 	alice.send(chat("bob@localhost", "m1"))
-	m := bob.sink.waitFor(t, "m1 on node b", byID("m1"))
+	m := bob.sink.WaitFor(t, "m1 on node b", byID("m1"))
 	sid := m.Child(server.NSSID, "stanza-id").Attr("id")
 
 	// Bob's archive, queried on node b, and alice's, on node a.
 	query := func(c *client, id string) []string {
 		c.send(xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", id).Append(xmlstream.New(mam.NS, "query", "queryid", id)))
-		c.sink.waitFor(t, "the query result "+id, func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == id })
+		c.sink.WaitFor(t, "the query result "+id, func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == id })
 		var ids []string
-		c.sink.mu.Lock()
-		for _, el := range c.sink.els {
+		for _, el := range c.sink.Elements() {
 			if r := el.Child(mam.NS, "result"); r != nil && r.Attr("queryid") == id {
 				ids = append(ids, r.Attr("id"))
 			}
 		}
-		c.sink.mu.Unlock()
 		return ids
 	}
 	if ids := query(bob, "q1"); len(ids) != 1 || ids[0] != sid {
@@ -83,16 +81,16 @@ func TestClusterArchiveAndBlocking(t *testing.T) {
 	// Bob blocks alice on node b; node a refuses her next message.
 	bob.send(xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", "blk").Append(
 		xmlstream.New(privacy.NSBlocking, "block").Append(xmlstream.New(privacy.NSBlocking, "item", "jid", "alice@localhost"))))
-	bob.sink.waitFor(t, "block result", func(el *xmlstream.Element) bool { return el.Attr("id") == "blk" && el.Attr("type") == "result" })
+	bob.sink.WaitFor(t, "block result", func(el *xmlstream.Element) bool { return el.Attr("id") == "blk" && el.Attr("type") == "result" })
 	alice.send(chat("bob@localhost", "m2"))
-	bounce := alice.sink.waitFor(t, "m2 bounced", func(el *xmlstream.Element) bool {
+	bounce := alice.sink.WaitFor(t, "m2 bounced", func(el *xmlstream.Element) bool {
 		return el.Attr("id") == "m2" && el.Attr("type") == "error"
 	})
 	if bounce.Child(xmlstream.NSClient, "error").Child(stanza.NSStanzas, "service-unavailable") == nil {
 		t.Fatalf("m2 bounce %v", bounce)
 	}
 	bob.send(chat("alice@localhost", "m3"))
-	refused := bob.sink.waitFor(t, "m3 refused", func(el *xmlstream.Element) bool {
+	refused := bob.sink.WaitFor(t, "m3 refused", func(el *xmlstream.Element) bool {
 		return el.Attr("id") == "m3" && el.Attr("type") == "error"
 	})
 	if refused.Child(xmlstream.NSClient, "error").Child(privacy.NSErrors, "blocked") == nil {
@@ -101,9 +99,9 @@ func TestClusterArchiveAndBlocking(t *testing.T) {
 
 	// Unblocked on node b: node a routes again.
 	bob.send(xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", "unb").Append(xmlstream.New(privacy.NSBlocking, "unblock")))
-	bob.sink.waitFor(t, "unblock result", func(el *xmlstream.Element) bool { return el.Attr("id") == "unb" && el.Attr("type") == "result" })
+	bob.sink.WaitFor(t, "unblock result", func(el *xmlstream.Element) bool { return el.Attr("id") == "unb" && el.Attr("type") == "result" })
 	alice.send(chat("bob@localhost", "m4"))
-	bob.sink.waitFor(t, "m4 after the unblock", byID("m4"))
+	bob.sink.WaitFor(t, "m4 after the unblock", byID("m4"))
 	if ids := query(bob, "q3"); len(ids) != 2 {
 		t.Fatalf("bob's archive after m4: %v (the blocked m2 must not be there)", ids)
 	}

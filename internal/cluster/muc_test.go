@@ -69,17 +69,17 @@ func TestGroupAcrossNodes(t *testing.T) {
 	join := func(c *client, nick string) {
 		c.send(presence())
 		c.send(parseEl(t, fmt.Sprintf(`<presence xmlns='jabber:client' to='%s/%s'><x xmlns='http://jabber.org/protocol/muc'/></presence>`, room, nick)))
-		c.sink.waitFor(t, nick+"'s self-presence", isSelf(nick))
+		c.sink.WaitFor(t, nick+"'s self-presence", isSelf(nick))
 	}
 	alice := nodes[0].connect(t, "alice@localhost/pc")
 	join(alice, "Alice")
 	alice.send(parseEl(t, `<iq xmlns='jabber:client' type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`))
-	if r := alice.sink.waitFor(t, "room configured", isIQ("cfg")); r.Attr("type") != "result" {
+	if r := alice.sink.WaitFor(t, "room configured", isIQ("cfg")); r.Attr("type") != "result" {
 		t.Fatalf("configure: %s", r)
 	}
 	for _, m := range []string{"bob@localhost", "carol@localhost"} {
 		alice.send(parseEl(t, `<iq xmlns='jabber:client' type='set' id='add-`+m+`' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='`+m+`'/></query></iq>`))
-		if r := alice.sink.waitFor(t, "member added", isIQ("add-"+m)); r.Attr("type") != "result" {
+		if r := alice.sink.WaitFor(t, "member added", isIQ("add-"+m)); r.Attr("type") != "result" {
 			t.Fatalf("add %s: %s", m, r)
 		}
 	}
@@ -94,10 +94,8 @@ func TestGroupAcrossNodes(t *testing.T) {
 		senders[i%3].send(parseEl(t, fmt.Sprintf(`<message xmlns='jabber:client' to='%s' type='groupchat' id='g%d'><body>%d</body></message>`, room, i, i)))
 	}
 	groupchat := func(c *client) []string {
-		c.sink.mu.Lock()
-		defer c.sink.mu.Unlock()
 		var ids []string
-		for _, el := range c.sink.els {
+		for _, el := range c.sink.Elements() {
 			if el.Name == "message" && el.Attr("type") == "groupchat" && el.Child(xmlstream.NSClient, "body") != nil {
 				ids = append(ids, el.Attr("id"))
 			}

@@ -45,7 +45,7 @@ func TestPEPAcrossNodes(t *testing.T) {
 	capsPresence := `<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://example.org' ver='` + ver + `'/></presence>`
 	bob := b.connect(t, "bob@localhost/phone")
 	bob.send(parseEl(t, capsPresence))
-	q := bob.sink.waitFor(t, "the caps query from bob's node", func(el *xmlstream.Element) bool {
+	q := bob.sink.WaitFor(t, "the caps query from bob's node", func(el *xmlstream.Element) bool {
 		return el.Name == "iq" && el.Attr("type") == "get" && el.Child("http://jabber.org/protocol/disco#info", "query") != nil
 	})
 	bob.send(parseEl(t, `<iq xmlns='jabber:client' type='result' to='localhost' id='`+q.Attr("id")+`'>`+info+`</iq>`))
@@ -67,12 +67,12 @@ func TestPEPAcrossNodes(t *testing.T) {
 	isNick := func(el *xmlstream.Element) bool {
 		return el.Name == "message" && el.Attr("from") == "alice@localhost" && strings.Contains(el.String(), ">Alice</nick>")
 	}
-	bob.sink.waitFor(t, "the nick notification on node b", isNick)
+	bob.sink.WaitFor(t, "the nick notification on node b", isNick)
 
 	// A new session of bob on node a, with the same caps: node a never
 	// asked a client for them, it has them from the shared store, and sends
 	// the last item without a query (none is answered here).
 	bob2 := a.connect(t, "bob@localhost/tablet")
 	bob2.send(parseEl(t, capsPresence))
-	bob2.sink.waitFor(t, "the last nick for bob's new session", isNick)
+	bob2.sink.WaitFor(t, "the last nick for bob's new session", isNick)
 }

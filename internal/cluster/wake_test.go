@@ -37,13 +37,13 @@ func TestAsleepAcrossNodes(t *testing.T) {
 	eventually(t, "node a to see bob online", func() bool { return a.srv.Router.Online(jid.MustParse("bob@localhost")) })
 
 	alice.send(chat("bob@localhost", "w1"))
-	bob.sink.waitFor(t, "w1", byID("w1"))
+	bob.sink.WaitFor(t, "w1", byID("w1"))
 	if w := wokeNow(); len(w) != 0 {
 		t.Fatalf("awake remote session woken: %v", w)
 	}
 	bob.s.SetInactive(true)
 	alice.send(chat("bob@localhost", "w2"))
-	bob.sink.waitFor(t, "w2", byID("w2"))
+	bob.sink.WaitFor(t, "w2", byID("w2"))
 	if w := wokeNow(); len(w) != 1 || w[0] != "w2" {
 		t.Fatalf("inactive remote session: woke %v, want [w2]", w)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,48 +14,18 @@ import (
 	"bluetick/internal/jid"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
-	"bluetick/internal/stanza"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
 
 const secret = "sixteen-chars-or-more"
-
-// sink is a session.Writer that keeps what it is given.
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
-
-func (s *sink) waitFor(t *testing.T, what string, ok func(*xmlstream.Element) bool) *xmlstream.Element {
-	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		s.mu.Lock()
-		for _, el := range s.els {
-			if ok(el) {
-				s.mu.Unlock()
-				return el
-			}
-		}
-		s.mu.Unlock()
-	}
-	t.Fatalf("never received %s", what)
-	return nil
-}
 
 type env struct {
 	im    *server.Server
 	addr  string
 	alice *session.Session
-	sink  *sink
+	sink  *xmpptest.Sink
 }
 
 func start(t testing.TB) *env {
@@ -85,7 +54,7 @@ func start(t testing.TB) *env {
 	t.Cleanup(func() { ln.Close() })
 	go svc.Serve(ln)
 	s := session.New(server.NewID(), jid.MustParse("alice@localhost/pc"), 1000, im.Hooks())
-	w := &sink{}
+	w := &xmpptest.Sink{}
 	s.Attach(w)
 	im.Bound(context.Background(), s)
 	im.Handle(context.Background(), s, xmlstream.New(xmlstream.NSClient, "presence"))
@@ -141,7 +110,7 @@ func TestComponentExchangesWithUsers(t *testing.T) {
 	e := start(t)
 	// Not connected yet: the user learns it at once.
 	e.aliceSends(t, "<message xmlns='jabber:client' to='echo@bot.localhost' id='m0'><body>anyone?</body></message>")
-	e.sink.waitFor(t, "service-unavailable while the component is away", func(el *xmlstream.Element) bool {
+	e.sink.WaitFor(t, "service-unavailable while the component is away", func(el *xmlstream.Element) bool {
 		return el.Attr("id") == "m0" && el.Attr("type") == "error" && strings.Contains(el.String(), "service-unavailable")
 	})
 
@@ -155,7 +124,7 @@ func TestComponentExchangesWithUsers(t *testing.T) {
 		t.Fatalf("component got %v", m)
 	}
 	fmt.Fprint(k.c, "<message from='echo@bot.localhost' to='alice@localhost' type='chat' id='r1'><body>hi alice</body></message>")
-	r := e.sink.waitFor(t, "the component's reply", func(el *xmlstream.Element) bool { return el.Attr("id") == "r1" })
+	r := e.sink.WaitFor(t, "the component's reply", func(el *xmlstream.Element) bool { return el.Attr("id") == "r1" })
 	if r.Attr("from") != "echo@bot.localhost" || r.ChildText(xmlstream.NSClient, "body") != "hi alice" {
 		t.Fatalf("alice got %v", r)
 	}

@@ -18,21 +18,8 @@ import (
 	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
-
-// sink is a session.Writer that keeps what it is given.
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
 
 // env is a PEP service over a real SQLite store and router, with users
 // alice, bob and carol and clients whose disco#info the fake query
@@ -85,7 +72,7 @@ type client struct {
 	e    *env
 	jid  jid.JID
 	s    *session.Session
-	sink *sink
+	sink *xmpptest.Sink
 }
 
 // discoInfo builds a client's disco#info with the given features.
@@ -102,7 +89,7 @@ func discoInfo(features ...string) *xmlstream.Element {
 // "<node>+notify" for each.
 func (e *env) connect(full string, notify ...string) *client {
 	e.t.Helper()
-	c := &client{e: e, jid: jid.MustParse(full), sink: &sink{}}
+	c := &client{e: e, jid: jid.MustParse(full), sink: &xmpptest.Sink{}}
 	c.s = session.New(full, c.jid, 1000, session.Hooks{})
 	c.s.Attach(c.sink)
 	e.t.Cleanup(c.s.Detach)
@@ -135,11 +122,7 @@ func (c *client) available(notify ...string) {
 // got returns what the client received so far.
 func (c *client) got() []*xmlstream.Element {
 	time.Sleep(20 * time.Millisecond)
-	c.sink.mu.Lock()
-	defer c.sink.mu.Unlock()
-	out := c.sink.els
-	c.sink.els = nil
-	return out
+	return c.sink.Take()
 }
 
 // events returns the pubsub#event payloads received.

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,14 @@ import (
 	"bluetick/internal/stanza"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
-
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
 
 // im is a server core with alice bound, and TURN registered when dir is set.
 type im struct {
 	srv  *server.Server
 	sess *session.Session
-	out  *sink
+	out  *xmpptest.Sink
 }
 
 func newIM(t *testing.T, cfg config.Config, dir *Directory) *im {
@@ -57,7 +44,7 @@ func newIM(t *testing.T, cfg config.Config, dir *Directory) *im {
 		dir.Register(srv.Mux())
 	}
 	s := session.New(server.NewID(), jid.MustParse("alice@localhost/phone"), 1000, srv.Hooks())
-	w := &sink{}
+	w := &xmpptest.Sink{}
 	s.Attach(w)
 	t.Cleanup(s.Detach)
 	srv.Bound(context.Background(), s)
@@ -69,11 +56,7 @@ func (m *im) iq(t *testing.T, to string, payload *xmlstream.Element) *xmlstream.
 	t.Helper()
 	m.srv.Handle(context.Background(), m.sess, xmlstream.New(xmlstream.NSClient, "iq", "type", "get", "id", "q1", "to", to).Append(payload))
 	for i := 0; i < 100; i++ {
-		m.out.mu.Lock()
-		els := m.out.els
-		m.out.els = nil
-		m.out.mu.Unlock()
-		for _, el := range els {
+		for _, el := range m.out.Take() {
 			if el.Name == "iq" {
 				return el
 			}
@@ -242,10 +225,7 @@ func TestCredentialsRequest(t *testing.T) {
 	// A set is not a way to push services to the server.
 	m.srv.Handle(context.Background(), m.sess, xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", "s1", "to", "localhost").Append(xmlstream.New(NSExtDisco, "services")))
 	time.Sleep(20 * time.Millisecond)
-	m.out.mu.Lock()
-	got := m.out.els
-	m.out.els = nil
-	m.out.mu.Unlock()
+	got := m.out.Take()
 	if len(got) != 1 || errCondition(got[0]) != "service-unavailable" {
 		t.Fatalf("iq set services: %v", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,23 +12,10 @@ import (
 	"bluetick/internal/jid"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
-	"bluetick/internal/stanza"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
+	"bluetick/internal/xmpptest"
 )
-
-type sink struct {
-	mu  sync.Mutex
-	els []*xmlstream.Element
-}
-
-func (s *sink) Write(els []*xmlstream.Element) error {
-	s.mu.Lock()
-	s.els = append(s.els, els...)
-	s.mu.Unlock()
-	return nil
-}
-func (s *sink) Close(*stanza.StreamError) {}
 
 // iqServer is a real IM server with the upload service registered, and a
 // bound session of alice that sends IQs and reads the answers as XML.
@@ -56,7 +42,7 @@ func iqServer(t *testing.T, register bool) func(xml string) *xmlstream.Element {
 		svc.Register(srv.Mux())
 	}
 	sess := session.New(server.NewID(), jid.MustParse("alice@localhost/phone"), 1000, srv.Hooks())
-	w := &sink{}
+	w := &xmpptest.Sink{}
 	sess.Attach(w)
 	t.Cleanup(sess.Detach)
 	srv.Bound(context.Background(), sess)
@@ -67,15 +53,9 @@ func iqServer(t *testing.T, register bool) func(xml string) *xmlstream.Element {
 		}
 		srv.Handle(context.Background(), sess, el)
 		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			w.mu.Lock()
-			for i, r := range w.els {
-				if r.Name == "iq" && r.Attr("id") == el.Attr("id") {
-					w.els = append(w.els[:i], w.els[i+1:]...)
-					w.mu.Unlock()
-					return r
-				}
+			if r := w.TakeFirst(func(r *xmlstream.Element) bool { return r.Name == "iq" && r.Attr("id") == el.Attr("id") }); r != nil {
+				return r
 			}
-			w.mu.Unlock()
 		}
 		t.Fatalf("no answer to %s", s)
 		return nil

@@ -538,32 +538,6 @@ func TestSynchronousCommit(t *testing.T) {
 	}
 }
 
-// TestRosterVersionNotReused: after an account is deleted and re-created,
-// its roster versions continue above the old ones.
-func TestRosterVersionNotReused(t *testing.T) {
-	ctx := t.Context()
-	s := openSchema(t, pgtest.Start(t))
-	defer s.Close()
-	s.CreateUser(ctx, "alice", nil)
-	var old int64
-	for i := range 3 {
-		v, err := s.PutRosterItem(ctx, "alice", store.RosterItem{Contact: fmt.Sprint(i), Subscription: store.SubNone, InRoster: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		old = v
-	}
-	s.DeleteUser(ctx, "alice")
-	s.CreateUser(ctx, "alice", nil)
-	v, err := s.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "x", Subscription: store.SubNone, InRoster: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v <= old {
-		t.Fatalf("version %d of the re-created account is not above the old account's %d", v, old)
-	}
-}
-
 // TestRosterVersionTwoNodes bumps one user's roster from two nodes at once:
 // the versions each call returns must all differ, and the final version
 // must be the largest (a smaller number committed last would move the

@@ -282,33 +282,6 @@ func TestOpenEmptyPath(t *testing.T) {
 	}
 }
 
-// TestRosterVersionNotReused: after an account is deleted and re-created,
-// its roster versions continue above the old ones, so a client's cached
-// version from the old account can never match.
-func TestRosterVersionNotReused(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	s.CreateUser(ctx, "alice", nil)
-	var old int64
-	for i := range 3 {
-		v, err := s.PutRosterItem(ctx, "alice", store.RosterItem{Contact: fmt.Sprint(i), Subscription: store.SubNone, InRoster: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		old = v
-	}
-	s.DeleteUser(ctx, "alice")
-	s.CreateUser(ctx, "alice", nil)
-	v, err := s.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "x", Subscription: store.SubNone, InRoster: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v <= old {
-		t.Fatalf("version %d of the re-created account is not above the old account's %d", v, old)
-	}
-}
-
 // TestQuotaTwoHandles races two Stores on one file, as the server and a
 // second process would be: the in-process write semaphore does not span
 // them, so this relies on BEGIN IMMEDIATE, busy_timeout and the single

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rosters/Replace", s.testRosterReplace},
 		{"Rosters/Delete", s.testRosterDelete},
 		{"Rosters/VersionIncreases", s.testRosterVersion},
+		{"Rosters/VersionNotReused", s.testRosterVersionNotReused},
 		{"Rosters/NotInRoster", s.testRosterNotInRoster},
 		{"Rosters/PerUser", s.testRosterPerUser},
 		{"Offline/SeqAndOrder", s.testOfflineSeqAndOrder},
@@ -577,6 +578,27 @@ func (s *suite) testRosterDelete(t *testing.T) {
 	must(t, "DeleteRosterItem of an absent item", err)
 	_, err = st.DeleteRosterItem(ctx, "alice", "never@example.org")
 	must(t, "DeleteRosterItem of a never-present item", err)
+}
+
+// testRosterVersionNotReused: after an account is deleted and re-created,
+// its roster versions continue above the old ones, so a client's cached
+// version from the old account can never match.
+func (s *suite) testRosterVersionNotReused(t *testing.T) {
+	ctx := t.Context()
+	st := s.withUsers(t, "alice")
+	var old int64
+	for i := range 3 {
+		v, err := st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: fmt.Sprint(i), Subscription: store.SubNone, InRoster: true})
+		must(t, "PutRosterItem", err)
+		old = v
+	}
+	must(t, "DeleteUser", st.DeleteUser(ctx, "alice"))
+	must(t, "CreateUser", st.CreateUser(ctx, "alice", nil))
+	v, err := st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "x", Subscription: store.SubNone, InRoster: true})
+	must(t, "PutRosterItem", err)
+	if v <= old {
+		t.Fatalf("version %d of the re-created account is not above the old account's %d", v, old)
+	}
 }
 
 func (s *suite) testRosterVersion(t *testing.T) {
