@@ -50,7 +50,7 @@ func (s *Session) HandOver(h uint32) (Snapshot, []int64, error) {
 		Carbons: s.carbons,
 	}
 	for _, e := range s.queue {
-		snap.Pending = append(snap.Pending, Pending{El: e.el, OfflineSeq: e.offlineSeq})
+		snap.Pending = append(snap.Pending, Pending{El: e.el, OfflineSeq: e.offlineSeq, Rec: e.rec})
 	}
 	s.queue = nil
 	s.written = 0
@@ -75,7 +75,7 @@ func Restore(snap Snapshot, max int, h Hooks) *Session {
 	s.outSeq = snap.Acked
 	for _, p := range snap.Pending {
 		s.outSeq++
-		s.queue = append(s.queue, entry{el: p.El, seq: s.outSeq, offlineSeq: p.OfflineSeq})
+		s.queue = append(s.queue, entry{el: p.El, seq: s.outSeq, offlineSeq: p.OfflineSeq, rec: p.Rec})
 	}
 	s.available, s.priority, s.presence, s.interested = snap.Available, snap.Priority, snap.Presence, snap.Interested
 	s.carbons = snap.Carbons

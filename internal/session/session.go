@@ -32,6 +32,28 @@ var (
 type Pending struct {
 	El         *xmlstream.Element
 	OfflineSeq int64
+	// Rec is the stored copy of a message queued live under durable
+	// delivery: it is in the store (or on its way there) already.
+	Rec Record
+}
+
+// Record is the stored copy of a message handed to the session live while
+// it is being written to the offline store (durable delivery). The session
+// tells it when the client has the message: the copy is then deleted, or
+// never written if the store has not got to it yet, and the sender's ✓ no
+// longer waits for the store.
+type Record interface {
+	Delivered()
+}
+
+// delivered tells each record of entries that the client has it. Called
+// without s.mu: a record may take the store's locks.
+func delivered(es []entry) {
+	for _, e := range es {
+		if e.rec != nil {
+			e.rec.Delivered()
+		}
+	}
 }
 
 // Writer is the attached connection's output. Write gets top-level elements
@@ -59,6 +81,7 @@ type entry struct {
 	el         *xmlstream.Element
 	seq        uint32 // SM sequence number (1-based, wraps)
 	offlineSeq int64
+	rec        Record
 }
 
 // Session state guarded by mu.
@@ -116,13 +139,17 @@ func (s *Session) JID() jid.JID { return s.jid }
 // Send enqueues a stanza for the client. ErrQueueFull means the client fell
 // too far behind: the session is closed for sends and its connection is being
 // cut; the caller takes the pending stanzas (TakePending) and stores them.
-func (s *Session) Send(el *xmlstream.Element) error { return s.enqueue(el, 0) }
+func (s *Session) Send(el *xmlstream.Element) error { return s.enqueue(el, 0, nil) }
 
 // SendOffline enqueues a message that still sits in the offline store with
 // sequence number seq.
-func (s *Session) SendOffline(el *xmlstream.Element, seq int64) error { return s.enqueue(el, seq) }
+func (s *Session) SendOffline(el *xmlstream.Element, seq int64) error { return s.enqueue(el, seq, nil) }
 
-func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
+// SendDurable enqueues a message whose stored copy rec is being written
+// (durable delivery); rec is told when the client has it.
+func (s *Session) SendDurable(el *xmlstream.Element, rec Record) error { return s.enqueue(el, 0, rec) }
+
+func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64, rec Record) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -134,7 +161,7 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 		s.mu.Unlock()
 		return nil
 	}
-	if offlineSeq == 0 && s.holdLocked(el) {
+	if offlineSeq == 0 && rec == nil && s.holdLocked(el) {
 		s.mu.Unlock()
 		return nil
 	}
@@ -154,7 +181,7 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64) error {
 		return ErrQueueFull
 	}
 	s.outSeq++
-	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq})
+	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq, rec: rec})
 	start, gen := s.kickLocked()
 	w := s.w
 	s.mu.Unlock()
@@ -205,7 +232,7 @@ func (s *Session) TakePending() []Pending {
 	}
 	out := make([]Pending, len(s.queue))
 	for i, e := range s.queue {
-		out[i] = Pending{El: e.el, OfflineSeq: e.offlineSeq}
+		out[i] = Pending{El: e.el, OfflineSeq: e.offlineSeq, Rec: e.rec}
 	}
 	s.queue = nil
 	s.written = 0

@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"time"
+
+	"bluetick/internal/xmlstream"
 )
 
 // ErrHandledTooHigh: the client acked more stanzas than were sent
@@ -21,13 +23,14 @@ func (s *Session) SentCount() uint32 {
 // zero) and, with resume, makes the session survive its connection.
 func (s *Session) EnableSM(resume bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.sm = true
 	s.resume = resume
 	// Stanzas already written were delivered under the no-SM rule; the
 	// rest are numbered from 1, as the client will count them after
 	// <enabled/> (which, as a control element, is written before them).
+	var done []entry
 	if s.written > 0 {
+		done = append(done, s.queue[:s.written]...)
 		for i := 0; i < s.written; i++ {
 			s.queue[i] = entry{}
 		}
@@ -39,6 +42,8 @@ func (s *Session) EnableSM(resume bool) {
 	}
 	s.outSeq = uint32(len(s.queue))
 	s.acked = 0
+	s.mu.Unlock()
+	delivered(done)
 }
 
 // SM reports whether stream management is on, and resumption with it.
@@ -66,34 +71,59 @@ func (s *Session) InboundH() uint32 {
 
 // Ack applies the client's h: every stanza up to it is delivered and leaves
 // the queue; the offline sequence numbers among them are returned so the
-// caller deletes them from the store.
+// caller deletes them from the store, and the records of durable live
+// deliveries among them are told directly.
+//
+// If stanzas the client was sent remain unacknowledged, another <r/> goes
+// out at once: a client answers an <r/> in stream order, so its <a/> covers
+// only what came before that <r/>, and without a new request whatever
+// followed (the rest of an offline page, say) would wait forever.
 func (s *Session) Ack(h uint32) ([]int64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.reqOut = false
 	n := h - s.acked // uint32 arithmetic handles the 2^32 wrap
-	if n == 0 {
-		return nil, nil
-	}
 	if n > uint32(len(s.queue)) || n > uint32(s.written) && s.w != nil {
+		s.mu.Unlock()
 		return nil, ErrHandledTooHigh
 	}
 	var seqs []int64
+	done := s.queue[:n:n]
 	for i := uint32(0); i < n; i++ {
 		if q := s.queue[i].offlineSeq; q != 0 {
 			seqs = append(seqs, q)
 		}
-		s.queue[i] = entry{}
 	}
-	s.queue = s.queue[n:]
-	if len(s.queue) == 0 {
-		s.queue = nil
+	if n > 0 {
+		done = append([]entry(nil), done...)
+		clear(s.queue[:n])
+		s.queue = s.queue[n:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+		s.written -= int(n)
+		if s.written < 0 {
+			s.written = 0
+		}
+		s.acked = h
 	}
-	s.written -= int(n)
-	if s.written < 0 {
-		s.written = 0
+	var start bool
+	var gen uint64
+	var w Writer
+	if n > 0 && s.sm && s.w != nil && s.written > 0 && s.written == len(s.queue) {
+		// The ack made progress, everything queued was written and part of
+		// it is unacknowledged: ask again (once per progress, so a client
+		// sending unsolicited acks cannot start a ping-pong). If more is
+		// waiting, the writer asks after it.
+		s.reqOut = true
+		s.ctrl = append(s.ctrl, xmlstream.New(nsSM, "r"))
+		start, gen = s.kickLocked()
+		w = s.w
 	}
-	s.acked = h
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop(w, gen)
+	}
+	delivered(done)
 	return seqs, nil
 }
 

@@ -125,21 +125,24 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 // sequence numbers.
 func (s *Session) commitWritten(w Writer, n int) []int64 {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.sm || s.w != w || n == 0 || n > s.written || n > len(s.queue) {
+		s.mu.Unlock()
 		return nil
 	}
-	var delivered []int64
+	var seqs []int64
+	done := append([]entry(nil), s.queue[:n]...)
 	for i := 0; i < n; i++ {
 		if seq := s.queue[i].offlineSeq; seq != 0 {
-			delivered = append(delivered, seq)
+			seqs = append(seqs, seq)
 		}
-		s.queue[i] = entry{}
 	}
+	clear(s.queue[:n])
 	s.queue = s.queue[n:]
 	s.written -= n
 	if len(s.queue) == 0 {
 		s.queue = nil
 	}
-	return delivered
+	s.mu.Unlock()
+	delivered(done)
+	return seqs
 }

@@ -124,6 +124,24 @@ type Offline interface {
 	// ExpireOffline removes every message stored before t and returns how
 	// many were removed.
 	ExpireOffline(ctx context.Context, before time.Time) (int, error)
+	// ApplyOffline runs a batch of inserts and deletes, in order, in one
+	// transaction: one commit (one fsync) for all of them. An insert's
+	// refusal (ErrNotFound, ErrQuota) is recorded in its Err and does not
+	// fail the batch; a returned error means nothing was applied.
+	ApplyOffline(ctx context.Context, ws []*OfflineWrite) error
+}
+
+// OfflineWrite is one write of an ApplyOffline batch: an insert of Msg for
+// User (with Quota as StoreOffline), or, with Msg nil, a delete of Seqs.
+type OfflineWrite struct {
+	User  string
+	Msg   *OfflineMessage
+	Quota int
+	Seqs  []int64
+	// Set by ApplyOffline for an insert: the new row's Seq, or why the
+	// insert was refused.
+	Seq int64
+	Err error
 }
 
 // LastActivity remembers when each user's last session ended (XEP-0012).

@@ -66,6 +66,75 @@ func (s *Store) StoreOffline(ctx context.Context, user string, m store.OfflineMe
 	return 0, fmt.Errorf("postgres: store offline: %q holds %d or more messages: %w", user, quota, store.ErrQuota)
 }
 
+// deleteOffline deletes messages $2 of user $1 and keeps offline_count
+// (see DeleteOffline).
+const deleteOffline = `
+WITH u AS MATERIALIZED (SELECT name FROM users WHERE name = $1 FOR NO KEY UPDATE),
+d AS (DELETE FROM offline WHERE username = (SELECT name FROM u) AND seq = ANY ($2) RETURNING 1)
+UPDATE users SET offline_count = offline_count - (SELECT count(*) FROM d)
+WHERE name = (SELECT name FROM u) AND EXISTS (SELECT 1 FROM d)`
+
+// ApplyOffline implements store.Offline as one batch, one implicit
+// transaction, one round trip and one WAL flush. The users of the batch
+// are locked first, in name order (every node locks in that order, so two
+// batches cannot deadlock), then the writes run in the order given: Seqs
+// increase in commit order per user, as StoreOffline guarantees.
+func (s *Store) ApplyOffline(ctx context.Context, ws []*store.OfflineWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	var users []string
+	for _, w := range ws {
+		users = append(users, w.User)
+	}
+	slices.Sort(users)
+	users = slices.Compact(users)
+	b := &pgx.Batch{}
+	for _, u := range users {
+		b.Queue(lockUser, u)
+	}
+	for _, w := range ws {
+		if w.Msg == nil {
+			b.Queue(deleteOffline, w.User, w.Seqs)
+		} else {
+			b.Queue(insertOffline, w.User, w.Msg.StanzaID, w.Msg.From, w.Msg.Stored, nonNil(w.Msg.Data), int64(w.Quota))
+		}
+	}
+	br := s.pool.SendBatch(ctx, b)
+	exists := make(map[string]bool, len(users))
+	var err error
+	for _, u := range users {
+		var ok bool
+		if ok, err = lockedRow(br); err != nil {
+			break
+		}
+		exists[u] = ok
+	}
+	for _, w := range ws {
+		if err != nil {
+			break
+		}
+		if w.Msg == nil {
+			_, err = br.Exec()
+			continue
+		}
+		w.Seq, w.Err = 0, nil
+		err = br.QueryRow().Scan(&w.Seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+			if !exists[w.User] {
+				w.Err = notFound("store offline: user %q", w.User)
+			} else {
+				w.Err = fmt.Errorf("postgres: store offline: %q holds %d or more messages: %w", w.User, w.Quota, store.ErrQuota)
+			}
+		}
+	}
+	if err = closeBatch(br, err); err != nil {
+		return wrap(err, "apply offline batch")
+	}
+	return nil
+}
+
 // OfflineMessages implements store.Offline.
 func (s *Store) OfflineMessages(ctx context.Context, user string, limit int) ([]store.OfflineMessage, error) {
 	var lim any // LIMIT NULL is no limit
@@ -107,11 +176,7 @@ func (s *Store) DeleteOffline(ctx context.Context, user string, seqs []int64) er
 	if len(seqs) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `
-WITH u AS MATERIALIZED (SELECT name FROM users WHERE name = $1 FOR NO KEY UPDATE),
-d AS (DELETE FROM offline WHERE username = (SELECT name FROM u) AND seq = ANY ($2) RETURNING 1)
-UPDATE users SET offline_count = offline_count - (SELECT count(*) FROM d)
-WHERE name = (SELECT name FROM u) AND EXISTS (SELECT 1 FROM d)`, user, seqs)
+	_, err := s.pool.Exec(ctx, deleteOffline, user, seqs)
 	if err != nil {
 		return wrap(err, "delete offline of %q", user)
 	}

@@ -56,6 +56,33 @@ func (s *Store) storeOne(tx *sql.Tx, r *offlineReq) error {
 	return nil
 }
 
+// ApplyOffline implements store.Offline: one transaction, one fsync.
+func (s *Store) ApplyOffline(ctx context.Context, ws []*store.OfflineWrite) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		del := tx.StmtContext(ctx, s.stmtDeleteOne)
+		for _, w := range ws {
+			if w.Msg == nil {
+				for _, seq := range w.Seqs {
+					if _, err := del.ExecContext(ctx, w.User, seq); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			r := &offlineReq{user: w.User, m: *w.Msg, quota: w.Quota}
+			if err := s.storeOne(tx, r); err != nil {
+				return err
+			}
+			w.Seq, w.Err = r.seq, r.err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: apply offline batch: %w", err)
+	}
+	return nil
+}
+
 // OfflineMessages implements store.Offline.
 func (s *Store) OfflineMessages(ctx context.Context, user string, limit int) ([]store.OfflineMessage, error) {
 	if limit <= 0 {

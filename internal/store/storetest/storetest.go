@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Offline/QuotaUnlimited", s.testOfflineQuotaUnlimited},
 		{"Offline/QuotaAtomic", s.testOfflineQuotaAtomic},
 		{"Offline/DeleteOffline", s.testDeleteOffline},
+		{"Offline/ApplyBatch", s.testApplyOffline},
 		{"Offline/Count", s.testCountOffline},
 		{"Offline/Expire", s.testExpireOffline},
 		{"LastActivity/SetAndOverwrite", s.testLastActivity},
@@ -1036,6 +1037,56 @@ func (s *suite) testOfflineQuotaAtomic(t *testing.T) {
 	if n, err := st.CountOffline(ctx, "alice"); err != nil || n != quota {
 		t.Fatalf("CountOffline = %d, %v; want %d", n, err, quota)
 	}
+}
+
+// testApplyOffline: one batch of inserts and deletes for several users,
+// applied in order, with per-insert refusals that do not fail the batch.
+func (s *suite) testApplyOffline(t *testing.T) {
+	ctx := t.Context()
+	st := s.withUsers(t, "alice", "bob")
+	old := storeN(t, st, "alice", 2, time.Now())
+	ins := func(user string, i, quota int) *store.OfflineWrite {
+		m := msg(user, i, time.Now())
+		return &store.OfflineWrite{User: user, Msg: &m, Quota: quota}
+	}
+	ws := []*store.OfflineWrite{
+		ins("bob", 10, 0),
+		ins("alice", 11, 0),
+		{User: "alice", Seqs: []int64{old[0]}},
+		ins("bob", 12, 0),
+		ins("nobody", 13, 0),
+		ins("alice", 14, 2), // alice holds 2 again: refused by quota
+		ins("alice", 15, 0),
+	}
+	must(t, "ApplyOffline", st.ApplyOffline(ctx, ws))
+	if ws[0].Seq == 0 || ws[3].Seq <= ws[0].Seq || ws[1].Seq <= old[1] || ws[6].Seq <= ws[1].Seq {
+		t.Fatalf("seqs not increasing in batch order: bob %d, %d; alice %d, %d (old %v)", ws[0].Seq, ws[3].Seq, ws[1].Seq, ws[6].Seq, old)
+	}
+	if !errors.Is(ws[4].Err, store.ErrNotFound) {
+		t.Fatalf("insert for a missing user: err %v, want ErrNotFound", ws[4].Err)
+	}
+	if !errors.Is(ws[5].Err, store.ErrQuota) {
+		t.Fatalf("insert beyond the quota: err %v, want ErrQuota", ws[5].Err)
+	}
+	got, err := st.OfflineMessages(ctx, "alice", 0)
+	must(t, "OfflineMessages alice", err)
+	if want := []int64{old[1], ws[1].Seq, ws[6].Seq}; !slices.Equal(seqsOf(got), want) {
+		t.Fatalf("alice after the batch: %v, want %v", seqsOf(got), want)
+	}
+	got, err = st.OfflineMessages(ctx, "bob", 0)
+	must(t, "OfflineMessages bob", err)
+	if want := []int64{ws[0].Seq, ws[3].Seq}; !slices.Equal(seqsOf(got), want) {
+		t.Fatalf("bob after the batch: %v, want %v", seqsOf(got), want)
+	}
+	if n, _ := st.CountOffline(ctx, "alice"); n != 3 {
+		t.Fatalf("CountOffline alice = %d, want 3", n)
+	}
+	// A delete in a later batch of a row inserted by an earlier one.
+	must(t, "ApplyOffline delete", st.ApplyOffline(ctx, []*store.OfflineWrite{{User: "bob", Seqs: []int64{ws[0].Seq, ws[3].Seq}}}))
+	if n, _ := st.CountOffline(ctx, "bob"); n != 0 {
+		t.Fatalf("CountOffline bob after delete = %d, want 0", n)
+	}
+	must(t, "ApplyOffline empty", st.ApplyOffline(ctx, nil))
 }
 
 func (s *suite) testDeleteOffline(t *testing.T) {
