@@ -124,7 +124,6 @@ func serve(args []string) error {
 	}
 	server.Version = version()
 	im := server.New(cfg, st, log)
-	im.Router.SetDurable(cfg.DurableDelivery())
 	turnServer, err := startTURN(cfg, im, log)
 	if err != nil {
 		return err
@@ -296,13 +295,19 @@ func serve(args []string) error {
 	for _, ln := range listeners {
 		ln.Close()
 	}
-	svc.Shutdown(context.Background())
+	// Order matters: no new clients, then every session ends (and stores
+	// what it holds), then the journal writes what is queued, and only
+	// then do the deferred closes of the cluster link and the store run.
 	for _, hs := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		hs.Shutdown(sctx)
 		cancel()
 	}
-	time.Sleep(200 * time.Millisecond) // let session ends store what they hold
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	svc.Shutdown(sctx)
+	cancel()
+	im.Offline.Close()
+	log.Info("stopped: every session ended and its messages stored")
 	return nil
 }
 

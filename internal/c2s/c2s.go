@@ -216,7 +216,11 @@ func (s *Service) WebSocketHandler() http.Handler {
 	})
 }
 
-// Shutdown closes every session with <system-shutdown/>.
+// Shutdown ends every session of this node before the process exits, so
+// what they hold reaches the store while it is still open: connected
+// clients are closed with <system-shutdown/> and their streams end their
+// sessions; sessions waiting for a resumption (no connection to close) and
+// streams that have not finished by ctx's deadline are ended here.
 func (s *Service) Shutdown(ctx context.Context) {
 	s.rmu.Lock()
 	all := make([]*owned, 0, len(s.sessions))
@@ -227,4 +231,35 @@ func (s *Service) Shutdown(ctx context.Context) {
 	for _, o := range all {
 		o.sess.Kick("system-shutdown", "")
 	}
+	// Streams end their own sessions as their connections close.
+	for s.Active() > 0 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.rmu.Lock()
+	left := make([]*session.Session, 0, len(s.sessions))
+	for id, o := range s.sessions {
+		left = append(left, o.sess)
+		delete(s.sessions, id)
+	}
+	s.rmu.Unlock()
+	if len(left) > 0 {
+		s.log.Info("c2s: ending sessions without a connection", "count", len(left))
+	}
+	// A few at a time: each end is a presence broadcast and store writes.
+	work := make(chan *session.Session)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sess := range work {
+				s.im.End(context.Background(), sess)
+			}
+		}()
+	}
+	for _, sess := range left {
+		work <- sess
+	}
+	close(work)
+	wg.Wait()
 }

@@ -272,8 +272,15 @@ func TestDurableDeliveryDeletedOnAck(t *testing.T) {
 	bob.expect("presence")
 	alice := dial(t, srv.addr)
 	alice.login("alice", "pc")
-	alice.send("<message to='bob@localhost' type='chat' id='d1'><body>keep me</body></message>")
+	alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+	alice.expect("enabled")
+	alice.send("<message to='bob@localhost' type='chat' id='d1'><body>keep me</body></message><r xmlns='urn:xmpp:sm:3'/>")
 	bob.expect("message")
+	// alice's ✓ (her <a/>) comes once the message is stored, since bob
+	// has not acked it.
+	if a := alice.expect("a"); a.Attr("h") != "1" {
+		t.Fatalf("alice's ack h=%s, want 1", a.Attr("h"))
+	}
 	count := func() int {
 		n, _ := srv.im.Store().CountOffline(context.Background(), "bob")
 		return n

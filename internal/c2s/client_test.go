@@ -67,7 +67,15 @@ func startServer(t testing.TB, mod func(*config.Config)) *testServer {
 		t.Fatal(err)
 	}
 	go svc.ServeTCP(ln, false)
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() {
+		// As serve does: sessions end, the journal writes, then the
+		// store (an earlier cleanup) closes.
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		svc.Shutdown(ctx)
+		im.Offline.Close()
+	})
 	return &testServer{addr: ln.Addr().String(), svc: svc, im: im}
 }
 

@@ -437,12 +437,14 @@ type Offline struct {
 	// Quota is the most messages held per user; more are refused with
 	// resource-constraint so the sender knows (0 = unlimited).
 	Quota int `toml:"quota"`
-	// Durable: "on" writes every message to the store before the sender's
-	// ✓ and deletes it when the recipient acks, so a crash of any node
-	// loses nothing acked (one write + one delete per message); "off" acks
-	// once the message is queued to a live session, as most XMPP servers
-	// do (fast; a crash loses what sat in memory); "auto" (default) is on
-	// in cluster mode, off on a single node.
+	// Durable: "on" (the default) gives the sender's ✓ only once the
+	// message is in the store or its recipient's client has acknowledged
+	// it, so no restart, crash or node death loses an acknowledged message.
+	// Writes are batched (one commit for all the messages of an instant)
+	// and a message acked by its recipient first is never written.
+	// DurableOff gives the ✓ once the message is queued in memory to a
+	// live session, as most XMPP servers do: a crash or kill loses what
+	// sat there. "auto", the old default, now means "on".
 	Durable string `toml:"durable"`
 }
 
@@ -494,7 +496,7 @@ func Default() Config {
 			NegotiationTimeout:        Duration{60 * time.Second},
 			GCHeadroomMB:              64,
 		},
-		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "auto"},
+		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "on"},
 		Archive:      Archive{Mode: "none", Retention: Duration{30 * 24 * time.Hour}},
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
 		Cluster:      Cluster{EmbeddedListen: "127.0.0.1:4222"},
@@ -599,9 +601,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: tls.require_starttls = %q (use \"auto\", \"always\" or \"never\")", c.TLS.RequireSTARTTLS)
 	}
 	switch c.Offline.Durable {
-	case "auto", "on", "off":
+	case "auto", "on", DurableOff:
+	case "off":
+		return fmt.Errorf("config: offline.durable = \"off\" is now spelled %q: it acknowledges messages held only in memory, which a crash or restart loses; remove the line for the safe default", DurableOff)
 	default:
-		return fmt.Errorf("config: offline.durable = %q (use \"auto\", \"on\" or \"off\")", c.Offline.Durable)
+		return fmt.Errorf("config: offline.durable = %q (use \"on\", or %q to trade acknowledged messages for speed)", c.Offline.Durable, DurableOff)
 	}
 	switch c.Archive.Mode {
 	case "none", "archive":
@@ -887,7 +891,9 @@ func (c *Config) UploadBaseURL() string {
 // DBPath is where the SQLite database lives.
 func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "bluetick.db") }
 
-// DurableDelivery resolves offline.durable for this node.
-func (c *Config) DurableDelivery() bool {
-	return c.Offline.Durable == "on" || c.Offline.Durable == "auto" && c.Cluster.NATS != ""
-}
+// DurableOff is the offline.durable value that turns durable delivery off.
+// Its name says what it costs.
+const DurableOff = "off-loses-acked-on-crash"
+
+// DurableDelivery resolves offline.durable.
+func (c *Config) DurableDelivery() bool { return c.Offline.Durable != DurableOff }

@@ -23,9 +23,11 @@ const (
 	nsSID        = "urn:xmpp:sid:0" // XEP-0359
 )
 
-// Queue implements router.Offline over a store.
+// Queue implements router.Offline over a store. Every write goes through
+// its journal, in batches (see Journal).
 type Queue struct {
 	st     store.Offline
+	j      *Journal
 	domain string
 	quota  int
 	log    *slog.Logger
@@ -36,8 +38,12 @@ type Queue struct {
 // New returns a queue storing into st for users of domain, with a per-user
 // quota (0 = unlimited).
 func New(st store.Offline, domain string, quota int, log *slog.Logger) *Queue {
-	return &Queue{st: st, domain: domain, quota: quota, log: log, now: time.Now}
+	return &Queue{st: st, j: NewJournal(st, log), domain: domain, quota: quota, log: log, now: time.Now}
 }
+
+// Close writes what is queued and stops the journal; the store may be
+// closed afterwards.
+func (q *Queue) Close() { q.j.Close() }
 
 // Storable implements router.Offline. Chat states and other transient
 // payloads are routed live only (XEP-0085 §5.4); XEP-0334 hints override.
@@ -65,9 +71,10 @@ func (q *Queue) Storable(el *xmlstream.Element) bool {
 	return false
 }
 
-// Store implements router.Offline: it stamps the delay (when the server
-// received it) and keeps the message durably.
-func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error) {
+// Write implements router.Offline: it stamps the delay (when the server
+// received it) and queues the message for the store; the returned record
+// tells when it is there. The per-user quota applies if quota is set.
+func (q *Queue) Write(user jid.JID, el *xmlstream.Element, quota bool) router.Write {
 	m := el.Copy()
 	now := q.now().UTC()
 	if m.Child(nsDelay, "delay") == nil {
@@ -79,18 +86,33 @@ func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) 
 			sid = c.Attr("id")
 		}
 	}
-	return q.st.StoreOffline(ctx, user.Local(), store.OfflineMessage{
+	limit := 0
+	if quota {
+		limit = q.quota
+	}
+	return q.j.Insert(user.Local(), store.OfflineMessage{
 		StanzaID: sid,
 		From:     m.Attr("from"),
 		Stored:   now,
 		Data:     xmlstream.Append(nil, m, ""),
-	}, q.quota)
+	}, limit)
+}
+
+// Store implements router.Offline: Write, and wait for the commit.
+func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error) {
+	return q.Write(user, el, true).Seq(ctx)
 }
 
 // Load implements router.Offline. A row that no longer parses (it cannot
 // happen with data this server wrote; a hand-edited database can) is
 // logged and deleted rather than blocking the queue forever.
+//
+// It first waits for the journal to write what was queued before, so it
+// sees every message the router handed over and none the client has acked.
 func (q *Queue) Load(ctx context.Context, user jid.JID, limit int) ([]router.Stored, error) {
+	if err := q.j.Sync(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := q.st.OfflineMessages(ctx, user.Local(), limit)
 	if err != nil {
 		return nil, err
@@ -107,18 +129,13 @@ func (q *Queue) Load(ctx context.Context, user jid.JID, limit int) ([]router.Sto
 		el.Space = xmlstream.NSClient
 		out = append(out, router.Stored{Seq: r.Seq, El: el})
 	}
-	if len(bad) > 0 {
-		if err := q.st.DeleteOffline(ctx, user.Local(), bad); err != nil {
-			return nil, err
-		}
-	}
+	q.j.Delete(user.Local(), bad)
 	return out, nil
 }
 
-// Delete removes messages the client has acknowledged.
-func (q *Queue) Delete(ctx context.Context, user jid.JID, seqs []int64) error {
-	return q.st.DeleteOffline(ctx, user.Local(), seqs)
-}
+// Delete removes messages the client has acknowledged, with the journal's
+// next batch.
+func (q *Queue) Delete(user jid.JID, seqs []int64) { q.j.Delete(user.Local(), seqs) }
 
 // Sweep deletes messages older than maxAge every interval until ctx ends.
 func (q *Queue) Sweep(ctx context.Context, maxAge, interval time.Duration) {

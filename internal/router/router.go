@@ -65,12 +65,26 @@ type Offline interface {
 	// Storable tells whether a message is worth keeping for later
 	// (chat states alone are not; XEP-0334 hints decide too).
 	Storable(el *xmlstream.Element) bool
-	// Store keeps el for user durably and returns its sequence number;
-	// store.ErrQuota when full.
-	Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error)
-	// Load returns up to limit stored messages, oldest first (rows that
-	// cannot be parsed are logged and removed by the implementation).
+	// Write queues el for user's store and returns at once; the Write
+	// tells when it is stored. With quota, a full store refuses it
+	// (store.ErrQuota).
+	Write(user jid.JID, el *xmlstream.Element, quota bool) Write
+	// Load returns up to limit stored messages, oldest first, counting
+	// every Write queued before the call (rows that cannot be parsed are
+	// logged and removed by the implementation).
 	Load(ctx context.Context, user jid.JID, limit int) ([]Stored, error)
+}
+
+// Write is a message on its way to the offline store. A session that gets
+// it live holds it as its session.Record and says when the client has it.
+type Write interface {
+	session.Record
+	// Wait returns nil once the message is stored or its recipient's
+	// client has it: the moment for the sender's ✓.
+	Wait(ctx context.Context) error
+	// Seq returns the message's sequence number in the store once it is
+	// written (0 if the client had it first and it was never written).
+	Seq(ctx context.Context) (int64, error)
 }
 
 // Stored is a message from the offline store with its sequence number.
@@ -212,15 +226,21 @@ func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 	return last, r.storePending(ctx, bare, s)
 }
 
-// storePending moves what s holds to the offline store. Messages that came
-// from the store are still there; other stanza kinds are not kept.
+// storePending moves what s holds to the offline store, in one batch.
+// Messages that came from the store, or are on their way there (durable
+// delivery), are there already; other stanza kinds are not kept.
 func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) error {
-	var firstErr error
+	var ws []Write
 	for _, p := range s.TakePending() {
-		if p.OfflineSeq != 0 || p.El.Name != "message" || !r.offline.Storable(p.El) {
+		if p.OfflineSeq != 0 || p.Rec != nil || p.El.Name != "message" || !r.offline.Storable(p.El) {
 			continue
 		}
-		if _, err := r.offline.Store(ctx, bare, p.El); err != nil && firstErr == nil {
+		// No quota: these were acknowledged to their senders.
+		ws = append(ws, r.offline.Write(bare, p.El, false))
+	}
+	var firstErr error
+	for _, w := range ws {
+		if _, err := w.Seq(ctx); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -334,10 +354,31 @@ func nonNegative(ss []Session) []Session {
 var ErrDropped = errors.New("router: dropped")
 
 // DeliverMessage delivers a message to a user of this server. It returns
-// nil only once the message is queued to a session or durably stored (so
-// the sender's ✓ may be given), ErrDropped when the rules discard it, or a
-// *stanza.Error to bounce to the sender.
+// nil only once the message is durably stored or the recipient's client
+// has acknowledged it (or, without durable delivery, once it is queued to
+// a session), so the sender's ✓ may be given; ErrDropped when the rules
+// discard it, or a *stanza.Error to bounce to the sender.
+//
+// The decision is made under the user's lock; the wait for the store is
+// not, so messages to one user share a commit instead of taking turns.
 func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.Element) error {
+	w, err := r.deliver(ctx, to, el)
+	if err != nil || w == nil {
+		return err
+	}
+	err = w.Wait(ctx)
+	switch {
+	case errors.Is(err, store.ErrQuota):
+		return stanza.ErrOfflineFull
+	case errors.Is(err, store.ErrNotFound):
+		return stanza.ErrServiceUnavailable
+	}
+	return err
+}
+
+// deliver makes the delivery decision under the user's lock. A non-nil
+// Write is a store write still to wait for.
+func (r *Router) deliver(ctx context.Context, to jid.JID, el *xmlstream.Element) (Write, error) {
 	bare := to.Bare()
 	st := r.stripe(bare)
 	st.Lock()
@@ -364,10 +405,10 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 				if err := s.Send(el); err == nil {
 					r.carbons(el, all, []Session{s})
 					r.wake(ctx, bare, el, []Session{s})
-					return nil
+					return nil, nil
 				}
 				if err := r.storePending(ctx, bare, s); err != nil {
-					return err
+					return nil, err
 				}
 				break
 			}
@@ -376,24 +417,24 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 		// if sent to the bare JID; the rest is not delivered.
 		switch typ {
 		case "groupchat":
-			return stanza.ErrServiceUnavailable
+			return nil, stanza.ErrServiceUnavailable
 		case "headline", "error":
-			return ErrDropped
+			return nil, ErrDropped
 		}
 	}
 
 	switch typ {
 	case "groupchat":
-		return stanza.ErrServiceUnavailable
+		return nil, stanza.ErrServiceUnavailable
 	case "headline":
 		targets := nonNegative(all)
 		if len(targets) == 0 {
-			return ErrDropped
+			return nil, ErrDropped
 		}
 		for _, s := range targets {
 			_ = s.Send(el)
 		}
-		return nil
+		return nil, nil
 	}
 
 	if durable {
@@ -406,25 +447,26 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 			if err := s.Send(el); err == nil {
 				delivered = true
 			} else if err := r.storePending(ctx, bare, s); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if delivered {
 			r.carbons(el, all, targets)
 			r.wake(ctx, bare, el, targets)
-			return nil
+			return nil, nil
 		}
 	}
 	if typ == "error" {
-		return ErrDropped
+		return nil, ErrDropped
 	}
-	if err := r.storeOffline(ctx, bare, el, len(all) > 0); err != nil {
-		return err
+	w, err := r.storeOffline(ctx, bare, el, len(all) > 0)
+	if err != nil {
+		return nil, err
 	}
 	// Stored behind a drain, or for nobody available: wake the phone
 	// unless a session that gets the drain is awake.
 	r.wake(ctx, bare, el, mostAvailable(all))
-	return nil
+	return w, nil
 }
 
 // asleep is implemented by local sessions (session.Session.Asleep) and by
@@ -451,43 +493,68 @@ func (r *Router) wake(ctx context.Context, bare jid.JID, el *xmlstream.Element, 
 	r.OnUndelivered(ctx, bare, el)
 }
 
-// deliverDurably stores the message first, then hands it to the targets
-// (the addressed resource, or the most available ones) tagged with its
-// sequence number; it leaves the store
-// only when a client acknowledges it. Until then a crash anywhere leaves it
-// in the store, to be delivered at the next login (clients drop the rare
-// duplicate by stanza-id).
-func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream.Element, all, targets []Session, draining bool) error {
+// durableSender is a local session, which can hold a message while its
+// stored copy is being written (session.Session.SendDurable).
+type durableSender interface {
+	SendDurable(el *xmlstream.Element, rec session.Record) error
+}
+
+// deliverDurably queues the message for the store and, in the same
+// instant, to the targets (the addressed resource, or the most available
+// ones) with its record: it leaves the store when a client acknowledges
+// it, and is never written if that comes first. Until then a crash
+// anywhere leaves it in the store, to be delivered at the next login
+// (clients drop the rare duplicate by stanza-id). Sessions on other nodes
+// get it once it is written, with its sequence number, so the node holding
+// them deletes it on their ack.
+func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream.Element, all, targets []Session, draining bool) (Write, error) {
 	if len(all) == 0 {
 		ok, err := r.exists(ctx, bare.Local())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
-			return stanza.ErrServiceUnavailable
+			return nil, stanza.ErrServiceUnavailable
 		}
 	}
-	seq, err := r.offline.Store(ctx, bare, el)
-	if errors.Is(err, store.ErrQuota) {
-		return stanza.ErrOfflineFull
-	}
-	if err != nil {
-		return err
-	}
-	if draining {
+	live := !draining && len(targets) > 0
+	// The quota bounds what waits for an absent user, not what a live
+	// session is about to take.
+	w := r.offline.Write(bare, el, !live)
+	if !live {
+		// Behind a drain (which delivers it in order), or for later.
 		r.wake(ctx, bare, el, targets)
-		return nil
+		return w, nil
 	}
+	var remote []Session
 	for _, s := range targets {
-		if s.SendOffline(el, seq) != nil {
+		ds, ok := s.(durableSender)
+		if !ok {
+			remote = append(remote, s)
+			continue
+		}
+		if ds.SendDurable(el, w) != nil {
 			if err := r.storePending(ctx, bare, s); err != nil {
-				return err
+				return nil, err
+			}
+		}
+	}
+	if len(remote) > 0 {
+		seq, err := w.Seq(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range remote {
+			if seq == 0 {
+				_ = s.Send(el) // a local client had it first: nothing stored
+			} else {
+				_ = s.SendOffline(el, seq)
 			}
 		}
 	}
 	r.carbons(el, all, targets)
 	r.wake(ctx, bare, el, targets)
-	return nil
+	return w, nil
 }
 
 // carbons sends a received carbon (XEP-0280 §6) to each carbons-enabled
@@ -518,25 +585,21 @@ next:
 	}
 }
 
-// storeOffline keeps a message for later, or tells why not.
-func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.Element, known bool) error {
+// storeOffline queues a message for later, or tells why not.
+func (r *Router) storeOffline(ctx context.Context, bare jid.JID, el *xmlstream.Element, known bool) (Write, error) {
 	if !known {
 		ok, err := r.exists(ctx, bare.Local())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
-			return stanza.ErrServiceUnavailable
+			return nil, stanza.ErrServiceUnavailable
 		}
 	}
 	if !r.offline.Storable(el) {
-		return ErrDropped
+		return nil, ErrDropped
 	}
-	_, err := r.offline.Store(ctx, bare, el)
-	if errors.Is(err, store.ErrQuota) {
-		return stanza.ErrOfflineFull
-	}
-	return err
+	return r.offline.Write(bare, el, true), nil
 }
 
 // PrepareDrain makes s the session the offline store drains to, if none

@@ -27,15 +27,41 @@ func (m *memOffline) Storable(el *xmlstream.Element) bool {
 	return el.Child("", "body") != nil
 }
 
-func (m *memOffline) Store(ctx context.Context, u jid.JID, el *xmlstream.Element) (int64, error) {
+// Write stores at once: the record is settled when it is returned.
+func (m *memOffline) Write(u jid.JID, el *xmlstream.Element, quota bool) Write {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.quota > 0 && len(m.msgs[u]) >= m.quota {
-		return 0, store.ErrQuota
+	if quota && m.quota > 0 && len(m.msgs[u]) >= m.quota {
+		return &memWrite{err: store.ErrQuota}
 	}
 	m.seq++
 	m.msgs[u] = append(m.msgs[u], Stored{Seq: m.seq, El: el})
-	return m.seq, nil
+	return &memWrite{m: m, u: u, seq: m.seq}
+}
+
+// memWrite is a settled memOffline write; Delivered deletes it.
+type memWrite struct {
+	m   *memOffline
+	u   jid.JID
+	seq int64
+	err error
+}
+
+func (w *memWrite) Wait(context.Context) error         { return w.err }
+func (w *memWrite) Seq(context.Context) (int64, error) { return w.seq, w.err }
+func (w *memWrite) Delivered() {
+	if w.m == nil {
+		return
+	}
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	ms := w.m.msgs[w.u]
+	for i, s := range ms {
+		if s.Seq == w.seq {
+			w.m.msgs[w.u] = append(ms[:i:i], ms[i+1:]...)
+			return
+		}
+	}
 }
 
 func (m *memOffline) Load(ctx context.Context, u jid.JID, limit int) ([]Stored, error) {
@@ -259,8 +285,8 @@ func TestDurableDeliveryToFullJID(t *testing.T) {
 	if got := off.ids(bob); !eq(got, []string{"f1"}) {
 		t.Fatalf("store = %v: a durable message to a full JID is stored too", got)
 	}
-	if p := s.TakePending(); len(p) != 1 || p[0].OfflineSeq == 0 {
-		t.Fatalf("pending = %+v, want the message tagged with its store seq", p)
+	if p := s.TakePending(); len(p) != 1 || p[0].Rec == nil {
+		t.Fatalf("pending = %+v, want the message with its store record", p)
 	}
 }
 
@@ -278,7 +304,7 @@ func TestSendStoredWaitsForTheDrain(t *testing.T) {
 	}
 	s := bind(t, r, "bob@localhost/phone", 0, true)
 	r.PrepareDrain(s) // announced available; the drain has not run yet
-	seq, _ := off.Store(ctx, bob, chat("3"))
+	seq, _ := off.Write(bob, chat("3"), true).Seq(ctx)
 	if err := r.SendStored(s, chat("3"), seq); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +327,7 @@ func TestSendStoredWaitsForTheDrain(t *testing.T) {
 	if err := r2.Drain(ctx, s2); err != nil {
 		t.Fatal(err)
 	}
-	seq, _ = off2.Store(ctx, bob, chat("4"))
+	seq, _ = off2.Write(bob, chat("4"), true).Seq(ctx)
 	if err := r2.SendStored(s2, chat("4"), seq); err != nil {
 		t.Fatal(err)
 	}

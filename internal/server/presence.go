@@ -63,10 +63,12 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 		prio = v
 	}
 	s.pep.PresenceUpdate(ctx, sess.JID().Local(), el) // XEP-0398 §4: the vCard photo hash
-	initial := sess.SetPresence(el, true, prio)
 	if prio >= 0 {
-		s.Router.PrepareDrain(sess) // before other nodes see it available
+		// Before the session is available to anyone, here or on other
+		// nodes: a message sent from now on waits behind the stored ones.
+		s.Router.PrepareDrain(sess)
 	}
+	initial := sess.SetPresence(el, true, prio)
 	s.Router.Update(sess)
 	s.broadcastPresence(ctx, sess, el)
 	s.pep.Presence(sess, initial)

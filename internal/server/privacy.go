@@ -336,9 +336,7 @@ func (o offlineFilter) Load(ctx context.Context, user jid.JID, limit int) ([]rou
 		if len(drop) == 0 {
 			return msgs, nil
 		}
-		if err := o.Queue.Delete(ctx, user, drop); err != nil {
-			return nil, err
-		}
+		o.Queue.Delete(user, drop) // the next Load waits for it
 		if len(kept) > 0 {
 			return kept, nil
 		}

@@ -66,6 +66,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	}
 	s.Offline = offline.New(st, cfg.Domain, cfg.Offline.Quota, log)
 	s.Router = router.New(offlineFilter{s.Offline, s}, st.UserExists) // mam branch: offlineFilter drops blocked senders' messages
+	s.Router.SetDurable(cfg.DurableDelivery())
 	s.Router.CarbonCopy = receivedCarbon
 	s.mux = newMux()
 	s.registerFeatures()
@@ -103,10 +104,7 @@ func (s *Server) Hooks() session.Hooks {
 // done, feeds the next one.
 func (s *Server) delivered(sess *session.Session, seqs []int64) {
 	ctx := context.Background()
-	if err := s.Offline.Delete(ctx, sess.JID().Bare(), seqs); err != nil {
-		s.log.Error("offline: delete delivered", "user", sess.JID().Bare().String(), "err", err)
-		return
-	}
+	s.Offline.Delete(sess.JID().Bare(), seqs) // the next page's Load waits for it
 	if sess.OfflineOutstanding() == 0 && sess.Available() && sess.Priority() >= 0 {
 		if err := s.Router.Drain(ctx, sess); err != nil {
 			s.log.Error("offline: drain", "user", sess.JID().Bare().String(), "err", err)
