@@ -337,3 +337,60 @@ func TestIdleClientPingedThenClosed(t *testing.T) {
 		t.Fatalf("stream error = %v", e)
 	}
 }
+
+// TestDrainWithStreamOrderAcks: a client that answers each <r/> with what
+// it received before that <r/> (as Conversations does), a round trip
+// later, and never acks unasked, gets every stored message while it stays
+// online — not the first page and then nothing.
+func TestDrainWithStreamOrderAcks(t *testing.T) {
+	srv := startServer(t, nil)
+	const n = 1000
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+	alice.expect("enabled")
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "<message to='bob@localhost' type='chat' id='m%d'><body>%d</body></message>", i, i)
+	}
+	alice.send(b.String() + "<r xmlns='urn:xmpp:sm:3'/>")
+	if a := alice.expect("a"); a.Attr("h") != fmt.Sprint(n) {
+		t.Fatalf("alice's ack h=%s, want %d", a.Attr("h"), n)
+	}
+
+	bob := dial(t, srv.addr)
+	bob.login("bob", "phone")
+	bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	bob.expect("enabled")
+	// The roster first, as clients do: its result and an <r/> go out,
+	// and the stored messages follow before the answer to that <r/>.
+	bob.send("<iq type='get' id='ro'><query xmlns='jabber:iq:roster'/></iq><presence/>")
+	h, got := 0, 0
+	deadline := time.Now().Add(20 * time.Second)
+	for got < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d of %d stored messages while online: the drain stalled", got, n)
+		}
+		el, err := bob.Read(2 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v (the drain stalled)", got, n, err)
+		}
+		switch el.Name {
+		case "r":
+			// A phone's round trip: the answer comes after whatever the
+			// server sent meanwhile, and covers none of it.
+			go func(h int) {
+				time.Sleep(50 * time.Millisecond)
+				bob.Conn.Write(fmt.Appendf(nil, "<a xmlns='urn:xmpp:sm:3' h='%d'/>", h))
+			}(h)
+		case "message":
+			if el.Attr("id") != fmt.Sprint("m", got) {
+				t.Fatalf("message %d is %s: out of order or duplicated", got, el.Attr("id"))
+			}
+			h++
+			got++
+		default:
+			h++
+		}
+	}
+}

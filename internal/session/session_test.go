@@ -267,3 +267,69 @@ func TestActiveFlushesHeld(t *testing.T) {
 	s.SetInactive(false)
 	w.waitFor(t, "presence", 1)
 }
+
+// recordCounter is a Record that counts its Delivered calls.
+type recordCounter struct{ n int }
+
+func (r *recordCounter) Delivered() { r.n++ }
+
+// A client answers <r/> in stream order: its <a/> covers only what came
+// before that <r/>. What was written after it must be asked for again,
+// or an offline page stays unacknowledged forever and the drain stalls.
+func TestAckAsksAgainForWhatFollowedTheRequest(t *testing.T) {
+	s := newTest(1000, Hooks{})
+	w := newFakeWriter()
+	s.EnableSM(true)
+	s.Attach(w)
+	s.Send(msg("1"))
+	w.waitFor(t, "r", 1) // 1, <r/>
+	// More stanzas while the first <r/> is outstanding: written without
+	// one of their own.
+	s.Send(msg("2"))
+	s.Send(msg("3"))
+	w.waitFor(t, "message", 3)
+	if _, err := s.Ack(1); err != nil { // the answer to the first <r/>
+		t.Fatal(err)
+	}
+	w.waitFor(t, "r", 2)
+	if _, err := s.Ack(3); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing unacknowledged, and an ack that makes no progress: no
+	// further request (a client sending unsolicited acks gets no ping-pong).
+	if _, err := s.Ack(3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if rs := w.waitFor(t, "r", 2); len(rs) != 2 {
+		t.Fatalf("%d <r/> written, want 2", len(rs))
+	}
+}
+
+// A record queued with a message is told once, when the client acks it,
+// and a message with a record is never held back by CSI.
+func TestDurableRecordToldOnAck(t *testing.T) {
+	s := newTest(10, Hooks{})
+	w := newFakeWriter()
+	s.EnableSM(true)
+	s.Attach(w)
+	rec := &recordCounter{}
+	if err := s.SendDurable(msg("1"), rec); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, "message", 1)
+	if rec.n != 0 {
+		t.Fatal("told before the ack")
+	}
+	s.Ack(1)
+	if rec.n != 1 {
+		t.Fatalf("told %d times after the ack, want 1", rec.n)
+	}
+	// Ending the session hands out records with their messages, so the
+	// caller knows they are stored already.
+	rec2 := &recordCounter{}
+	s.SendDurable(msg("2"), rec2)
+	if p := s.TakePending(); len(p) != 1 || p[0].Rec != rec2 {
+		t.Fatalf("pending = %+v, want message 2 with its record", p)
+	}
+}
