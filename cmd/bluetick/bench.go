@@ -26,7 +26,8 @@ Usage:
 Scenarios (each bounded in count and by --duration):
   conns     open --conns sessions (SASL, bind, presence), hold them --hold, sample server RSS (memory/connection)
   chat      --pairs online pairs, each side sends --messages with XEP-0184 receipt requests, at most --window
-            unreceipted; delivered msg/s and send-to-receive latency percentiles
+            unreceipted (and at most --rate msg/s in all); delivered msg/s and send-to-receive latency
+            percentiles; with --sm also the sender's ✓ (message to the server's XEP-0198 ack)
   offline   --offline-users receivers get --offline-messages each while offline, then log in; drain time
   storm     --storm users log in spread over --storm-window; logins/s and failures
   group     user1 creates a MUC room on --muc-service (instant room, then configured open and persistent),
@@ -74,6 +75,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&cfg.Pairs, "pairs", 50, "chat: online pairs")
 	fs.IntVar(&cfg.Messages, "messages", 200, "chat: messages each side sends")
 	fs.IntVar(&cfg.Window, "window", 10, "chat: unreceipted messages in flight per sender; group: own messages not yet reflected by the room")
+	fs.IntVar(&cfg.Rate, "rate", 0, "chat: total messages per second over all senders (0: as fast as --window allows)")
 	fs.IntVar(&cfg.BodySize, "body", 64, "message body size in bytes")
 	fs.IntVar(&cfg.OfflineUsers, "offline-users", 100, "offline: receivers (as many senders)")
 	fs.IntVar(&cfg.OfflineMessages, "offline-messages", 50, "offline: messages per receiver")

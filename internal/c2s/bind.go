@@ -140,8 +140,18 @@ func (st *stream) smNonza(el *xmlstream.Element) error {
 		}
 		s.SendControl(en)
 	case "r":
-		if sm, _ := s.SM(); sm {
+		if sm, _ := s.SM(); !sm {
+			return nil
+		}
+		answer := func() {
 			s.SendControl(xmlstream.New(nsSM, "a", "h", strconv.FormatUint(uint64(s.InboundH()), 10)))
+		}
+		if st.fin.busy() {
+			// Answered once everything received before it is handled,
+			// so the <a/> covers all of it.
+			st.fin.add(answer)
+		} else {
+			answer()
 		}
 	case "a":
 		h, err := strconv.ParseUint(el.Attr("h"), 10, 32)

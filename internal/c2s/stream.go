@@ -51,11 +51,13 @@ type stream struct {
 
 	closedBy atomic.Bool // we closed it with a stream error
 
+	fin *finisher // completes stanzas whose ✓ waits, in order
+
 	done func() // called once when the stream has ended
 }
 
 func newStream(svc *Service, t transport) *stream {
-	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now()}
+	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now(), fin: newFinisher()}
 	st.log = svc.log.With("conn", st.id, "transport", t.Kind(), "remote", t.Remote().String())
 	st.lastRead.Store(time.Now().UnixNano())
 	return st
@@ -166,6 +168,10 @@ func (st *stream) finish(err error) {
 	if s == nil {
 		return
 	}
+	// Stanzas still completing are counted (and bounced, if they fail)
+	// before the session is hibernated or ended: a resumption then sees
+	// the final count.
+	st.fin.wait()
 	if !st.release(s) {
 		return // a resumption took the session over
 	}
@@ -425,22 +431,36 @@ func (st *stream) serve() error {
 		if el.Space == "" {
 			qualify(el)
 		}
+		var finish func()
 		switch el.Name {
 		case "message", "presence":
-			st.svc.im.Handle(ctx, s, el)
+			finish = st.svc.im.HandleAsync(ctx, s, el)
 		case "iq":
 			if el.Attr("type") == "set" && el.Child(nsSession, "session") != nil {
 				// RFC 3921 session establishment: a no-op kept for old clients.
 				_ = s.Send(xmlstream.New(xmlstream.NSClient, "iq", "type", "result", "id", el.Attr("id")))
 			} else {
-				st.svc.im.Handle(ctx, s, el)
+				finish = st.svc.im.HandleAsync(ctx, s, el)
 			}
 		default:
 			return &stanza.StreamError{Condition: "unsupported-stanza-type", Text: "unknown stanza <" + el.Name + "/>"}
 		}
-		if sm, _ := s.SM(); sm {
-			s.Handled()
+		sm, _ := s.SM()
+		if finish == nil && !st.fin.busy() {
+			if sm {
+				s.Handled()
+			}
+			continue
 		}
+		// Counted after the stanzas before it, once its own ✓ is due.
+		st.fin.add(func() {
+			if finish != nil {
+				finish()
+			}
+			if sm {
+				s.Handled()
+			}
+		})
 	}
 }
 

@@ -119,6 +119,12 @@ type Conn struct {
 	wmu  sync.Mutex
 	bw   *bufio.Writer
 	smIn uint32 // stanzas handled (reader goroutine only)
+	// Sender's ✓: stanzas sent since <enabled/> and the send times of
+	// those whose ack is timed (guarded by wmu); AckLat gets the time
+	// from sending each to the server's <a/> covering it (reader only).
+	smOut   uint32
+	timed   []timedStanza
+	AckLat  []int64
 	stop func() bool
 	done atomic.Bool
 }
@@ -295,6 +301,42 @@ func (c *Conn) Send(s string) error {
 	return err
 }
 
+// timedStanza is a stanza whose XEP-0198 ack is being waited for.
+type timedStanza struct {
+	n  uint32 // its count since <enabled/>
+	at int64  // unix nanos sent
+}
+
+// SendStanza writes one stanza, counting it for stream management. With
+// timed, it is followed by <r/> and the time until the server's <a/>
+// covers it — the sender's ✓ — goes to AckLat.
+func (c *Conn) SendStanza(s string, timed bool) error {
+	c.wmu.Lock()
+	c.bw.WriteString(s)
+	if c.SM {
+		c.smOut++
+		if timed {
+			c.timed = append(c.timed, timedStanza{c.smOut, time.Now().UnixNano()})
+			c.bw.WriteString("<r xmlns='" + nsSM + "'/>")
+		}
+	}
+	err := c.bw.Flush()
+	c.wmu.Unlock()
+	return err
+}
+
+// acked records the ✓ latency of the timed stanzas h covers.
+func (c *Conn) acked(h uint32) {
+	now := time.Now().UnixNano()
+	c.wmu.Lock()
+	i := 0
+	for ; i < len(c.timed) && int32(h-c.timed[i].n) >= 0; i++ {
+		c.AckLat = append(c.AckLat, now-c.timed[i].at)
+	}
+	c.timed = c.timed[i:]
+	c.wmu.Unlock()
+}
+
 // Close ends the stream and the connection.
 func (c *Conn) Close() {
 	if c.done.Swap(true) {
@@ -351,7 +393,7 @@ func Login(ctx context.Context, opt *Options, user, password string, lo LoginOpt
 		c.SM = true
 	}
 	if lo.Presence {
-		if err := c.Send("<presence/>"); err != nil {
+		if err := c.SendStanza("<presence/>", false); err != nil {
 			c.Close()
 			return nil, phase("presence", err)
 		}
@@ -542,6 +584,9 @@ func (c *Conn) next() (*Elem, error) {
 			}
 		case "a":
 			if c.SM {
+				if h, err := strconv.ParseUint(e.Attr("h"), 10, 32); err == nil {
+					c.acked(uint32(h))
+				}
 				continue
 			}
 		case "message", "presence", "iq":

@@ -42,6 +42,7 @@ type Config struct {
 	Pairs           int
 	Messages        int
 	Window          int
+	Rate            int // chat: total messages per second across senders, 0 = as fast as the window allows
 	BodySize        int
 	OfflineUsers    int
 	OfflineMessages int
@@ -202,6 +203,7 @@ type Partial struct {
 	MsgErrors  int64               `json:"message_errors"`
 	Lat        []int64             `json:"lat,omitempty"`
 	RTT        []int64             `json:"rtt,omitempty"`
+	Ack        []int64             `json:"ack,omitempty"` // sender's ✓: message to the server's XEP-0198 ack
 	Login      []int64             `json:"login,omitempty"`
 	Spans      map[string]Span     `json:"spans,omitempty"`
 	GenCPU     float64             `json:"gen_cpu"`
@@ -310,6 +312,7 @@ func (p *Partial) merge(o *Partial) {
 	p.MsgErrors += o.MsgErrors
 	p.Lat = append(p.Lat, o.Lat...)
 	p.RTT = append(p.RTT, o.RTT...)
+	p.Ack = append(p.Ack, o.Ack...)
 	p.Login = append(p.Login, o.Login...)
 	for k, s := range o.Spans {
 		cur, ok := p.Spans[k]

@@ -54,6 +54,7 @@ type Result struct {
 	MsgErrors    int64                 `json:"message_errors"`
 	Latency      Summary               `json:"latency"`
 	ReceiptRTT   Summary               `json:"receipt_rtt"`
+	AckLatency   Summary               `json:"ack_latency"` // sender's ✓ (XEP-0198 ack), with --sm
 	LoginTime    Summary               `json:"login_time"`
 	Spans        map[string]float64    `json:"spans_seconds"`
 	Samples      map[string]ProcSample `json:"server_samples,omitempty"`
@@ -114,6 +115,7 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 	r.Sent, r.Received, r.Receipts, r.Expected, r.Flushed = p.Sent, p.Received, p.Receipts, p.Expected, p.Flushed
 	r.Dropped, r.MsgErrors, r.Duplicates = p.Dropped, p.MsgErrors, p.Duplicates
 	r.Latency, r.ReceiptRTT, r.LoginTime = Summarize(p.Lat), Summarize(p.RTT), Summarize(p.Login)
+	r.AckLatency = Summarize(p.Ack)
 	r.Spans = map[string]float64{}
 	for k, s := range p.Spans {
 		r.Spans[k] = round(s.Seconds(), 3)
@@ -175,6 +177,10 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 		add("latency_p99", r.Latency.P99, "ms", "lower")
 		add("latency_p999", r.Latency.P999, "ms", "lower")
 		add("receipt_rtt_p99", r.ReceiptRTT.P99, "ms", "lower")
+		if r.AckLatency.N > 0 {
+			add("ack_p50", r.AckLatency.P50, "ms", "lower")
+			add("ack_p99", r.AckLatency.P99, "ms", "lower")
+		}
 		if c, ok := cpu("start", "end"); ok && r.Received > 0 {
 			r.ServerCPU = round(c, 2)
 			add("server_cpu_per_msg", c*1e6/float64(r.Received), "µs", "lower")

@@ -99,6 +99,9 @@ func describe(cfg *Config) string {
 	case "conns":
 		return fmt.Sprintf("%d connections held %s", cfg.Conns, cfg.Hold)
 	case "chat":
+		if cfg.Rate > 0 {
+			return fmt.Sprintf("%d pairs x %d messages each way, window %d, %d msg/s", cfg.Pairs, cfg.Messages, cfg.Window, cfg.Rate)
+		}
 		return fmt.Sprintf("%d pairs x %d messages each way, window %d", cfg.Pairs, cfg.Messages, cfg.Window)
 	case "offline":
 		return fmt.Sprintf("%d offline users x %d messages", cfg.OfflineUsers, cfg.OfflineMessages)

@@ -151,7 +151,7 @@ func (w *worker) body() string {
 // receipt answers a XEP-0184 request.
 func receipt(c *Conn, e *Elem) {
 	id := e.Attr("id")
-	c.Send("<message to='" + escape(e.Attr("from")) + "' id='r" + escape(id) + "'><received xmlns='" + nsReceipts + "' id='" + escape(id) + "'/></message>")
+	c.SendStanza("<message to='"+escape(e.Attr("from"))+"' id='r"+escape(id)+"'><received xmlns='"+nsReceipts+"' id='"+escape(id)+"'/></message>", false)
 }
 
 // maxTime keeps the latest unix-nano time seen.
@@ -268,21 +268,31 @@ func (w *worker) chat() error {
 	body := "<body>" + w.body() + "</body><request xmlns='" + nsReceipts + "'/></message>"
 	var swg sync.WaitGroup
 	var sent atomic.Int64
-	for _, u := range senders {
+	// With --rate, each of the 2×pairs senders of the whole run (all
+	// processes) sends at its share of the rate, staggered.
+	var interval time.Duration
+	if w.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(2*w.cfg.Pairs) / float64(w.cfg.Rate))
+	}
+	for i, u := range senders {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			if !sleepUntil(w.ctx, t0) {
+			start := t0.Add(interval * time.Duration(i) / time.Duration(max(len(senders), 1)))
+			if !sleepUntil(w.ctx, start) {
 				return
 			}
 			head := "<message to='" + escape(u.peer) + "' type='chat' id='"
 			for k := 0; k < w.cfg.Messages; k++ {
+				if interval > 0 && !sleepUntil(w.ctx, start.Add(time.Duration(k)*interval)) {
+					return
+				}
 				select {
 				case u.window <- struct{}{}:
 				case <-w.ctx.Done():
 					return
 				}
-				if err := u.c.Send(head + msgID('c', time.Now(), k) + "'>" + body); err != nil {
+				if err := u.c.SendStanza(head+msgID('c', time.Now(), k)+"'>"+body, true); err != nil {
 					return
 				}
 				sent.Add(1)
@@ -304,6 +314,7 @@ func (w *worker) chat() error {
 	for _, u := range list {
 		w.p.Lat = append(w.p.Lat, u.lat...)
 		w.p.RTT = append(w.p.RTT, u.rtt...)
+		w.p.Ack = append(w.p.Ack, u.c.AckLat...)
 	}
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"bluetick/internal/store"
 )
@@ -15,6 +17,14 @@ var ErrClosed = errors.New("offline: journal closed")
 
 // maxBatch bounds the writes of one transaction.
 const maxBatch = 2048
+
+// Window is how long the writer lets a message wait before writing it,
+// unless a batch is already full: a recipient online acks within it on a
+// good connection, and a message acked before it is written is never
+// written (nor deleted). Its sender's ✓ comes with that ack, so the
+// window delays only the ✓ of messages whose recipient is slow or away.
+// PostgreSQL's commit_delay is the same idea.
+var Window = 2 * time.Millisecond
 
 // Journal writes the offline store behind the senders' backs, in batches:
 // every write queued while a transaction commits goes into the next one,
@@ -36,10 +46,26 @@ type Journal struct {
 	closed bool
 	wake   chan struct{} // cap 1: the writer has work
 	done   chan struct{} // closed when the writer has exited
+
+	stats JournalStats // updated by the writer only, read atomically
 }
+
+// JournalStats counts what the journal did since it started.
+type JournalStats struct {
+	Batches  atomic.Int64 // transactions committed
+	Inserted atomic.Int64 // messages written
+	Skipped  atomic.Int64 // messages acked by their recipient before they were written: never written
+	Deleted  atomic.Int64 // delete operations (one per message acked after it was written, or per drained page)
+	Failed   atomic.Int64 // transactions that failed
+	Busy     atomic.Int64 // nanoseconds spent committing
+}
+
+// Stats returns the journal's counters.
+func (j *Journal) Stats() *JournalStats { return &j.stats }
 
 // op is a queued write, or a barrier (Sync) when w is nil.
 type op struct {
+	at      time.Time // queued
 	w       store.OfflineWrite
 	rec     *Record       // for an insert
 	barrier chan struct{} // closed once everything before it is written
@@ -88,7 +114,7 @@ func (r *Record) ack() {
 // Insert queues m for user and returns at once; quota as StoreOffline.
 func (j *Journal) Insert(user string, m store.OfflineMessage, quota int) *Record {
 	r := &Record{j: j, user: user, acked: make(chan struct{}), written: make(chan struct{})}
-	o := &op{w: store.OfflineWrite{User: user, Msg: &m, Quota: quota}, rec: r}
+	o := &op{at: time.Now(), w: store.OfflineWrite{User: user, Msg: &m, Quota: quota}, rec: r}
 	if !j.push(o) {
 		r.state, r.err = recFailed, ErrClosed
 		close(r.acked)
@@ -159,6 +185,15 @@ func (j *Journal) run() {
 	defer close(j.done)
 	for {
 		j.mu.Lock()
+		if len(j.queue) > 0 && len(j.queue) < maxBatch && !j.closed {
+			// Let the oldest write age to the window: acks on their
+			// way spare the work.
+			if d := Window - time.Since(j.queue[0].at); d > 0 {
+				j.mu.Unlock()
+				time.Sleep(d)
+				continue
+			}
+		}
 		n := min(len(j.queue), maxBatch)
 		batch := j.queue[:n:n]
 		j.queue = j.queue[n:]
@@ -189,6 +224,7 @@ func (j *Journal) write(batch []*op) {
 			r.mu.Lock()
 			if r.delivered {
 				r.state = recSkipped // the client has it: nothing to keep
+				j.stats.Skipped.Add(1)
 			} else {
 				r.state = recWriting
 				ws = append(ws, &o.w)
@@ -202,9 +238,21 @@ func (j *Journal) write(batch []*op) {
 	if len(ws) > 0 {
 		// No deadline: a batch must end in a commit or an error, and the
 		// store's own timeouts bound it.
+		t0 := time.Now()
 		err = j.st.ApplyOffline(context.Background(), ws)
+		j.stats.Busy.Add(int64(time.Since(t0)))
 		if err != nil {
+			j.stats.Failed.Add(1)
 			j.log.Error("offline: writing a batch failed", "writes", len(ws), "err", err)
+		} else {
+			j.stats.Batches.Add(1)
+			for _, w := range ws {
+				if w.Msg != nil {
+					j.stats.Inserted.Add(1)
+				} else {
+					j.stats.Deleted.Add(1)
+				}
+			}
 		}
 	}
 	var deletes []*op

@@ -45,6 +45,9 @@ func New(st store.Offline, domain string, quota int, log *slog.Logger) *Queue {
 // closed afterwards.
 func (q *Queue) Close() { q.j.Close() }
 
+// Stats returns the journal's counters.
+func (q *Queue) Stats() *JournalStats { return q.j.Stats() }
+
 // Storable implements router.Offline. Chat states and other transient
 // payloads are routed live only (XEP-0085 §5.4); XEP-0334 hints override.
 // Receipts and markers are stored: the ✓✓ and blue ticks must reach a

@@ -362,11 +362,24 @@ var ErrDropped = errors.New("router: dropped")
 // The decision is made under the user's lock; the wait for the store is
 // not, so messages to one user share a commit instead of taking turns.
 func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.Element) error {
-	w, err := r.deliver(ctx, to, el)
+	w, err := r.Route(ctx, to, el)
 	if err != nil || w == nil {
 		return err
 	}
-	err = w.Wait(ctx)
+	return r.Settle(ctx, w)
+}
+
+// Route is DeliverMessage without the wait: the message is queued to the
+// user's sessions and the store, or refused, when it returns. A non-nil
+// Write is the store write the sender's ✓ waits for (see Settle).
+func (r *Router) Route(ctx context.Context, to jid.JID, el *xmlstream.Element) (Write, error) {
+	return r.deliver(ctx, to, el)
+}
+
+// Settle waits for a Write from Route and returns what DeliverMessage
+// would have.
+func (r *Router) Settle(ctx context.Context, w Write) error {
+	err := w.Wait(ctx)
 	switch {
 	case errors.Is(err, store.ErrQuota):
 		return stanza.ErrOfflineFull

@@ -11,10 +11,11 @@ import (
 	"bluetick/internal/xmlstream"
 )
 
-// handleMessage routes a message from a bound session. When it returns, the
-// message is queued to the recipient's session(s), durably stored offline,
-// or bounced with an error: that is the moment the sender's ✓ may be given.
-func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) {
+// handleMessage routes a message from a bound session. The message is
+// queued to the recipient's session(s) or the store, or bounced, before it
+// returns; if its ✓ must wait for the store, the returned function waits
+// and completes it (see HandleAsync).
+func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element) func() {
 	if to.IsZero() {
 		// RFC 6120 §8.1.1.1: no 'to' means the sender's own bare JID.
 		to = sess.JID().Bare()
@@ -22,25 +23,35 @@ func (s *Server) handleMessage(ctx context.Context, sess *session.Session, to ji
 	}
 	if to.Domain() != s.Domain.Domain() {
 		s.reply(sess, el, stanza.NewError("remote-server-not-found", "this server does not federate with other domains"))
-		return
+		return nil
 	}
 	if to.Local() == "" {
 		// Messages to the server itself carry nothing it acts on.
 		if el.Attr("type") != "error" {
 			s.reply(sess, el, stanza.ErrServiceUnavailable)
 		}
-		return
+		return nil
 	}
 	if err := s.blockedMessage(ctx, sess.JID(), to, el); err != nil { // mam branch: XEP-0191
 		if err != errDrop {
 			s.reply(sess, el, stanza.AsError(err))
 		}
-		return
+		return nil
 	}
 	if el.Attr("type") != "error" {
 		stampStanzaID(el, to.Bare())
 	}
-	err := s.Router.DeliverMessage(ctx, to, el)
+	w, err := s.Router.Route(ctx, to, el)
+	if w == nil {
+		s.routed(ctx, sess, to, el, err)
+		return nil
+	}
+	return func() { s.routed(ctx, sess, to, el, s.Router.Settle(ctx, w)) }
+}
+
+// routed completes a message once its delivery is decided: archive and
+// sent carbons, or the error bounce.
+func (s *Server) routed(ctx context.Context, sess *session.Session, to jid.JID, el *xmlstream.Element, err error) {
 	switch {
 	case err == nil, errors.Is(err, router.ErrDropped):
 		var sid string

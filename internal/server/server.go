@@ -174,6 +174,18 @@ func (s *Server) endSession(ctx context.Context, sess *session.Session, unavaila
 // the stanza is fully handled (delivered, stored, answered or bounced), so
 // the caller may count it as handled for XEP-0198.
 func (s *Server) Handle(ctx context.Context, sess *session.Session, el *xmlstream.Element) {
+	if finish := s.HandleAsync(ctx, sess, el); finish != nil {
+		finish()
+	}
+}
+
+// HandleAsync is Handle for a stream that keeps reading while a message's
+// ✓ waits for the store: it returns once the stanza is routed, and if its
+// handling is not complete yet, a finish function that waits for it and
+// completes it (archive and carbons, or the error bounce). The caller runs
+// the finish functions of one stream in order, on another goroutine, and
+// counts a stanza as handled only after its own.
+func (s *Server) HandleAsync(ctx context.Context, sess *session.Session, el *xmlstream.Element) (finish func()) {
 	from := sess.JID()
 	el.SetAttr("from", from.String())
 	var to jid.JID
@@ -182,7 +194,7 @@ func (s *Server) Handle(ctx context.Context, sess *session.Session, el *xmlstrea
 		to, err = jid.Parse(t)
 		if err != nil {
 			s.reply(sess, el, stanza.NewError("jid-malformed", "the 'to' address is not a valid JID"))
-			return
+			return nil
 		}
 		el.SetAttr("to", to.String())
 	}
@@ -199,16 +211,17 @@ func (s *Server) Handle(ctx context.Context, sess *session.Session, el *xmlstrea
 			}
 		}
 		svc.Handle(ctx, from, el)
-		return
+		return nil
 	}
 	switch el.Name {
 	case "message":
-		s.handleMessage(ctx, sess, to, el)
+		return s.handleMessage(ctx, sess, to, el)
 	case "presence":
 		s.handlePresence(ctx, sess, to, el)
 	case "iq":
 		s.handleIQ(ctx, sess, to, el)
 	}
+	return nil
 }
 
 // reply sends the error bounce of orig back to the session.

@@ -37,9 +37,14 @@ func (s *Store) StoreOffline(ctx context.Context, user string, m store.OfflineMe
 // storeOne inserts one message in tx. A refusal (no account, quota) is
 // that request's answer and does not fail the batch; an SQL error does.
 func (s *Store) storeOne(tx *sql.Tx, r *offlineReq) error {
+	return s.insertOffline(tx.Stmt(s.stmtStoreOffline), tx, r)
+}
+
+// insertOffline runs ins, the insert statement bound to tx, for r.
+func (s *Store) insertOffline(ins *sql.Stmt, tx *sql.Tx, r *offlineReq) error {
 	ctx := context.Background()
 	r.err = nil
-	err := tx.StmtContext(ctx, s.stmtStoreOffline).QueryRowContext(ctx,
+	err := ins.QueryRowContext(ctx,
 		r.user, r.m.StanzaID, r.m.From, toDB(r.m.Stored), nonNil(r.m.Data), r.quota).Scan(&r.seq)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
@@ -52,33 +57,6 @@ func (s *Store) storeOne(tx *sql.Tx, r *offlineReq) error {
 		r.err = fmt.Errorf("user %q: %w", r.user, store.ErrNotFound)
 	} else {
 		r.err = fmt.Errorf("%q holds %d or more messages: %w", r.user, r.quota, store.ErrQuota)
-	}
-	return nil
-}
-
-// ApplyOffline implements store.Offline: one transaction, one fsync.
-func (s *Store) ApplyOffline(ctx context.Context, ws []*store.OfflineWrite) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		del := tx.StmtContext(ctx, s.stmtDeleteOne)
-		for _, w := range ws {
-			if w.Msg == nil {
-				for _, seq := range w.Seqs {
-					if _, err := del.ExecContext(ctx, w.User, seq); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			r := &offlineReq{user: w.User, m: *w.Msg, quota: w.Quota}
-			if err := s.storeOne(tx, r); err != nil {
-				return err
-			}
-			w.Seq, w.Err = r.seq, r.err
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: apply offline batch: %w", err)
 	}
 	return nil
 }

@@ -68,6 +68,12 @@ type Store struct {
 	stmtOffline      *sql.Stmt
 	stmtDeleteOne    *sql.Stmt
 	stmtCredential   *sql.Stmt
+	// ApplyOffline's statements (batch.go).
+	stmtBatchQuota  *sql.Stmt
+	stmtBatchInsert *sql.Stmt // insertChunk rows
+	stmtBatchOne    *sql.Stmt
+	stmtBatchUsers  *sql.Stmt
+	stmtBatchDelete *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -176,6 +182,11 @@ WHERE user = ? ORDER BY seq LIMIT ?`},
 		{&s.stmtCredential, `
 SELECT salt, iterations, stored_key, server_key FROM credentials
 WHERE user = ? AND mechanism = ?`},
+		{&s.stmtBatchQuota, batchQuotaSQL},
+		{&s.stmtBatchInsert, batchInsertSQL(insertChunk)},
+		{&s.stmtBatchOne, batchInsertSQL(1)},
+		{&s.stmtBatchUsers, batchUsersSQL},
+		{&s.stmtBatchDelete, batchDeleteSQL},
 	} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -198,7 +209,8 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.stmtStoreOffline, s.stmtUserExists, s.stmtOffline, s.stmtDeleteOne, s.stmtCredential} {
+	for _, st := range []*sql.Stmt{s.stmtStoreOffline, s.stmtUserExists, s.stmtOffline, s.stmtDeleteOne, s.stmtCredential,
+		s.stmtBatchQuota, s.stmtBatchInsert, s.stmtBatchOne, s.stmtBatchUsers, s.stmtBatchDelete} {
 		if st != nil {
 			st.Close()
 		}
