@@ -55,13 +55,14 @@ type recvd struct {
 	delayed bool // XEP-0203 delay: came from the offline store
 }
 
-// login connects to the server as user with resource res, enables stream
+// login connects to the c2s address addr (the server's, or a proxy's) as
+// user with resource res, enables stream
 // management with resumption and, if presence, sends initial presence and
 // waits until it is reflected (the session is then available and gets
 // messages live and the offline drain).
-func login(t *testing.T, s *server, user, res string, presence bool) *client {
+func login(t *testing.T, addr, user, res string, presence bool) *client {
 	t.Helper()
-	x := xmpptest.Dial(t, s.c2s, "localhost")
+	x := xmpptest.Dial(t, addr, "localhost")
 	c := &client{user: user, x: x, raw: x.Conn, done: make(chan struct{})}
 	x.Login(user, password, res)
 	c.jid = x.JID

@@ -47,7 +47,7 @@ func testRestartKeepsAcked(t *testing.T, sig syscall.Signal) {
 		if state[i] == stNever {
 			continue
 		}
-		before[i] = login(t, s, recipientName(i), "phone", true)
+		before[i] = login(t, s.c2s, recipientName(i), "phone", true)
 	}
 	for i, c := range before {
 		switch state[i] {
@@ -65,7 +65,7 @@ func testRestartKeepsAcked(t *testing.T, sig syscall.Signal) {
 	// pipelined (at most 50 unacknowledged).
 	senders := make([]*client, nSenders)
 	for i := range senders {
-		senders[i] = login(t, s, senderName(i), "pc", true)
+		senders[i] = login(t, s.c2s, senderName(i), "pc", true)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, nSenders)
@@ -121,7 +121,7 @@ func testRestartKeepsAcked(t *testing.T, sig syscall.Signal) {
 	// collects.
 	after := make([]*client, nRecipients)
 	for i := range after {
-		after[i] = login(t, s, recipientName(i), "fresh", true)
+		after[i] = login(t, s.c2s, recipientName(i), "fresh", true)
 	}
 	got := func(i int) []recvd {
 		var all []recvd
