@@ -53,6 +53,7 @@ type recvd struct {
 	sid     string // the server's stanza-id (XEP-0359)
 	from    string
 	delayed bool // XEP-0203 delay: came from the offline store
+	sess    int  // which of the recipient's sessions read it (set by the test)
 }
 
 // login connects to the c2s address addr (the server's, or a proxy's) as
@@ -374,7 +375,11 @@ func check(acked []string, got []recvd) tally {
 		if prev, seen := maxSeq[sender]; seen && seq < prev {
 			t.outOfOrder++
 			if len(t.disorder) < 5 {
-				t.disorder = append(t.disorder, fmt.Sprintf("%s after seq %d", m.id, prev))
+				how := "live"
+				if m.delayed {
+					how = "from the offline store"
+				}
+				t.disorder = append(t.disorder, fmt.Sprintf("%s (%s, session %d) after seq %d", m.id, how, m.sess, prev))
 			}
 		} else {
 			maxSeq[sender] = seq
