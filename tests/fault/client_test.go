@@ -1,7 +1,6 @@
 package fault_test
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -57,10 +56,9 @@ type recvd struct {
 }
 
 // login connects to the c2s address addr (the server's, or a proxy's) as
-// user with resource res, enables stream
-// management with resumption and, if presence, sends initial presence and
-// waits until it is reflected (the session is then available and gets
-// messages live and the offline drain).
+// user with resource res, enables stream management with resumption and,
+// if presence, sends initial presence and waits until it is reflected (the
+// session is then available: it gets messages live and the offline drain).
 func login(t *testing.T, addr, user, res string, presence bool) *client {
 	t.Helper()
 	x := xmpptest.Dial(t, addr, "localhost")
@@ -410,12 +408,6 @@ func (t *tally) add(o tally) {
 func (t tally) String() string {
 	return fmt.Sprintf("acked=%d delivered=%d lost=%d out-of-order=%d redelivered(same stanza-id)=%d copies(new stanza-id)=%d",
 		t.acked, t.delivered, t.lost, t.outOfOrder, t.redelivered, t.dupSID)
-}
-
-// isTimeout reports a read deadline.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // settle waits until done holds, or progress (a count of messages
