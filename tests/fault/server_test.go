@@ -15,7 +15,8 @@
 // (or -run one of TestSIGTERMKeepsAcked, TestKill9KeepsAcked,
 // TestDrainThousandStoredWhileOnline, TestDrainThousandStoredWhileOnlineSlixmpp,
 // TestReconnectKeepsOrder). The slixmpp test needs Debian's python3-slixmpp
-// for /usr/bin/python3 and is skipped without it.
+// for /usr/bin/python3 and is skipped without it. BLUETICK_FAULT_CONFIG
+// adds TOML to the configuration of every server the tests start.
 package fault_test
 
 import (
@@ -120,6 +121,11 @@ func startServer(t *testing.T, configTOML string) *server {
 		if err := os.WriteFile(filepath.Join(s.dir, e.Name()), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// BLUETICK_FAULT_CONFIG adds TOML to every server's configuration, to
+	// see how other settings fare (e.g. "[offline]\ndurable = \"on\"").
+	if extra := os.Getenv("BLUETICK_FAULT_CONFIG"); extra != "" {
+		configTOML += "\n" + extra + "\n"
 	}
 	if configTOML != "" {
 		s.config = filepath.Join(s.dir, "bluetick.toml")
