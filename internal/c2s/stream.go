@@ -179,6 +179,7 @@ func (st *stream) finish(err error) {
 	_, resumable := s.SM()
 	if resumable && !clean && !st.closedBy.Load() && !s.Closed() {
 		s.Hibernate(st.svc.cfg.Stream.ResumeTimeout.Duration, func() { st.svc.end(s) })
+		st.svc.im.Router.Detached(context.Background(), s)
 		return
 	}
 	st.svc.end(s)

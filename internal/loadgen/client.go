@@ -122,11 +122,11 @@ type Conn struct {
 	// Sender's ✓: stanzas sent since <enabled/> and the send times of
 	// those whose ack is timed (guarded by wmu); AckLat gets the time
 	// from sending each to the server's <a/> covering it (reader only).
-	smOut   uint32
-	timed   []timedStanza
-	AckLat  []int64
-	stop func() bool
-	done atomic.Bool
+	smOut  uint32
+	timed  []timedStanza
+	AckLat []int64
+	stop   func() bool
+	done   atomic.Bool
 }
 
 // PhaseError says in which step a login failed.

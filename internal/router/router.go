@@ -195,11 +195,13 @@ func (r *Router) Bind(s Session) (replaced Session) {
 // Unbind removes a session and moves every message it had not delivered to
 // the offline store, in order, under the user's lock. It reports whether
 // this was the user's last session.
+//
+// If s was the session the store drained to, the drain moves to another
+// session of the user.
 func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 	bare := s.JID().Bare()
 	st := r.stripe(bare)
 	st.Lock()
-	defer st.Unlock()
 	if r.dir != nil {
 		r.dir.Withdraw(s)
 	}
@@ -223,7 +225,63 @@ func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 		last = true
 	}
 	r.mu.Unlock()
-	return last, r.storePending(ctx, bare, s)
+	err = r.storePending(ctx, bare, s)
+	st.Unlock()
+	if !last {
+		r.passDrain(ctx, bare)
+	}
+	return last, err
+}
+
+// detached is implemented by local sessions: no connection is attached,
+// the session waits for a resumption.
+type detached interface{ Detached() bool }
+
+// stalled reports whether a drain to s cannot progress now: its client
+// is away, and its page waits for an ack that may come in minutes.
+func stalled(s Session) bool {
+	d, ok := s.(detached)
+	return ok && d.Detached()
+}
+
+// Detached is told that a local session lost its connection and waits
+// for a resumption. If the offline store was draining to it, another
+// session of the user with a connection takes the drain over: new
+// messages wait behind a drain, and must not wait for a client that may
+// not come back for minutes.
+func (r *Router) Detached(ctx context.Context, s Session) {
+	bare := s.JID().Bare()
+	st := r.stripe(bare)
+	st.Lock()
+	r.mu.RLock()
+	u := r.users[bare]
+	mine := u != nil && u.drainer == s
+	r.mu.RUnlock()
+	st.Unlock()
+	if mine {
+		r.passDrain(ctx, bare)
+	}
+}
+
+// passDrain restarts the drain on an available local session with a
+// connection, if the user has one and the drain is not running on such a
+// session already. It re-sends what a stalled drainer held unacknowledged
+// (still in the store): a duplicate on two devices at worst, never a gap.
+func (r *Router) passDrain(ctx context.Context, bare jid.JID) {
+	r.mu.RLock()
+	var next Session
+	if u := r.users[bare]; u != nil && (u.drainer == nil || stalled(u.drainer)) {
+		for _, c := range mostAvailable(u.sessions) {
+			if _, local := c.(detached); local && !stalled(c) {
+				next = c
+				break
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if next != nil {
+		_ = r.Drain(ctx, next)
+	}
 }
 
 // storePending moves what s holds to the offline store, in one batch.
@@ -627,7 +685,7 @@ func (r *Router) PrepareDrain(s Session) {
 	defer st.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if u := r.users[bare]; u != nil && u.drainer == nil {
+	if u := r.users[bare]; u != nil && (u.drainer == nil || stalled(u.drainer)) {
 		u.drainer = s
 	}
 }
@@ -664,7 +722,7 @@ func (r *Router) Drain(ctx context.Context, s Session) error {
 	defer st.Unlock()
 	r.mu.Lock()
 	u := r.users[bare]
-	if u == nil || (u.drainer != nil && u.drainer != s) {
+	if u == nil || u.drainer != nil && u.drainer != s && !stalled(u.drainer) {
 		r.mu.Unlock()
 		return nil
 	}

@@ -118,3 +118,11 @@ func (s *Session) Asleep() bool {
 	defer s.mu.Unlock()
 	return s.w == nil || s.inactive
 }
+
+// Detached reports whether no connection is attached (the session waits
+// for a resumption).
+func (s *Session) Detached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w == nil
+}
