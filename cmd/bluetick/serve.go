@@ -124,6 +124,14 @@ func serve(args []string) error {
 	}
 	server.Version = version()
 	im := server.New(cfg, st, log)
+	if cfg.Store == "" && cfg.DurableDelivery() {
+		// Single node: messages for live sessions are kept in a log until
+		// acked (offline/segments.go); what a crash left there moves to
+		// the store now, before any client connects.
+		if err := im.Offline.UseLog(context.Background(), filepath.Join(cfg.DataDir, "journal")); err != nil {
+			return err
+		}
+	}
 	turnServer, err := startTURN(cfg, im, log)
 	if err != nil {
 		return err

@@ -261,40 +261,54 @@ func TestHandledCountTooHigh(t *testing.T) {
 	}
 }
 
-func TestDurableDeliveryDeletedOnAck(t *testing.T) {
-	srv := startServer(t, func(c *config.Config) { c.Offline.Durable = "on" })
-	srv.im.Router.SetDurable(true)
-	bob := dial(t, srv.addr)
-	bob.login("bob", "phone")
-	bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
-	bob.expect("enabled")
-	bob.presence()
-	bob.expect("presence")
-	alice := dial(t, srv.addr)
-	alice.login("alice", "pc")
-	alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
-	alice.expect("enabled")
-	alice.send("<message to='bob@localhost' type='chat' id='d1'><body>keep me</body></message><r xmlns='urn:xmpp:sm:3'/>")
-	bob.expect("message")
-	// alice's ✓ (her <a/>) comes once the message is stored, since bob
-	// has not acked it.
-	if a := alice.expect("a"); a.Attr("h") != "1" {
-		t.Fatalf("alice's ack h=%s, want 1", a.Attr("h"))
-	}
-	count := func() int {
-		n, _ := srv.im.Store().CountOffline(context.Background(), "bob")
-		return n
-	}
-	if n := count(); n != 1 {
-		t.Fatalf("before bob's ack the store holds %d, want 1", n)
-	}
-	bob.send("<a xmlns='urn:xmpp:sm:3' h='2'/>") // presence + message
-	deadline := time.Now().Add(2 * time.Second)
-	for count() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the ack the store still holds %d", count())
-		}
-		time.Sleep(10 * time.Millisecond)
+// TestDurableDeliveryAckedOrMoved: a message to an online recipient is
+// made durable (on a single node, in the journal's log) before its
+// sender's ✓. Acked by the recipient, it never reaches the store; if the
+// recipient's session ends without acking it, it moves to the store.
+func TestDurableDeliveryAckedOrMoved(t *testing.T) {
+	for _, ack := range []bool{true, false} {
+		t.Run(fmt.Sprint("acked=", ack), func(t *testing.T) {
+			srv := startServer(t, nil)
+			bob := dial(t, srv.addr)
+			bob.login("bob", "phone")
+			bob.send("<enable xmlns='urn:xmpp:sm:3'/>")
+			bob.expect("enabled")
+			bob.presence()
+			bob.expect("presence")
+			alice := dial(t, srv.addr)
+			alice.login("alice", "pc")
+			alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+			alice.expect("enabled")
+			alice.send("<message to='bob@localhost' type='chat' id='d1'><body>keep me</body></message><r xmlns='urn:xmpp:sm:3'/>")
+			bob.expect("message")
+			// alice's ✓ comes once the message is durable, since bob has
+			// not acked it.
+			if a := alice.expect("a"); a.Attr("h") != "1" {
+				t.Fatalf("alice's ack h=%s, want 1", a.Attr("h"))
+			}
+			if n := srv.im.Offline.Stats().Logged.Load(); n != 1 {
+				t.Fatalf("%d messages in the journal's log before bob's ack, want 1", n)
+			}
+			if ack {
+				bob.send("<a xmlns='urn:xmpp:sm:3' h='2'/>") // presence + message
+			}
+			bob.send("</stream:stream>")
+			want := 1
+			if ack {
+				want = 0
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				n, _ := srv.im.Store().CountOffline(context.Background(), "bob")
+				if n == want && srv.im.Router.Count() == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after bob left the store holds %d, want %d", n, want)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,6 +62,11 @@ func startServer(t testing.TB, mod func(*config.Config)) *testServer {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	im := server.New(cfg, st, log)
+	if cfg.DurableDelivery() {
+		if err := im.Offline.UseLog(context.Background(), filepath.Join(dir, "journal")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	svc := New(cfg, im, tlsConf, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,7 +3,10 @@ package offline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,12 +43,14 @@ var Window = 2 * time.Millisecond
 type Journal struct {
 	st  store.Offline
 	log *slog.Logger
+	seg *segments // single node: live messages go to the log (segments.go)
 
-	mu     sync.Mutex
-	queue  []*op
-	closed bool
-	wake   chan struct{} // cap 1: the writer has work
-	done   chan struct{} // closed when the writer has exited
+	mu      sync.Mutex
+	queue   []*op
+	closed  bool
+	nextSeq int64         // with seg: seqs are assigned when queued, in queue order
+	wake    chan struct{} // cap 1: the writer has work
+	done    chan struct{} // closed when the writer has exited
 
 	stats JournalStats // updated by the writer only, read atomically
 }
@@ -56,6 +61,8 @@ type JournalStats struct {
 	Inserted atomic.Int64 // messages written
 	Skipped  atomic.Int64 // messages acked by their recipient before they were written: never written
 	Deleted  atomic.Int64 // delete operations (one per message acked after it was written, or per drained page)
+	Logged   atomic.Int64 // messages appended to the log (single node)
+	Spilled  atomic.Int64 // logged messages moved to the store (session ended, or old segment)
 	Failed   atomic.Int64 // transactions that failed
 	Busy     atomic.Int64 // nanoseconds spent committing
 }
@@ -63,11 +70,16 @@ type JournalStats struct {
 // Stats returns the journal's counters.
 func (j *Journal) Stats() *JournalStats { return &j.stats }
 
-// op is a queued write, or a barrier (Sync) when w is nil.
+// op is a queued write: an insert (rec set, w.Msg set), a delete (w.Seqs),
+// a move of a logged record to the store (spill), a tombstone for a
+// logged record its client acked (tomb), or a barrier (Sync).
 type op struct {
 	at      time.Time // queued
 	w       store.OfflineWrite
-	rec     *Record       // for an insert
+	rec     *Record
+	live    bool          // insert for a live session: to the log, if there is one
+	spill   bool          // move rec from the log to the store
+	tomb    bool          // rec was acked: tombstone it in the log
 	barrier chan struct{} // closed once everything before it is written
 }
 
@@ -82,7 +94,8 @@ func NewJournal(st store.Offline, log *slog.Logger) *Journal {
 const (
 	recQueued  = iota // waiting for the writer
 	recWriting        // in the transaction being committed
-	recStored         // committed with seq
+	recStored         // committed to the store with seq
+	recLogged         // synced to the log with seq (single node)
 	recSkipped        // delivered before the writer got to it: never written
 	recFailed         // not stored (err)
 )
@@ -101,6 +114,12 @@ type Record struct {
 	delivered bool          // the client has it
 	acked     chan struct{} // closed when the sender may get its ✓ (or its error)
 	written   chan struct{} // closed when the writer is done with it
+
+	// While logged: the segment and the message, to move it to the
+	// store if its session ends before its client acks it.
+	seg     int
+	msg     *store.OfflineMessage
+	spilled chan struct{} // set when a spill is queued; closed when done
 }
 
 func (r *Record) ack() {
@@ -111,10 +130,22 @@ func (r *Record) ack() {
 	}
 }
 
-// Insert queues m for user and returns at once; quota as StoreOffline.
+// Insert queues m for user's store and returns at once; quota as
+// StoreOffline.
 func (j *Journal) Insert(user string, m store.OfflineMessage, quota int) *Record {
+	return j.insert(user, m, quota, false)
+}
+
+// Hold queues m, which a live session of user is about to get, and
+// returns at once. On a single node it goes to the log, not the store:
+// the store gets it only if the session ends before its client acks it.
+func (j *Journal) Hold(user string, m store.OfflineMessage) *Record {
+	return j.insert(user, m, 0, true)
+}
+
+func (j *Journal) insert(user string, m store.OfflineMessage, quota int, live bool) *Record {
 	r := &Record{j: j, user: user, acked: make(chan struct{}), written: make(chan struct{})}
-	o := &op{at: time.Now(), w: store.OfflineWrite{User: user, Msg: &m, Quota: quota}, rec: r}
+	o := &op{at: time.Now(), w: store.OfflineWrite{User: user, Msg: &m, Quota: quota}, rec: r, live: live}
 	if !j.push(o) {
 		r.state, r.err = recFailed, ErrClosed
 		close(r.acked)
@@ -150,6 +181,55 @@ func (j *Journal) Sync(ctx context.Context) error {
 	}
 }
 
+// UseLog puts messages for live sessions in the log in dir instead of the
+// store (single node; see segments). Call it before the first write: it
+// first moves to the store what a crash left in the log.
+func (j *Journal) UseLog(ctx context.Context, dir string) error {
+	base, ok := j.st.(interface {
+		OfflineSeqBase(ctx context.Context) (int64, error)
+	})
+	if !ok {
+		return errors.New("offline: this store cannot share seqs with a log")
+	}
+	seg, err := openSegments(dir)
+	if err != nil {
+		return fmt.Errorf("offline: log %s: %w", dir, err)
+	}
+	pending, maxSeq, nums, err := recoverSegments(dir)
+	if err != nil {
+		return fmt.Errorf("offline: reading the log %s: %w", dir, err)
+	}
+	for i := 0; i < len(pending); i += maxBatch {
+		chunk := pending[i:min(i+maxBatch, len(pending))]
+		if err := j.st.ApplyOffline(ctx, chunk); err != nil {
+			return fmt.Errorf("offline: moving %d messages from the log %s to the store: %w", len(pending), dir, err)
+		}
+	}
+	if len(pending) > 0 {
+		j.log.Info("offline: messages recovered from the log after an unclean stop", "count", len(pending))
+	}
+	for _, n := range nums {
+		if err := os.Remove(filepath.Join(dir, segName(n))); err != nil {
+			return fmt.Errorf("offline: %w", err)
+		}
+	}
+	b, err := base.OfflineSeqBase(ctx)
+	if err != nil {
+		return err
+	}
+	next := 1
+	if len(nums) > 0 {
+		next = nums[len(nums)-1] + 1
+	}
+	if err := seg.start(next); err != nil {
+		return fmt.Errorf("offline: log %s: %w", dir, err)
+	}
+	j.mu.Lock()
+	j.seg, j.nextSeq = seg, max(b, maxSeq)+1
+	j.mu.Unlock()
+	return nil
+}
+
 // Close writes everything queued and stops the writer. Writes queued
 // afterwards fail with ErrClosed.
 func (j *Journal) Close() {
@@ -158,6 +238,9 @@ func (j *Journal) Close() {
 	j.mu.Unlock()
 	j.signal()
 	<-j.done
+	if j.seg != nil {
+		j.seg.close() // deleted if nothing in it is unacked
+	}
 }
 
 func (j *Journal) push(o *op) bool {
@@ -165,6 +248,11 @@ func (j *Journal) push(o *op) bool {
 	if j.closed {
 		j.mu.Unlock()
 		return false
+	}
+	if j.seg != nil && o.rec != nil && o.w.Msg != nil && !o.spill {
+		// One sequence for the log and the store, in queue order.
+		o.w.Seq = j.nextSeq
+		j.nextSeq++
 	}
 	j.queue = append(j.queue, o)
 	j.mu.Unlock()
@@ -213,19 +301,43 @@ func (j *Journal) run() {
 	}
 }
 
-// write commits one batch and settles its records and barriers.
+// write commits one batch and settles its records and barriers: the
+// store's transaction first, then the log's append and sync, so a spilled
+// record's tombstone is written only once the store has it.
 func (j *Journal) write(batch []*op) {
-	ws := make([]*store.OfflineWrite, 0, len(batch))
+	var ws []*store.OfflineWrite
+	var logged, spills, tombs []*op
+	var buf []byte
 	for _, o := range batch {
 		switch {
 		case o.barrier != nil:
+		case o.spill:
+			r := o.rec
+			r.mu.Lock()
+			if r.delivered || r.state != recLogged {
+				close(r.spilled) // acked meanwhile: its tombstone is on its way
+				r.mu.Unlock()
+				continue
+			}
+			o.w = store.OfflineWrite{User: r.user, Msg: r.msg, Seq: r.seq}
+			r.mu.Unlock()
+			ws = append(ws, &o.w)
+			spills = append(spills, o)
+		case o.tomb:
+			buf = appendRecord(buf, kindTombstone, o.rec.seq, "", nil)
+			tombs = append(tombs, o)
 		case o.rec != nil:
 			r := o.rec
 			r.mu.Lock()
-			if r.delivered {
+			switch {
+			case r.delivered:
 				r.state = recSkipped // the client has it: nothing to keep
 				j.stats.Skipped.Add(1)
-			} else {
+			case o.live && j.seg != nil:
+				r.state = recWriting
+				buf = appendRecord(buf, kindInsert, o.w.Seq, o.w.User, o.w.Msg)
+				logged = append(logged, o)
+			default:
 				r.state = recWriting
 				ws = append(ws, &o.w)
 			}
@@ -234,7 +346,7 @@ func (j *Journal) write(batch []*op) {
 			ws = append(ws, &o.w)
 		}
 	}
-	var err error
+	var err, lerr error
 	if len(ws) > 0 {
 		// No deadline: a batch must end in a commit or an error, and the
 		// store's own timeouts bound it.
@@ -255,39 +367,155 @@ func (j *Journal) write(batch []*op) {
 			}
 		}
 	}
-	var deletes []*op
+	if err == nil {
+		for _, o := range spills {
+			buf = appendRecord(buf, kindTombstone, o.w.Seq, "", nil)
+		}
+	}
+	if len(buf) > 0 {
+		t0 := time.Now()
+		lerr = j.seg.write(buf)
+		j.stats.Busy.Add(int64(time.Since(t0)))
+		if lerr != nil {
+			j.log.Error("offline: writing the log failed", "err", lerr)
+		}
+	}
+	var again []*op // to queue first: deletes and tombstones of records acked meanwhile, retries
 	for _, o := range batch {
 		if o.barrier != nil {
 			close(o.barrier)
 			continue
 		}
 		r := o.rec
-		if r == nil {
+		switch {
+		case r == nil:
+		case o.spill:
+		case o.tomb:
+			if lerr != nil {
+				again = append(again, o)
+			} else {
+				j.seg.release(r)
+			}
+		default:
+			again = j.settle(o, err, lerr, again)
+		}
+	}
+	for _, o := range spills {
+		r := o.rec
+		r.mu.Lock()
+		if err != nil || lerr != nil {
+			r.mu.Unlock()
+			again = append(again, o) // still safe in the log; try again
 			continue
 		}
-		r.mu.Lock()
-		if r.state == recWriting {
-			switch {
-			case err != nil:
-				r.state, r.err = recFailed, err
-			case o.w.Err != nil:
-				r.state, r.err = recFailed, o.w.Err
-			default:
-				r.state, r.seq = recStored, o.w.Seq
-				if r.delivered {
-					// Acked by the client during the commit.
-					deletes = append(deletes, &op{w: store.OfflineWrite{User: r.user, Seqs: []int64{r.seq}}})
-				}
+		r.state, r.msg = recStored, nil
+		j.stats.Spilled.Add(1)
+		if r.delivered {
+			again = append(again, &op{w: store.OfflineWrite{User: r.user, Seqs: []int64{r.seq}}})
+		}
+		close(r.spilled)
+		r.mu.Unlock()
+		j.seg.release(r)
+	}
+	if j.seg != nil {
+		if j.seg.size >= segmentMax {
+			if e := j.seg.start(j.seg.num + 1); e != nil {
+				j.log.Error("offline: starting a new log segment failed", "err", e)
 			}
 		}
+		for _, r := range j.seg.old() {
+			if o := r.queueSpill(); o != nil {
+				again = append(again, o)
+			}
+		}
+	}
+	if len(again) > 0 {
+		j.mu.Lock()
+		j.queue = append(again, j.queue...) // before anything queued later
+		j.mu.Unlock()
+		if err != nil || lerr != nil {
+			time.Sleep(100 * time.Millisecond) // a failing store: do not spin
+		}
+	}
+}
+
+// settle records the outcome of an insert and lets its sender go on.
+func (j *Journal) settle(o *op, err, lerr error, again []*op) []*op {
+	r := o.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == recSkipped {
 		r.ack()
 		close(r.written)
-		r.mu.Unlock()
+		return again
 	}
-	if len(deletes) > 0 {
-		j.mu.Lock()
-		j.queue = append(deletes, j.queue...) // before anything queued later
-		j.mu.Unlock()
+	logged := o.live && j.seg != nil
+	switch {
+	case logged && lerr != nil:
+		r.state, r.err = recFailed, lerr
+	case !logged && err != nil:
+		r.state, r.err = recFailed, err
+	case !logged && o.w.Err != nil:
+		r.state, r.err = recFailed, o.w.Err
+	case logged:
+		r.state, r.seq, r.seg, r.msg = recLogged, o.w.Seq, j.seg.num, o.w.Msg
+		j.seg.segs[r.seg].live[r] = struct{}{}
+		j.stats.Logged.Add(1)
+		if r.delivered { // acked by the client during the write
+			again = append(again, &op{rec: r, tomb: true})
+		}
+	default:
+		r.state, r.seq = recStored, o.w.Seq
+		if r.delivered {
+			again = append(again, &op{w: store.OfflineWrite{User: r.user, Seqs: []int64{r.seq}}})
+		}
+	}
+	r.ack()
+	close(r.written)
+	return again
+}
+
+// queueSpill returns a spill op for a logged record not acked and not
+// already being moved, or nil. Called by the writer.
+func (r *Record) queueSpill() *op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.delivered || r.state != recLogged || r.spilled != nil {
+		return nil
+	}
+	r.spilled = make(chan struct{})
+	return &op{rec: r, spill: true}
+}
+
+// Spill moves a logged message whose session ended unacked to the store,
+// where the offline drain finds it; it returns a function that waits for
+// that (and returns at once for a message already in the store, never
+// written, or acked). Queue every spill of a session before waiting for
+// any: they share a commit.
+func (r *Record) Spill() (wait func(ctx context.Context) error) {
+	<-r.written
+	r.mu.Lock()
+	ch := r.spilled
+	queue := false
+	if ch == nil && !r.delivered && r.state == recLogged {
+		r.spilled = make(chan struct{})
+		ch, queue = r.spilled, true
+	}
+	r.mu.Unlock()
+	if ch == nil {
+		return func(context.Context) error { return nil }
+	}
+	if queue && !r.j.push(&op{rec: r, spill: true}) {
+		// Stopping: it stays in the log, and the next start moves it.
+		return func(context.Context) error { return ErrClosed }
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -301,11 +529,14 @@ func (r *Record) Delivered() {
 		return
 	}
 	r.delivered = true
-	stored := r.state == recStored
+	state := r.state
 	r.ack()
 	r.mu.Unlock()
-	if stored {
+	switch state {
+	case recStored:
 		r.j.Delete(r.user, []int64{r.seq})
+	case recLogged:
+		r.j.push(&op{rec: r, tomb: true})
 	}
 }
 

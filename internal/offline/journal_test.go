@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -218,5 +219,145 @@ func TestJournalRefusalsAndClose(t *testing.T) {
 	}
 	if err := j.Insert("bob", message(200), 0).Wait(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("insert after Close: %v, want ErrClosed", err)
+	}
+}
+
+// logJournal is a journal with its log in dir.
+func logJournal(t *testing.T, st store.Offline, dir string) *Journal {
+	t.Helper()
+	j := NewJournal(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := j.UseLog(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func segmentFiles(t *testing.T, dir string) int {
+	t.Helper()
+	nums, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(nums)
+}
+
+// Held messages go to the log, not the store: acked, they never reach the
+// store and the log is deleted at a clean stop; unacked at a stop (a crash
+// is the same for the log), the next start moves them to the store, in
+// order, with their seqs above the store's, and nothing acked comes back.
+func TestJournalLogRecovery(t *testing.T) {
+	st := openStore(t, "bob")
+	dir := filepath.Join(t.TempDir(), "journal")
+	ctx := context.Background()
+	stored0 := j0Store(t, st) // one message in the store before the log starts
+
+	j := logJournal(t, st, dir)
+	var recs []*Record
+	for i := 0; i < 10; i++ {
+		r := j.Hold("bob", message(i))
+		if err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if n := st.nBatches(); n != 0 {
+		t.Fatalf("%d store transactions for held messages, want 0", n)
+	}
+	for _, r := range recs[:4] {
+		r.Delivered()
+	}
+	j.Close() // 6 unacked: the segment stays
+	if segmentFiles(t, dir) != 1 {
+		t.Fatal("the log with unacked messages is gone")
+	}
+
+	j2 := logJournal(t, st, dir)
+	defer j2.Close()
+	got := stored(t, st, "bob")
+	want := []string{"s-first", "s4", "s5", "s6", "s7", "s8", "s9"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after recovery the store holds %v, want %v", got, want)
+	}
+	if segmentFiles(t, dir) != 1 { // the recovered segment removed, a new one started
+		t.Fatalf("%d segments after recovery, want the new one only", segmentFiles(t, dir))
+	}
+	ms, _ := st.OfflineMessages(ctx, "bob", 0)
+	if ms[1].Seq <= stored0 {
+		t.Fatalf("recovered seq %d not above the store's %d", ms[1].Seq, stored0)
+	}
+	// New seqs continue above the recovered ones.
+	r := j2.Hold("bob", message(100))
+	if seq, _ := r.Seq(ctx); seq <= ms[len(ms)-1].Seq {
+		t.Fatalf("new seq %d not above recovered %d", seq, ms[len(ms)-1].Seq)
+	}
+	r.Delivered()
+}
+
+// j0Store puts one message in the store directly and returns its seq.
+func j0Store(t *testing.T, st *countingStore) int64 {
+	m := message(0)
+	m.StanzaID = "s-first"
+	seq, err := st.Store.StoreOffline(context.Background(), "bob", m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// A held message whose session ends unacked moves to the store (spill);
+// acked there later, it is deleted. A clean stop with everything acked
+// leaves no log behind.
+func TestJournalSpill(t *testing.T) {
+	st := openStore(t, "bob")
+	dir := filepath.Join(t.TempDir(), "journal")
+	ctx := context.Background()
+	j := logJournal(t, st, dir)
+	a, b := j.Hold("bob", message(1)), j.Hold("bob", message(2))
+	wa, wb := a.Spill(), b.Spill() // queued together, one commit
+	if err := wa(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := wb(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, st, "bob"); fmt.Sprint(got) != "[s1 s2]" {
+		t.Fatalf("after the spill the store holds %v", got)
+	}
+	a.Delivered()
+	b.Delivered()
+	if err := j.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, st, "bob"); len(got) != 0 {
+		t.Fatalf("acked after the spill, the store still holds %v", got)
+	}
+	// Spilling a delivered message does nothing.
+	c := j.Hold("bob", message(3))
+	c.Delivered()
+	if err := c.Spill()(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if n := segmentFiles(t, dir); n != 0 {
+		t.Fatalf("%d segments left after a clean stop with everything acked", n)
+	}
+	if got := stored(t, st, "bob"); len(got) != 0 {
+		t.Fatalf("store holds %v, want nothing", got)
+	}
+}
+
+// A torn record at the end of a segment (a crash in the middle of a
+// write) is ignored: it was never synced, so never acknowledged.
+func TestSegmentTornTail(t *testing.T) {
+	dir := t.TempDir()
+	m := message(1)
+	b := appendRecord(nil, kindInsert, 7, "bob", &m)
+	b = appendRecord(b, kindInsert, 8, "bob", &m)
+	if err := os.WriteFile(filepath.Join(dir, segName(1)), b[:len(b)-5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pending, maxSeq, nums, err := recoverSegments(dir)
+	if err != nil || len(pending) != 1 || pending[0].Seq != 7 || maxSeq != 7 || len(nums) != 1 {
+		t.Fatalf("recovered %d (max seq %d, %d files, err %v), want seq 7 only", len(pending), maxSeq, len(nums), err)
 	}
 }

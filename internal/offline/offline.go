@@ -82,6 +82,26 @@ func (q *Queue) Storable(el *xmlstream.Element) bool {
 // received it) and queues the message for the store; the returned record
 // tells when it is there. The per-user quota applies if quota is set.
 func (q *Queue) Write(user jid.JID, el *xmlstream.Element, quota bool) router.Write {
+	limit := 0
+	if quota {
+		limit = q.quota
+	}
+	return q.j.Insert(user.Local(), q.message(user, el), limit)
+}
+
+// Hold implements router.Offline: the message is queued to a live session
+// of user, and kept (in the log on a single node) until its client acks
+// it, or moved to the store if the session ends first.
+func (q *Queue) Hold(user jid.JID, el *xmlstream.Element) router.Write {
+	return q.j.Hold(user.Local(), q.message(user, el))
+}
+
+// UseLog keeps messages for live sessions in a log in dir rather than in
+// the store (single node only; see Journal.UseLog).
+func (q *Queue) UseLog(ctx context.Context, dir string) error { return q.j.UseLog(ctx, dir) }
+
+// message is el as stored: stamped with its delay and serialized.
+func (q *Queue) message(user jid.JID, el *xmlstream.Element) store.OfflineMessage {
 	m := el.Copy()
 	now := q.now().UTC()
 	if m.Child(nsDelay, "delay") == nil {
@@ -93,16 +113,12 @@ func (q *Queue) Write(user jid.JID, el *xmlstream.Element, quota bool) router.Wr
 			sid = c.Attr("id")
 		}
 	}
-	limit := 0
-	if quota {
-		limit = q.quota
-	}
-	return q.j.Insert(user.Local(), store.OfflineMessage{
+	return store.OfflineMessage{
 		StanzaID: sid,
 		From:     m.Attr("from"),
 		Stored:   now,
 		Data:     xmlstream.Append(nil, m, ""),
-	}, limit)
+	}
 }
 
 // Store implements router.Offline: Write, and wait for the commit.

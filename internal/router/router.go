@@ -69,6 +69,10 @@ type Offline interface {
 	// tells when it is stored. With quota, a full store refuses it
 	// (store.ErrQuota).
 	Write(user jid.JID, el *xmlstream.Element, quota bool) Write
+	// Hold queues el, which live sessions of user are about to get, to be
+	// kept until a client acks it; if every session that holds it ends
+	// first, it goes to the store (Spill).
+	Hold(user jid.JID, el *xmlstream.Element) Write
 	// Load returns up to limit stored messages, oldest first, counting
 	// every Write queued before the call (rows that cannot be parsed are
 	// logged and removed by the implementation).
@@ -288,21 +292,36 @@ func (r *Router) passDrain(ctx context.Context, bare jid.JID) {
 // Messages that came from the store, or are on their way there (durable
 // delivery), are there already; other stanza kinds are not kept.
 func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) error {
-	var ws []Write
+	var waits []func(context.Context) error
 	for _, p := range s.TakePending() {
-		if p.OfflineSeq != 0 || p.Rec != nil || p.El.Name != "message" || !r.offline.Storable(p.El) {
+		if p.Rec != nil {
+			// Held for the session: in the store already, or in the
+			// single node's log, from which it moves to the store now.
+			if sp, ok := p.Rec.(spiller); ok {
+				waits = append(waits, sp.Spill())
+			}
+			continue
+		}
+		if p.OfflineSeq != 0 || p.El.Name != "message" || !r.offline.Storable(p.El) {
 			continue
 		}
 		// No quota: these were acknowledged to their senders.
-		ws = append(ws, r.offline.Write(bare, p.El, false))
+		w := r.offline.Write(bare, p.El, false)
+		waits = append(waits, func(ctx context.Context) error { _, err := w.Seq(ctx); return err })
 	}
 	var firstErr error
-	for _, w := range ws {
-		if _, err := w.Seq(ctx); err != nil && firstErr == nil {
+	for _, wait := range waits {
+		if err := wait(ctx); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 	return firstErr
+}
+
+// spiller is a Write held in a log that can move to the store
+// (offline.Record).
+type spiller interface {
+	Spill() (wait func(context.Context) error)
 }
 
 // Resources returns the user's sessions, on this node and (in a cluster)
@@ -589,9 +608,14 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 		}
 	}
 	live := !draining && len(targets) > 0
-	// The quota bounds what waits for an absent user, not what a live
-	// session is about to take.
-	w := r.offline.Write(bare, el, !live)
+	var w Write
+	if live {
+		// The quota bounds what waits for an absent user, not what a
+		// live session is about to take.
+		w = r.offline.Hold(bare, el)
+	} else {
+		w = r.offline.Write(bare, el, true)
+	}
 	if !live {
 		// Behind a drain (which delivers it in order), or for later.
 		r.wake(ctx, bare, el, targets)
@@ -731,7 +755,32 @@ func (r *Router) Drain(ctx context.Context, s Session) error {
 		return nil // the current page is not acknowledged yet
 	}
 	u.drainer = s
+	var stalledOthers []Session
+	for _, o := range u.sessions {
+		if o != s && stalled(o) {
+			stalledOthers = append(stalledOthers, o)
+		}
+	}
 	r.mu.Unlock()
+	// Messages a session without a connection holds unacked (on a single
+	// node, only in the journal's log) go to the store first, so this
+	// drain delivers them in order before anything newer. The session
+	// keeps them too, for its resumption.
+	var waits []func(context.Context) error
+	for _, o := range stalledOthers {
+		if h, ok := o.(interface{ Held() []session.Record }); ok {
+			for _, rec := range h.Held() {
+				if sp, ok := rec.(spiller); ok {
+					waits = append(waits, sp.Spill())
+				}
+			}
+		}
+	}
+	for _, wait := range waits {
+		if err := wait(ctx); err != nil {
+			return err
+		}
+	}
 
 	msgs, err := r.offline.Load(ctx, bare, DrainPage)
 	if err == nil && len(msgs) > 0 {

@@ -39,6 +39,9 @@ func (m *memOffline) Write(u jid.JID, el *xmlstream.Element, quota bool) Write {
 	return &memWrite{m: m, u: u, seq: m.seq}
 }
 
+// Hold stores at once, as Write without a quota.
+func (m *memOffline) Hold(u jid.JID, el *xmlstream.Element) Write { return m.Write(u, el, false) }
+
 // memWrite is a settled memOffline write; Delivered deletes it.
 type memWrite struct {
 	m   *memOffline

@@ -239,6 +239,20 @@ func (s *Session) TakePending() []Pending {
 	return out
 }
 
+// Held returns the records of the durable live deliveries the session
+// holds unacknowledged (it keeps them).
+func (s *Session) Held() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Record
+	for _, e := range s.queue {
+		if e.rec != nil {
+			out = append(out, e.rec)
+		}
+	}
+	return out
+}
+
 // Closed reports whether the session takes no more stanzas.
 func (s *Session) Closed() bool {
 	s.mu.Lock()

@@ -15,7 +15,7 @@ import (
 // through the server is one insert, and one delete once acked), so it is
 // written for rows per second rather than for simplicity:
 //
-//   - Seqs are assigned here, in batch order, above the highest ever used
+//   - Seqs are assigned here (unless the caller did), in batch order, above the highest ever used
 //     (sqlite_sequence, which AUTOINCREMENT keeps, explicit values
 //     included), instead of one RETURNING per row: the batch runs in one
 //     write transaction, so no other writer draws seqs meanwhile.
@@ -50,8 +50,13 @@ func (s *Store) ApplyOffline(ctx context.Context, ws []*store.OfflineWrite) erro
 				dels[w.User] = append(dels[w.User], w.Seqs...)
 				continue
 			}
-			next++
-			w.Seq, w.Err = next, nil
+			if w.Seq > 0 { // assigned by the caller (the journal with a log)
+				next = max(next, w.Seq)
+			} else {
+				next++
+				w.Seq = next
+			}
+			w.Err = nil
 			switch {
 			case !exists[w.User]:
 				w.Seq, w.Err = 0, fmt.Errorf("user %q: %w", w.User, store.ErrNotFound)
@@ -109,8 +114,10 @@ const batchUsersSQL = `SELECT name FROM users WHERE name IN (SELECT value FROM j
 
 const batchDeleteSQL = `DELETE FROM offline WHERE user = ?1 AND seq IN (SELECT value FROM json_each(?2))`
 
+// batchInsertSQL ignores a row whose seq exists: a message recovered
+// from the journal's log after a crash may have reached the store before.
 func batchInsertSQL(rows int) string {
-	return "INSERT INTO offline (seq, user, stanza_id, sender, stored, data) VALUES " +
+	return "INSERT OR IGNORE INTO offline (seq, user, stanza_id, sender, stored, data) VALUES " +
 		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?),", rows), ",")
 }
 
@@ -185,4 +192,12 @@ func seqsJSON(seqs []int64) string {
 		b = strconv.AppendInt(b, q, 10)
 	}
 	return string(append(b, ']'))
+}
+
+// OfflineSeqBase returns the highest offline seq ever used: the journal's
+// log assigns seqs above it (see offline.Journal.UseLog).
+func (s *Store) OfflineSeqBase(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'offline'), 0)`).Scan(&n)
+	return n, err
 }
