@@ -121,7 +121,7 @@ func startCluster(t *testing.T, users int) *cluster {
 	c.lb = addr(t)
 	cfg := fmt.Sprintf(haproxyCfg, c.lb)
 	for _, n := range c.nodes {
-		cfg += fmt.Sprintf("    server %s %s check port %s inter 500ms fall 2 rise 1\n", n.name, n.c2s, strings.Split(n.http, ":")[1])
+		cfg += fmt.Sprintf("    server %s %s check port %s inter 1s fall 2 rise 1\n", n.name, n.c2s, strings.Split(n.http, ":")[1])
 	}
 	cf := filepath.Join(data, "haproxy.cfg")
 	os.WriteFile(cf, []byte(cfg), 0o600)
@@ -161,7 +161,7 @@ frontend xmpp_c2s
     bind %s
     default_backend bluetick_c2s
 backend bluetick_c2s
-    balance roundrobin
+    balance leastconn
     option httpchk GET /readyz
 `
 
