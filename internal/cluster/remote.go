@@ -42,6 +42,7 @@ const hdrAsleep = "asleep"
 type remoteSession struct {
 	n          *Node
 	node       string
+	rev        uint64 // revision of its directory entry
 	jid        jid.JID
 	prio       int
 	avail      bool
@@ -78,8 +79,20 @@ func (s *remoteSession) Send(el *xmlstream.Element) error {
 	return s.request(opSend, "", xmlstream.Append(nil, el, ""))
 }
 
+// Kick asks the session's node to close it, without waiting: the caller
+// is binding a newer session (or removing an account) and must not wait
+// for a node that may be dead or hung. If that node does not confirm —
+// no responders (its NATS connection is gone: the process died), no
+// answer in time, or no such session there — the newer login wins: the
+// entry is removed from the directory now, not when heartbeats declare the
+// node dead. Nothing is lost: with durable delivery, what that session
+// had not acknowledged is in the offline store, drained at the next login.
 func (s *remoteSession) Kick(condition, text string) {
-	_ = s.request(opKick, condition, []byte(text))
+	go func() {
+		if s.request(opKick, condition, []byte(text)) != nil {
+			s.n.forget(s.node, s.jid, s.rev)
+		}
+	}()
 }
 
 // request sends op to the session's node; arg is the stream error

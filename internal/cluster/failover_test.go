@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"bluetick/internal/jid"
+	"bluetick/internal/natstest"
+	"bluetick/internal/session"
+	"bluetick/internal/store"
+	"bluetick/internal/xmlstream"
+)
+
+// die makes a node vanish as a killed process does: no more heartbeats,
+// and its NATS connection (so its subscriptions) is gone. Its directory
+// entries stay until the others declare it dead.
+func (n *node) die() {
+	n.cl.cancel()
+	n.cl.nc.Close()
+}
+
+// A client of a dead node that tries to resume there learns at once that
+// nothing can be resumed, long before heartbeats declare the node dead; a
+// session held by a live node is still handed over.
+func TestResumeFailsFastWhenTheHolderDied(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	nodes := startNodesWith(t, ns.URL, st, func(name string, c *Config) {
+		c.Heartbeat = 2 * time.Second // dead after 6 s: far beyond what the test allows
+		if name == "c" {
+			c.HandOver = func(previd, user string, h uint32) (session.Snapshot, bool) {
+				if previd != "held-by-c" || user != "bob" {
+					return session.Snapshot{}, false
+				}
+				return session.Snapshot{ID: previd, JID: jid.MustParse("bob@localhost/phone"), InH: 3, Acked: h}, true
+			}
+		}
+	}, "a", "b", "c")
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+
+	snap, err := a.cl.Resume(ctx, "held-by-c", "bob", 2)
+	if err != nil || snap.ID != "held-by-c" || snap.InH != 3 || snap.Acked != 2 {
+		t.Fatalf("resumption of a session on a live node: %+v, %v", snap, err)
+	}
+
+	b.die()
+	start := time.Now()
+	_, err = a.cl.Resume(ctx, "held-by-b", "bob", 0)
+	if !errors.Is(err, ErrNoSession) {
+		t.Fatalf("resumption of a session on a dead node: %v, want ErrNoSession", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("resumption of a session on a dead node took %v to fail: it waited for the dead node", d)
+	}
+	if snap, err := a.cl.Resume(ctx, "held-by-c", "bob", 3); err != nil || snap.ID != "held-by-c" {
+		t.Fatalf("resumption on a live node with a dead one around: %+v, %v", snap, err)
+	}
+}
+
+// A user whose node died logs in on another node with the same resource:
+// the newer login wins at once, everywhere. The dead node's entry leaves
+// the directory without waiting for heartbeats, so messages to the full
+// JID reach the new session, and when the dead node is finally declared
+// dead, contacts are not told that the (new) resource went offline.
+func TestSameResourceReplacesASessionOfADeadNode(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	const hb = time.Second // dead after 3 s
+	nodes := startNodesWith(t, ns.URL, st, func(name string, c *Config) { c.Heartbeat = hb }, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	st.PutRosterItem(ctx, "bob", store.RosterItem{Contact: "alice@localhost", Subscription: store.SubFrom, InRoster: true})
+	st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "bob@localhost", Subscription: store.SubTo, InRoster: true})
+	bobPhone := jid.MustParse("bob@localhost/phone")
+
+	alice := a.connect(t, "alice@localhost/pc")
+	alice.send(presence())
+	bob := b.connect(t, "bob@localhost/phone")
+	bob.send(presence())
+	onNode := func(n *node, want string) func() bool {
+		return func() bool {
+			s := n.srv.Router.Session(bobPhone)
+			rs, ok := s.(*remoteSession)
+			return ok && rs.node == want
+		}
+	}
+	eventually(t, "node a to see bob on b", onNode(a, "b"))
+	alice.sink.Take()
+
+	start := time.Now()
+	b.die()
+	bob2 := c.connect(t, "bob@localhost/phone")
+	bob2.send(presence())
+	eventually(t, "node a to route bob/phone to c", onNode(a, "c"))
+	for _, n := range []*node{a, c} {
+		eventually(t, "the dead node's entry to leave the directory", func() bool {
+			for _, r := range n.srv.Router.Resources(bobPhone.Bare()) {
+				if rs, ok := r.(*remoteSession); ok && rs.node == "b" {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if d := time.Since(start); d > hb {
+		t.Fatalf("the replaced entry took %v to go: it waited for heartbeats", d)
+	}
+	alice.send(chat("bob@localhost/phone", "full1"))
+	bob2.sink.WaitFor(t, "a message to the full JID on the new node", byID("full1"))
+	alice.send(chat("bob@localhost", "bare1"))
+	bob2.sink.WaitFor(t, "a message to the bare JID on the new node", byID("bare1"))
+
+	// Past the dead node's detection: bob/phone is still available for
+	// alice.
+	time.Sleep(4*hb + 500*time.Millisecond)
+	for _, el := range alice.sink.Take() {
+		if el.Name == "presence" && el.Attr("type") == "unavailable" && el.Attr("from") == bobPhone.String() {
+			t.Fatalf("alice was told bob/phone went offline when its old node was declared dead: %v", xmlstream.Append(nil, el, ""))
+		}
+	}
+	if !a.srv.Router.Online(bobPhone.Bare()) {
+		t.Fatal("bob is not online for node a")
+	}
+}
