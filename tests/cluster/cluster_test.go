@@ -166,12 +166,12 @@ const haproxyCfg = `global
     log stdout format raw local0
 defaults
     log global
-    option tcplog
     option logasap
 
 frontend xmpp_c2s
     bind %s
     mode tcp
+    option tcplog
     timeout client 1h
     default_backend bluetick_c2s
 backend bluetick_c2s
@@ -352,5 +352,29 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	alice.Send("<message to='u1@localhost' type='chat' id='m3'><body>three</body></message>")
 	if m := bob2.Expect("message"); m.Attr("id") != "m3" {
 		t.Fatalf("got %v, want m3", m)
+	}
+}
+
+// The balancer these tests run is the one docs/cluster.md documents: the
+// xmpp_c2s frontend and backend, and the server lines' options.
+func TestHAProxyConfigMatchesDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/cluster.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "frontend xmpp_c2s\n")
+	end := strings.Index(doc[start:], "    server ")
+	if start < 0 || end < 0 {
+		t.Fatal("docs/cluster.md has no xmpp_c2s frontend with servers")
+	}
+	documented := strings.Replace(doc[start:start+end], "bind :5222\n", "bind %s\n", 1)
+	if ours := haproxyCfg[strings.Index(haproxyCfg, "frontend xmpp_c2s\n"):]; ours != documented {
+		t.Errorf("tests/cluster's HAProxy setup differs from docs/cluster.md:\n--- docs\n%s--- test\n%s", documented, ours)
+	}
+	line := doc[start+end:]
+	line = line[:strings.Index(line, "\n")+1]
+	if got := fmt.Sprintf(haproxyServer, "n1", "10.0.0.1:5222", "5280"); got != line {
+		t.Errorf("server line: docs %q, test %q", line, got)
 	}
 }
