@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"bluetick/internal/jid"
 	"bluetick/internal/natstest"
 	"bluetick/internal/session"
@@ -15,10 +17,19 @@ import (
 
 // die makes a node vanish as a killed process does: no more heartbeats,
 // and its NATS connection (so its subscriptions) is gone. Its directory
-// entries stay until the others declare it dead.
-func (n *node) die() {
+// entries stay until the others declare it dead. It returns once the NATS
+// server has noticed (other's requests to it get "no responders"), as it
+// has long before a client of a killed node can have reconnected: a
+// request published in between would go to the closing connection and
+// wait for its timeout.
+func (n *node) die(t *testing.T, other *node) {
+	t.Helper()
 	n.cl.cancel()
 	n.cl.nc.Close()
+	eventually(t, "NATS to drop the dead node's subscriptions", func() bool {
+		_, err := other.cl.nc.Request(subjectPrefix+n.cl.id, nil, 100*time.Millisecond)
+		return errors.Is(err, nats.ErrNoResponders)
+	})
 }
 
 // A client of a dead node that tries to resume there learns at once that
@@ -46,7 +57,7 @@ func TestResumeFailsFastWhenTheHolderDied(t *testing.T) {
 		t.Fatalf("resumption of a session on a live node: %+v, %v", snap, err)
 	}
 
-	b.die()
+	b.die(t, a)
 	start := time.Now()
 	_, err = a.cl.Resume(ctx, "held-by-b", "bob", 0)
 	if !errors.Is(err, ErrNoSession) {
@@ -91,7 +102,7 @@ func TestSameResourceReplacesASessionOfADeadNode(t *testing.T) {
 	alice.sink.Take()
 
 	start := time.Now()
-	b.die()
+	b.die(t, c)
 	bob2 := c.connect(t, "bob@localhost/phone")
 	bob2.send(presence())
 	eventually(t, "node a to route bob/phone to c", onNode(a, "c"))
@@ -123,5 +134,64 @@ func TestSameResourceReplacesASessionOfADeadNode(t *testing.T) {
 	}
 	if !a.srv.Router.Online(bobPhone.Bare()) {
 		t.Fatal("bob is not online for node a")
+	}
+}
+
+// A request that reached a node in the instant it died (published before
+// NATS dropped its subscription) is never answered; the asking node finds
+// the node gone within a probe interval or two instead of waiting for the
+// whole request timeout. A node that is merely slow is waited for.
+func TestAskGivesUpOnANodeThatDiedMidRequest(t *testing.T) {
+	ns := natstest.Start(t)
+	st := sharedStore(t)
+	a := startNodes(t, ns.URL, st, "a")[0]
+
+	// "dying" takes the request and dies without answering.
+	dying, err := nats.Connect(ns.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dying.Close()
+	if _, err := dying.Subscribe(subjectPrefix+"dying", func(m *nats.Msg) { go dying.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	// "slow" answers pings at once and requests after 700 ms.
+	slow, err := nats.Connect(ns.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := slow.Subscribe(subjectPrefix+"slow", func(m *nats.Msg) {
+		if m.Header.Get("op") == opPing {
+			m.Respond([]byte(replyOK))
+			return
+		}
+		go func() {
+			time.Sleep(700 * time.Millisecond)
+			m.Respond([]byte(replyOK))
+		}()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dying.Flush()
+	slow.Flush()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	m := nats.NewMsg(subjectPrefix + "dying")
+	m.Header.Set("op", opSend)
+	if _, err := a.cl.ask(ctx, "dying", m); !errors.Is(err, errNodeGone) {
+		t.Fatalf("request to a node that died: %v, want errNodeGone", err)
+	}
+	if d := time.Since(start); d > 4*probeAfter {
+		t.Fatalf("request to a node that died took %v to fail", d)
+	}
+
+	m = nats.NewMsg(subjectPrefix + "slow")
+	m.Header.Set("op", opSend)
+	resp, err := a.cl.ask(ctx, "slow", m)
+	if err != nil || string(resp.Data) != replyOK {
+		t.Fatalf("request to a slow node: %v, %v", resp, err)
 	}
 }

@@ -110,9 +110,9 @@ func (n *Node) Resume(ctx context.Context, previd, user string, h uint32) (sessi
 			m.Header.Set("previd", previd)
 			m.Header.Set("user", user)
 			m.Header.Set("h", strconv.FormatUint(uint64(h), 10))
-			resp, err := n.nc.RequestMsgWithContext(ctx, m)
+			resp, err := n.ask(ctx, node, m)
 			if err != nil {
-				if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.Canceled) {
+				if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, errNodeGone) && !errors.Is(err, context.Canceled) {
 					n.log.Warn("cluster: resumption request unanswered", "to_node", node, "err", err)
 				}
 				answers <- nil
