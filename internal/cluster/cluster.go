@@ -157,9 +157,22 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		nc.Close()
 		return nil, err
 	}
-	if err := n.beat(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	// The first heartbeat, retried like the buckets: a bucket just created
+	// on a JetStream cluster that is still starting may not have elected
+	// its leader yet ("no response from stream").
+	for {
+		bctx, bcancel := context.WithTimeout(cctx, 5*time.Second)
+		err = n.beat(bctx)
+		bcancel()
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil {
+			nc.Close()
+			return nil, fmt.Errorf("cluster: first heartbeat: %v", err)
+		}
+		log.Warn("cluster: JetStream not ready for the first heartbeat, retrying", "err", err)
+		time.Sleep(500 * time.Millisecond)
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
 	n.ctx, n.cancel = rctx, rcancel
