@@ -15,7 +15,7 @@ import (
 )
 
 // userCmd manages accounts directly in the store; it works while the server
-// runs (SQLite in WAL mode allows a second process).
+// runs (SQLite in WAL mode allows a second process, PostgreSQL any number).
 func userCmd(args []string) error {
 	if len(args) == 0 {
 		return errors.New("user: say add, passwd, del or list (e.g. bluetick user add alice)")
@@ -39,8 +39,13 @@ func userCmd(args []string) error {
 	if sub != "list" && name == "" {
 		return fmt.Errorf("user %s: which user? (e.g. bluetick user %s alice)", sub, sub)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return err
+	// Only SQLite lives in the data directory: with PostgreSQL there is
+	// nothing to put there, so none is created (on a machine that only
+	// administers accounts, in whatever directory the command runs).
+	if cfg.Store == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return err
+		}
 	}
 	st, err := openStore(cfg)
 	if err != nil {

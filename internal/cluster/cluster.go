@@ -72,6 +72,8 @@ type entry struct {
 	Interested bool   `json:"i"`
 	Carbons    bool   `json:"c,omitempty"`
 	Presence   string `json:"x,omitempty"` // last available presence, serialized
+
+	rev uint64 // the entry's revision in the bucket (not serialized)
 }
 
 // Node is this server's membership in the cluster. It implements
@@ -151,9 +153,26 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		nc.Close()
 		return nil, err
 	}
-	if err := n.beat(ctx); err != nil {
+	if _, err := nc.Subscribe(resumeSubject+"."+n.id, n.serveResumeHere); err != nil {
 		nc.Close()
 		return nil, err
+	}
+	// The first heartbeat, retried like the buckets: a bucket just created
+	// on a JetStream cluster that is still starting may not have elected
+	// its leader yet ("no response from stream").
+	for {
+		bctx, bcancel := context.WithTimeout(cctx, 5*time.Second)
+		err = n.beat(bctx)
+		bcancel()
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil {
+			nc.Close()
+			return nil, fmt.Errorf("cluster: first heartbeat: %v", err)
+		}
+		log.Warn("cluster: JetStream not ready for the first heartbeat, retrying", "err", err)
+		time.Sleep(500 * time.Millisecond)
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
 	n.ctx, n.cancel = rctx, rcancel
@@ -268,14 +287,15 @@ func (n *Node) alive(node string) bool {
 	return ok && time.Since(t) < 3*n.cfg.Heartbeat
 }
 
-// availableOn lists the available sessions the replica holds for node.
+// availableOn lists the available sessions the replica holds for node,
+// except those a newer login on another node replaced.
 func (n *Node) availableOn(node string) []jid.JID {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	var out []jid.JID
 	for _, m := range n.byUser {
 		for _, en := range m {
-			if en.Node == node && en.Available {
+			if en.Node == node && en.Available && !n.shadowed(m, en) {
 				if j, err := jid.Parse(en.JID); err == nil {
 					out = append(out, j)
 				}
@@ -387,6 +407,7 @@ func (n *Node) applyEntry(e jetstream.KeyValueEntry) {
 	if json.Unmarshal(e.Value(), &en) != nil {
 		return
 	}
+	en.rev = e.Revision()
 	m := n.byUser[bare]
 	if m == nil {
 		m = map[string]*entry{}
@@ -440,6 +461,12 @@ func (n *Node) Withdraw(s router.Session) {
 
 // Remote implements router.Directory: the user's sessions on live nodes
 // other than this one.
+//
+// One full JID may have entries on two nodes for a moment: a client whose
+// node died logs in again elsewhere with the same resource before the
+// dead node's entry is gone (the binding node removes it, see Kick). The
+// newer login wins: of two entries for one full JID, only the later
+// written (higher revision) counts.
 func (n *Node) Remote(bare jid.JID) []router.Session {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -449,14 +476,14 @@ func (n *Node) Remote(bare jid.JID) []router.Session {
 	}
 	out := make([]router.Session, 0, len(m))
 	for _, en := range m {
-		if !n.alive(en.Node) {
+		if !n.alive(en.Node) || n.shadowed(m, en) {
 			continue
 		}
 		full, err := jid.Parse(en.JID)
 		if err != nil {
 			continue
 		}
-		rs := &remoteSession{n: n, node: en.Node, jid: full, prio: en.Priority, avail: en.Available, interested: en.Interested, carbons: en.Carbons}
+		rs := &remoteSession{n: n, node: en.Node, rev: en.rev, jid: full, prio: en.Priority, avail: en.Available, interested: en.Interested, carbons: en.Carbons}
 		if en.Presence != "" {
 			if p, err := xmlstream.Parse([]byte(en.Presence), n.lim); err == nil {
 				rs.presence = p
@@ -465,6 +492,37 @@ func (n *Node) Remote(bare jid.JID) []router.Session {
 		out = append(out, rs)
 	}
 	return out
+}
+
+// shadowed reports whether another live node has a newer entry for the
+// same full JID as en (n.mu held).
+func (n *Node) shadowed(m map[string]*entry, en *entry) bool {
+	for _, o := range m {
+		if o != en && o.JID == en.JID && o.rev > en.rev && n.alive(o.Node) {
+			return true
+		}
+	}
+	return false
+}
+
+// forget removes a session of another node from the directory, if its
+// entry is still the revision rev: that node did not confirm it ended the
+// session when asked to (it is dead, hung or no longer has it), and a
+// newer login replaces it. Every node drops it from its replica at once
+// instead of waiting until the node is declared dead — and then does not
+// tell contacts that the (replaced) resource went offline.
+func (n *Node) forget(node string, full jid.JID, rev uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	if err := n.kv.Delete(ctx, keyOf(node, full), opts...); err != nil {
+		n.log.Debug("cluster: removing a replaced session's entry", "node_of_session", node, "jid", full.String(), "err", err)
+		return
+	}
+	n.log.Info("cluster: removed the entry of a session replaced by a newer login", "node_of_session", node, "jid", full.String())
 }
 
 func randomID() string {

@@ -35,11 +35,20 @@ func logger() *slog.Logger {
 // startNodes runs n IM cores sharing one store, joined over NATS.
 func startNodes(t *testing.T, url string, st store.Store, names ...string) []*node {
 	t.Helper()
+	return startNodesWith(t, url, st, func(string, *Config) {}, names...)
+}
+
+// startNodesWith is startNodes with each node's cluster configuration
+// adjusted by tune.
+func startNodesWith(t *testing.T, url string, st store.Store, tune func(name string, c *Config), names ...string) []*node {
+	t.Helper()
 	var out []*node
 	for _, name := range names {
 		cfg := config.Default()
 		srv := server.New(cfg, st, logger())
-		cl, err := Start(context.Background(), Config{NATS: url, Node: name, Heartbeat: 200 * time.Millisecond, Gone: srv.RemoteGone}, srv.Router, logger())
+		ccfg := Config{NATS: url, Node: name, Heartbeat: 200 * time.Millisecond, Gone: srv.RemoteGone}
+		tune(name, &ccfg)
+		cl, err := Start(context.Background(), ccfg, srv.Router, logger())
 		if err != nil {
 			t.Fatal(err)
 		}

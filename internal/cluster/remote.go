@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -19,6 +20,7 @@ var randRead = rand.Read
 const (
 	opSend = "send" // deliver the stanza in the body to the session "to" (offline seq in "arg", if any)
 	opKick = "kick" // close the session "to" with the stream error condition in "arg"
+	opPing = "ping" // is this node there? (any answer says yes; nodes of older versions answer "gone")
 )
 
 // Replies.
@@ -29,6 +31,58 @@ const (
 )
 
 var errRemote = errors.New("cluster: remote session unavailable")
+
+// errNodeGone: the node asked has no subscriber any more (its process
+// died or it left NATS), found while waiting for its answer.
+var errNodeGone = errors.New("cluster: node gone")
+
+// probeAfter: a request to another node still unanswered after this long
+// makes the asking node check, every probeAfter, whether that node is
+// still there (see ask).
+const probeAfter = 250 * time.Millisecond
+
+// ask sends a request to node (on its own subject or one of its services')
+// and waits for the answer until ctx ends — or until it finds that node
+// gone. A request to a node that died gets "no responders" from NATS at
+// once, except in the instant after the death, before NATS servers have
+// dropped its subscriptions: a request published then goes nowhere and
+// would wait for its whole timeout (seconds, holding the recipient's
+// delivery lock on this node). So a request unanswered after probeAfter
+// is followed by a ping to the node's subject; "no responders" there ends
+// the wait with errNodeGone. A node that is there but slow answers the
+// ping, and the request waits on.
+func (n *Node) ask(ctx context.Context, node string, m *nats.Msg) (*nats.Msg, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	probe := time.AfterFunc(probeAfter, func() {
+		for ctx.Err() == nil {
+			if n.gone(ctx, node) {
+				cancel(errNodeGone)
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(probeAfter):
+			}
+		}
+	})
+	defer probe.Stop()
+	resp, err := n.nc.RequestMsgWithContext(ctx, m)
+	if err != nil && errors.Is(context.Cause(ctx), errNodeGone) {
+		return nil, errNodeGone
+	}
+	return resp, err
+}
+
+// gone reports whether node has no subscriber on its subject any more.
+func (n *Node) gone(ctx context.Context, node string) bool {
+	p := nats.NewMsg(subjectPrefix + node)
+	p.Header.Set("op", opPing)
+	pctx, cancel := context.WithTimeout(ctx, probeAfter)
+	defer cancel()
+	_, err := n.nc.RequestMsgWithContext(pctx, p)
+	return errors.Is(err, nats.ErrNoResponders)
+}
 
 // hdrAsleep in an "ok" reply to a send says the session is hibernated
 // (XEP-0198) or inactive (XEP-0352): its client will not show the stanza
@@ -42,6 +96,7 @@ const hdrAsleep = "asleep"
 type remoteSession struct {
 	n          *Node
 	node       string
+	rev        uint64 // revision of its directory entry
 	jid        jid.JID
 	prio       int
 	avail      bool
@@ -78,8 +133,20 @@ func (s *remoteSession) Send(el *xmlstream.Element) error {
 	return s.request(opSend, "", xmlstream.Append(nil, el, ""))
 }
 
+// Kick asks the session's node to close it, without waiting: the caller
+// is binding a newer session (or removing an account) and must not wait
+// for a node that may be dead or hung. If that node does not confirm —
+// no responders (its NATS connection is gone: the process died), no
+// answer in time, or no such session there — the newer login wins: the
+// entry is removed from the directory now, not when heartbeats declare the
+// node dead. Nothing is lost: with durable delivery, what that session
+// had not acknowledged is in the offline store, drained at the next login.
 func (s *remoteSession) Kick(condition, text string) {
-	_ = s.request(opKick, condition, []byte(text))
+	go func() {
+		if s.request(opKick, condition, []byte(text)) != nil {
+			s.n.forget(s.node, s.jid, s.rev)
+		}
+	}()
 }
 
 // request sends op to the session's node; arg is the stream error
@@ -94,7 +161,7 @@ func (s *remoteSession) request(op, arg string, body []byte) error {
 	m.Data = body
 	ctx, cancel := context.WithTimeout(context.Background(), s.n.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := s.n.nc.RequestMsgWithContext(ctx, m)
+	resp, err := s.n.ask(ctx, s.node, m)
 	if err != nil {
 		s.n.log.Warn("cluster: request to node failed", "to_node", s.node, "jid", s.jid.String(), "err", err)
 		return errRemote
@@ -114,6 +181,10 @@ func (n *Node) serve(m *nats.Msg) {
 		if m.Reply != "" {
 			m.Respond([]byte(s))
 		}
+	}
+	if m.Header.Get("op") == opPing {
+		reply(replyOK)
+		return
 	}
 	to, err := jid.Parse(m.Header.Get("to"))
 	if err != nil {

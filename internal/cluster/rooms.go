@@ -78,11 +78,12 @@ func (n *Node) IsRoomHome(room jid.JID) bool { return n.RoomHome(room) == n.id }
 func (n *Node) ForwardRoom(ctx context.Context, room, from jid.JID, el *xmlstream.Element) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	m := nats.NewMsg(roomSubject + n.RoomHome(room))
+	home := n.RoomHome(room)
+	m := nats.NewMsg(roomSubject + home)
 	m.Header.Set("from", from.String())
 	m.Header.Set("room", room.String())
 	m.Data = xmlstream.Append(nil, el, "")
-	reply, err := n.nc.RequestMsgWithContext(ctx, m)
+	reply, err := n.ask(ctx, home, m)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func startCluster(t *testing.T, users int) *cluster {
 	c.lb = addr(t)
 	cfg := fmt.Sprintf(haproxyCfg, c.lb)
 	for _, n := range c.nodes {
-		cfg += fmt.Sprintf("    server %s %s check port %s inter 500ms fall 2 rise 1\n", n.name, n.c2s, strings.Split(n.http, ":")[1])
+		cfg += fmt.Sprintf(haproxyServer, n.name, n.c2s, strings.Split(n.http, ":")[1])
 	}
 	cf := filepath.Join(data, "haproxy.cfg")
 	os.WriteFile(cf, []byte(cfg), 0o600)
@@ -131,7 +131,14 @@ func startCluster(t *testing.T, users int) *cluster {
 	if err := hp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hp.Process.Kill(); hp.Wait() })
+	t.Cleanup(func() {
+		hp.Process.Kill()
+		hp.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(hlog.Name())
+			t.Logf("=== HAProxy's log (one line per client connection) ===\n%s", lastLines(string(b), 60))
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if conn, err := net.Dial("tcp", c.lb); err == nil {
@@ -147,23 +154,40 @@ func startCluster(t *testing.T, users int) *cluster {
 	return c
 }
 
-// haproxyCfg is the documented balancer setup (docs/cluster.md) with the
-// frontend address filled in: TCP round robin over the nodes' c2s ports,
-// health-checked on /healthz.
+// haproxyCfg is the balancer setup of docs/cluster.md, word for word
+// from "frontend xmpp_c2s" on, with loopback addresses filled in (the
+// frontend's here, the servers' by startCluster), after a global and
+// defaults section that only adds logging: TCP, least connections over the
+// nodes' c2s ports, health-checked on /readyz every second, a connection
+// refused by a dead node redispatched at once to another one, hour-long
+// timeouts for idle client streams.
 const haproxyCfg = `global
     maxconn 9000
+    log stdout format raw local0
 defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 10m
-    timeout server 10m
+    log global
+    option logasap
+
 frontend xmpp_c2s
     bind %s
+    mode tcp
+    option tcplog
+    timeout client 1h
     default_backend bluetick_c2s
 backend bluetick_c2s
-    balance roundrobin
+    mode tcp
+    balance leastconn
+    timeout connect 5s
+    timeout server 1h
+    timeout tunnel 1h
+    retries 2
+    option redispatch 1
     option httpchk GET /readyz
 `
+
+// haproxyServer is one server line of the backend (name, c2s address,
+// HTTP port), as in docs/cluster.md.
+const haproxyServer = "    server %s %s check port %s inter 1s fall 2 rise 1\n"
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
@@ -207,7 +231,7 @@ func (c *cluster) loginOn(i int, user, res string) *xmpptest.Client {
 
 func TestClusterBehindHAProxy(t *testing.T) {
 	c := startCluster(t, 3)
-	// Round robin puts the three users on three different nodes.
+	// Least connections puts the three users on three different nodes.
 	u1 := c.login("u1", "a")
 	u2 := c.login("u2", "b")
 	u3 := c.login("u3", "c")
@@ -328,5 +352,29 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	alice.Send("<message to='u1@localhost' type='chat' id='m3'><body>three</body></message>")
 	if m := bob2.Expect("message"); m.Attr("id") != "m3" {
 		t.Fatalf("got %v, want m3", m)
+	}
+}
+
+// The balancer these tests run is the one docs/cluster.md documents: the
+// xmpp_c2s frontend and backend, and the server lines' options.
+func TestHAProxyConfigMatchesDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/cluster.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "frontend xmpp_c2s\n")
+	end := strings.Index(doc[start:], "    server ")
+	if start < 0 || end < 0 {
+		t.Fatal("docs/cluster.md has no xmpp_c2s frontend with servers")
+	}
+	documented := strings.Replace(doc[start:start+end], "bind :5222\n", "bind %s\n", 1)
+	if ours := haproxyCfg[strings.Index(haproxyCfg, "frontend xmpp_c2s\n"):]; ours != documented {
+		t.Errorf("tests/cluster's HAProxy setup differs from docs/cluster.md:\n--- docs\n%s--- test\n%s", documented, ours)
+	}
+	line := doc[start+end:]
+	line = line[:strings.Index(line, "\n")+1]
+	if got := fmt.Sprintf(haproxyServer, "n1", "10.0.0.1:5222", "5280"); got != line {
+		t.Errorf("server line: docs %q, test %q", line, got)
 	}
 }
