@@ -17,8 +17,10 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"bluetick/internal/jid"
 	"bluetick/internal/session"
@@ -107,8 +109,16 @@ const DrainPage = 100
 
 type user struct {
 	sessions []Session
-	drainer  Session // session the offline store is being drained to
+	drainer  Session   // session the offline store is being drained to
+	drained  time.Time // when a drain last found the store empty
 }
+
+// settleTime is how long after a drain found the store empty a message
+// stored by another node may still have been on its way (routed to the
+// store before that node saw the session): a stored message arriving
+// then restarts the drain, which delivers it after the older ones, and a
+// second look at the store follows a drain's end (cluster mode).
+const settleTime = 2 * time.Second
 
 // Router routes stanzas to the sessions of one node.
 type Router struct {
@@ -727,9 +737,15 @@ func (r *Router) SendStored(s Session, el *xmlstream.Element, seq int64) error {
 	r.mu.Lock()
 	u := r.users[bare]
 	draining := u != nil && u.drainer == s
+	settling := u != nil && u.drainer == nil && time.Since(u.drained) < settleTime
 	r.mu.Unlock()
-	if draining {
+	switch {
+	case draining:
 		return nil
+	case settling:
+		// An older message may have reached the store after the drain's
+		// last read: the store, in seq order, decides.
+		return r.drainLocked(context.Background(), s, false)
 	}
 	return s.SendOffline(el, seq)
 }
@@ -740,13 +756,19 @@ func (r *Router) SendStored(s Session, el *xmlstream.Element, seq int64) error {
 // progress, new messages to the user are stored behind the old ones, so
 // the user sees everything in order.
 func (r *Router) Drain(ctx context.Context, s Session) error {
-	bare := s.JID().Bare()
-	st := r.stripe(bare)
+	st := r.stripe(s.JID().Bare())
 	st.Lock()
 	defer st.Unlock()
+	return r.drainLocked(ctx, s, false)
+}
+
+// drainLocked is Drain with the user's lock held; second is the second
+// look after a drain's end (see settleTime).
+func (r *Router) drainLocked(ctx context.Context, s Session, second bool) error {
+	bare := s.JID().Bare()
 	r.mu.Lock()
 	u := r.users[bare]
-	if u == nil || u.drainer != nil && u.drainer != s && !stalled(u.drainer) {
+	if u == nil || u.drainer != nil && u.drainer != s && !stalled(u.drainer) || !slices.Contains(u.sessions, s) {
 		r.mu.Unlock()
 		return nil
 	}
@@ -795,6 +817,19 @@ func (r *Router) Drain(ctx context.Context, s Session) error {
 		r.mu.Lock()
 		if u.drainer == s {
 			u.drainer = nil
+			if err == nil {
+				u.drained = time.Now()
+				if r.dir != nil && !second {
+					// A second look, for a message another node stored
+					// before it saw this session.
+					time.AfterFunc(settleTime, func() {
+						st := r.stripe(bare)
+						st.Lock()
+						defer st.Unlock()
+						_ = r.drainLocked(context.Background(), s, true)
+					})
+				}
+			}
 		}
 		r.mu.Unlock()
 	}

@@ -338,3 +338,26 @@ func TestSendStoredWaitsForTheDrain(t *testing.T) {
 		t.Fatalf("after the drain: %v, want 4", got)
 	}
 }
+
+// Cluster race: another node stored 59 for bob before it saw his new
+// session (so it did not send it), and his drain had already found the
+// store empty; then 60 arrives from that node. The store decides the
+// order: bob gets 59 before 60, and 59 is not left stuck in the store.
+func TestSendStoredJustAfterTheDrainKeepsOrder(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	ctx := context.Background()
+	s := bind(t, r, "bob@localhost/phone", 0, true)
+	r.PrepareDrain(s)
+	if err := r.Drain(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	off.Write(bob, chat("59"), true) // stored by the other node, not sent
+	seq, _ := off.Write(bob, chat("60"), true).Seq(ctx)
+	if err := r.SendStored(s, chat("60"), seq); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(s); !eq(got, []string{"59", "60"}) {
+		t.Fatalf("queued %v, want 59 then 60", got)
+	}
+}
