@@ -317,7 +317,8 @@ func serve(args []string) error {
 	im.Offline.Close()
 	js := im.Offline.Stats()
 	log.Info("stopped: every session ended and its messages stored",
-		"journal_batches", js.Batches.Load(), "journal_inserted", js.Inserted.Load(), "journal_skipped_acked_first", js.Skipped.Load(),
+		"journal_batches", js.Batches.Load(), "journal_inserted", js.Inserted.Load(), "journal_logged", js.Logged.Load(),
+		"journal_spilled", js.Spilled.Load(), "journal_skipped_acked_first", js.Skipped.Load(),
 		"journal_deletes", js.Deleted.Load(), "journal_failed_batches", js.Failed.Load(), "journal_busy", time.Duration(js.Busy.Load()).Round(time.Millisecond))
 	return nil
 }

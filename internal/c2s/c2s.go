@@ -87,6 +87,18 @@ func (s *Service) HandOver(previd, user string, h uint32) (session.Snapshot, boo
 	if len(seqs) > 0 {
 		s.im.Hooks().Delivered(o.sess, seqs)
 	}
+	// A message held with its journal record travels as the row it is
+	// in the shared store, so the ack on the other node deletes it.
+	for i, p := range snap.Pending {
+		if w, ok := p.Rec.(interface {
+			Seq(context.Context) (int64, error)
+		}); ok {
+			if seq, err := w.Seq(context.Background()); err == nil {
+				snap.Pending[i].OfflineSeq = seq
+			}
+		}
+		snap.Pending[i].Rec = nil
+	}
 	s.im.Release(context.Background(), o.sess)
 	return snap, true
 }

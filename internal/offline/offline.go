@@ -7,7 +7,6 @@ package offline
 import (
 	"context"
 	"log/slog"
-	"os"
 	"time"
 
 	"bluetick/internal/jid"
@@ -39,9 +38,6 @@ type Queue struct {
 // New returns a queue storing into st for users of domain, with a per-user
 // quota (0 = unlimited).
 func New(st store.Offline, domain string, quota int, log *slog.Logger) *Queue {
-	if d, err := time.ParseDuration(os.Getenv("BLUETICK_JOURNAL_WINDOW")); err == nil {
-		Window = d // experiment hook
-	}
 	return &Queue{st: st, j: NewJournal(st, log), domain: domain, quota: quota, log: log, now: time.Now}
 }
 
