@@ -744,8 +744,19 @@ func (r *Router) SendStored(s Session, el *xmlstream.Element, seq int64) error {
 		return nil
 	case settling:
 		// An older message may have reached the store after the drain's
-		// last read: the store, in seq order, decides.
-		return r.drainLocked(context.Background(), s, false)
+		// last read: if the store holds one this session has not got,
+		// the drain delivers them all in seq order.
+		ctx := context.Background()
+		msgs, err := r.offline.Load(ctx, bare, DrainPage)
+		if err != nil {
+			return err
+		}
+		h, _ := s.(interface{ HoldsOffline(int64) bool })
+		for _, m := range msgs {
+			if m.Seq < seq && (h == nil || !h.HoldsOffline(m.Seq)) {
+				return r.drainLocked(ctx, s, false)
+			}
+		}
 	}
 	return s.SendOffline(el, seq)
 }

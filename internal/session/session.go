@@ -191,6 +191,13 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64, rec Record) e
 	return nil
 }
 
+// HoldsOffline reports whether the stored message seq is queued.
+func (s *Session) HoldsOffline(seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holdsOffline(seq)
+}
+
 // holdsOffline reports whether the stored message seq is queued. Called
 // with mu held; the scan is short because queues are bounded and offline
 // entries are delivered a page at a time.
