@@ -128,8 +128,14 @@ stop_ejabberd() {
 		EJ_UP=0
 	fi
 }
+EPMD_WAS_UP=1
 cleanup() {
 	stop_bluetick; stop_prosody; stop_ejabberd
+	# ejabberdctl starts epmd, which outlives the node: stop it if this run started it (epmd -kill
+	# refuses while any Erlang node is still registered with it).
+	if [ "$EPMD_WAS_UP" = 0 ]; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
 	log "all servers stopped; work dir $W"
 }
 trap cleanup EXIT
@@ -174,6 +180,10 @@ setup_ejabberd() {
 	cp "$PEERS"/ejabberd/* "$W/ejb/"
 	chmod u+w "$W"/ejb/*
 	sed -i -e "s#/tmp/ejb/#$W/ejb/#g" "$W/ejb/ejabberdctl.cfg"
+	# Erlang's port mapper (epmd) and distribution listener: loopback only, not every interface.
+	printf '\nERL_EPMD_ADDRESS=127.0.0.1\nINET_DIST_INTERFACE=127.0.0.1\n' >>"$W/ejb/ejabberdctl.cfg"
+	EPMD_WAS_UP=0
+	if pgrep -x epmd >/dev/null; then EPMD_WAS_UP=1; fi
 	ejabberd_config 0
 	chown -R ejabberd:ejabberd "$W/ejb"
 }
