@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of Bluetick, ejabberd and Prosody on loopback.
 #
+# Server labels (SERVERS): bluetick (bench/bluetick-bench.toml: durable delivery on, the default),
+# bluetick-mem (bench/bluetick-bench-mem.toml: the same but offline.durable = "off-loses-acked-on-crash",
+# the sender's XEP-0198 ack given once the message is queued in memory), ejabberd, prosody.
+#
 # Starts each server in turn, isolated in a temporary directory (configs from
 # $PEERS, see /work/shared/peers/README.md), registers the same users on all
 # three over XMPP (XEP-0077), runs the same `bluetick bench` scenarios against
@@ -13,6 +17,9 @@
 #   SLOPE="5000 10000 19000" bench/compare.sh   # also the memory-per-connection slope
 #   SERVERS="bluetick prosody" SCENARIOS="chat" bench/compare.sh
 #   SCENARIOS=group bench/compare.sh        # only the 256-member room
+#   SM=1 SERVERS="bluetick bluetick-mem ejabberd prosody" SCENARIOS="chat offline" bench/compare.sh
+#                                           # with XEP-0198: chat also reports the sender's ✓ (ack_p50/ack_p99)
+#   SM=1 CHAT_RATE=10000 SCENARIOS=chat bench/compare.sh   # chat paced at 10,000 msg/s in total
 #
 # Every server started here is stopped on exit (trap), whatever happens.
 set -euo pipefail
@@ -42,6 +49,13 @@ SLOPE=${SLOPE:-}            # e.g. "5000 10000 19000": conns runs for the memory
 ROUNDS=${ROUNDS:-1}         # repeat the scenarios; the table shows medians and the per-round ratio range
 DURATION=${DURATION:-180s}  # hard cap per scenario run
 SOURCES=${SOURCES:-127.0.0.1-8}
+# SM=1: every bench run enables XEP-0198 stream management (--sm; ejabberd's mod_stream_mgmt and Prosody's
+# smacks are on in the peers' configs); chat then sends <r/> after each message and reports the sender's ✓
+# latency (ack_p50, ack_p99). SM=0 (default): no stream management, as in the earlier runs.
+SM=${SM:-0}
+# CHAT_RATE=N: chat sends N messages/s in total over all senders (--rate); empty (default): as fast as
+# --window allows.
+CHAT_RATE=${CHAT_RATE:-}
 # Same client for all: STARTTLS required, SCRAM-SHA-1, X25519 (what OpenSSL 3.0 in ejabberd and Prosody uses;
 # Go would otherwise negotiate the heavier post-quantum X25519MLKEM768 with Bluetick only).
 CLIENT=${CLIENT:-"--tls starttls --mech SCRAM-SHA-1 --tls-curves x25519"}
@@ -60,6 +74,21 @@ EJ_PORT=${EJ_PORT:-25222} EJ_HTTP=${EJ_HTTP:-25280} EJ_HTTPS=${EJ_HTTPS:-25443}
 PROS_PORT=${PROS_PORT:-26222} PROS_HTTP=${PROS_HTTP:-26280}
 BT_PORT=${BT_PORT:-27222} BT_TLS=${BT_TLS:-27223} BT_HTTP=${BT_HTTP:-27280}
 EJ_NODE=${EJ_NODE:-btbench@localhost}
+
+# Server labels (the functions setup_X, start_X, stop_X of bluetick-mem are bluetick's with another config).
+for srv in $SERVERS; do
+	case $srv in
+	bluetick | bluetick-mem | ejabberd | prosody) ;;
+	*) echo "compare.sh: unknown server $srv in SERVERS (bluetick, bluetick-mem, ejabberd, prosody)" >&2; exit 2 ;;
+	esac
+done
+# bluetick-bench-mem.toml must be bluetick-bench.toml plus the durable line (and comments).
+conf_lines() { grep -v -E '^[[:space:]]*(#|$)' "$1"; }
+if ! diff <(conf_lines "$HERE/bluetick-bench.toml"; printf '[offline]\ndurable = "off-loses-acked-on-crash"\n') \
+	<(conf_lines "$HERE/bluetick-bench-mem.toml") >/dev/null; then
+	echo "compare.sh: bench/bluetick-bench-mem.toml must be bench/bluetick-bench.toml plus [offline] durable = \"off-loses-acked-on-crash\" at its end" >&2
+	exit 2
+fi
 
 # WORK=dir reuses the servers' data (registered users) and the SCRAM cache of an earlier run.
 if [ -n "${WORK:-}" ]; then W=$WORK; mkdir -p "$W"; else W=$(mktemp -d /tmp/btcompare.XXXXXX); fi
@@ -99,8 +128,14 @@ stop_ejabberd() {
 		EJ_UP=0
 	fi
 }
+EPMD_WAS_UP=1
 cleanup() {
 	stop_bluetick; stop_prosody; stop_ejabberd
+	# ejabberdctl starts epmd, which outlives the node: stop it if this run started it (epmd -kill
+	# refuses while any Erlang node is still registered with it).
+	if [ "$EPMD_WAS_UP" = 0 ]; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
 	log "all servers stopped; work dir $W"
 }
 trap cleanup EXIT
@@ -145,6 +180,10 @@ setup_ejabberd() {
 	cp "$PEERS"/ejabberd/* "$W/ejb/"
 	chmod u+w "$W"/ejb/*
 	sed -i -e "s#/tmp/ejb/#$W/ejb/#g" "$W/ejb/ejabberdctl.cfg"
+	# Erlang's port mapper (epmd) and distribution listener: loopback only, not every interface.
+	printf '\nERL_EPMD_ADDRESS=127.0.0.1\nINET_DIST_INTERFACE=127.0.0.1\n' >>"$W/ejb/ejabberdctl.cfg"
+	EPMD_WAS_UP=0
+	if pgrep -x epmd >/dev/null; then EPMD_WAS_UP=1; fi
 	ejabberd_config 0
 	chown -R ejabberd:ejabberd "$W/ejb"
 }
@@ -209,21 +248,34 @@ start_prosody() {
 	SERVER_ADDR=127.0.0.1:$PROS_PORT
 	log "prosody up, pid $SERVER_PID ($(cat /proc/$SERVER_PID/comm)), nofile $(awk '/open files/{print $4"/"$5}' /proc/$SERVER_PID/limits)"
 }
-setup_bluetick() {
+# Bluetick: label bluetick → config bluetick-bench.toml, data $W/bt; bluetick-mem → bluetick-bench-mem.toml,
+# data $W/btmem (its own users and database, registered the same way). Only one runs at a time.
+bt_conf() { case $1 in bluetick) echo "$HERE/bluetick-bench.toml" ;; bluetick-mem) echo "$HERE/bluetick-bench-mem.toml" ;; esac; }
+bt_dir() { case $1 in bluetick) echo "$W/bt" ;; bluetick-mem) echo "$W/btmem" ;; esac; }
+setup_bluetick() { # [label]
+	local label=${1:-bluetick}
 	BT_PORT=$(pick_port "$BT_PORT") BT_TLS=$(pick_port "$BT_TLS") BT_HTTP=$(pick_port "$BT_HTTP")
-	mkdir -p "$W/bt/data"
+	mkdir -p "$(bt_dir "$label")/data"
 }
-start_bluetick() {
+start_bluetick() { # [label]
+	local label=${1:-bluetick} dir
+	dir=$(bt_dir "$label")
 	port_free "$BT_PORT" || { log "port $BT_PORT busy: set BT_PORT"; exit 1; }
-	"$BT" serve --config "$HERE/bluetick-bench.toml" --data "$W/bt/data" --domain bench.local --registration open \
+	"$BT" serve --config "$(bt_conf "$label")" --data "$dir/data" --domain bench.local --registration open \
 		--c2s 127.0.0.1:$BT_PORT --c2s-tls 127.0.0.1:$BT_TLS --http 127.0.0.1:$BT_HTTP --log-level warn \
-		>>"$W/bt/serve.log" 2>&1 &
+		>>"$dir/serve.log" 2>&1 &
 	BT_PID=$!
-	wait_port "$BT_PORT" 30 || { log "bluetick did not open $BT_PORT"; cat "$W/bt/serve.log" >&2; exit 1; }
+	wait_port "$BT_PORT" 30 || { log "$label did not open $BT_PORT"; cat "$dir/serve.log" >&2; exit 1; }
 	SERVER_PID=$BT_PID
 	SERVER_ADDR=127.0.0.1:$BT_PORT
-	log "bluetick up, pid $SERVER_PID"
+	# Durable delivery keeps live sessions' messages in data/journal; without it there is none.
+	local mode="durable delivery on (data/journal)"
+	[ -d "$dir/data/journal" ] || mode="durable delivery off (no data/journal)"
+	log "$label up, pid $SERVER_PID, $mode"
 }
+setup_bluetick-mem() { setup_bluetick bluetick-mem; }
+start_bluetick-mem() { start_bluetick bluetick-mem; }
+stop_bluetick-mem() { stop_bluetick; }
 start_server() { "start_$1"; sleep 1; }
 # server_config SERVER SCENARIO: the peers' config for that scenario (room archives for group, see MUCMAM).
 server_config() {
@@ -245,19 +297,25 @@ procs_for() { echo $(( ($1 + 9499) / 9500 )); } # at most 9,500 clients per gene
 
 bench() { # server scenario tag extra-args...
 	local srv=$1 scen=$2 tag=$3; shift 3
+	local sm=""
+	if [ "$SM" = 1 ]; then sm="--sm"; fi
 	"$BT" bench --server "$SERVER_ADDR" --domain bench.local --label "$srv" --users 'user%d' --password benchpass \
-		$CLIENT --sources "$SOURCES" --scram-cache "$W/scram-$srv.cache" --pid "$SERVER_PID" --duration "$DURATION" \
+		$CLIENT $sm --sources "$SOURCES" --scram-cache "$W/scram-$srv.cache" --pid "$SERVER_PID" --duration "$DURATION" \
 		--scenario "$scen" --json "$OUT/$srv-$tag.json" "$@" >"$OUT/$srv-$tag.md" 2>"$OUT/$srv-$tag.log" ||
 		log "$srv $tag: bench exited with $? (see $OUT/$srv-$tag.log)"
 	local summary
-	summary=$(grep -E '^\| (logins_per_s|msgs_per_s|mem_per_conn|latency_p99|drain_msgs_per_s|deliveries_per_s|failed|lost|duplicates) ' "$OUT/$srv-$tag.md" | awk -F'|' '{printf "%s=%s ", $2, $3}' | tr -s ' ' || true)
+	summary=$(grep -E '^\| (logins_per_s|msgs_per_s|mem_per_conn|latency_p99|ack_p99|store_msgs_per_s|drain_msgs_per_s|deliveries_per_s|failed|lost|duplicates) ' "$OUT/$srv-$tag.md" | awk -F'|' '{printf "%s=%s ", $2, $3}' | tr -s ' ' || true)
 	log "$srv $tag: $summary"
+	# With SM=1 a chat run reports the ✓ only if the server offered XEP-0198 (the client enables it when offered).
+	if [ "$SM" = 1 ] && [ "$scen" = chat ] && ! grep -q '^| ack_p99 ' "$OUT/$srv-$tag.md"; then
+		log "$srv $tag: SM=1 but no ack_p99: the server did not offer or answer XEP-0198 stream management"
+	fi
 }
 
 # MUC service of each server: Bluetick's group service, the peers' mod_muc / muc component.
 muc_service() {
 	case $1 in
-	bluetick) echo "groups.bench.local" ;;
+	bluetick*) echo "groups.bench.local" ;;
 	*) echo "conference.bench.local" ;;
 	esac
 }
@@ -265,17 +323,17 @@ muc_service() {
 scenario_args() { # scenario server
 	case $1 in
 	conns) echo "--conns $CONNS --hold $HOLD --procs $(procs_for "$CONNS")" ;;
-	chat) echo "--pairs $PAIRS --messages $MESSAGES --window $WINDOW" ;;
+	chat) echo "--pairs $PAIRS --messages $MESSAGES --window $WINDOW${CHAT_RATE:+ --rate $CHAT_RATE}" ;;
 	offline) echo "--offline-users $OFF_USERS --offline-messages $OFF_MSGS" ;;
 	storm) echo "--storm $STORM --storm-window $STORM_WINDOW --procs $(procs_for "$STORM")" ;;
 	group) echo "--group-members $GROUP_MEMBERS --group-senders $GROUP_SENDERS --group-messages $GROUP_MESSAGES --window $GROUP_WINDOW --muc-service $(muc_service "$2") --procs $(procs_for "$GROUP_MEMBERS")" ;;
 	esac
 }
 
-log "output in $OUT; users user1..user$max_users; NOMAM=$NOMAM"
-# Registration first, on every server; then each scenario on the three
-# servers in turn (scenario-major order spreads background load on a shared
-# machine over all three), each run on a freshly started server.
+log "output in $OUT; servers $SERVERS; users user1..user$max_users; NOMAM=$NOMAM SM=$SM CHAT_RATE=${CHAT_RATE:-none}"
+# Registration first, on every server; then each scenario on every server
+# in turn (scenario-major order spreads background load on a shared
+# machine over all of them), each run on a freshly started server.
 for srv in $SERVERS; do
 	"setup_$srv"
 	if [ -f "$W/registered-$srv" ] && [ "$(cat "$W/registered-$srv")" -ge "$max_users" ]; then
@@ -315,7 +373,9 @@ for round in $(seq "$ROUNDS"); do
 	done; done
 done
 if [ ${#files[@]} -gt 0 ]; then
-	"$BT" bench report --base bluetick --md "$OUT/compare.md" --png "$OUT/compare.png" --json "$OUT/compare.json" "${files[@]}"
+	base=bluetick
+	case " $SERVERS " in *" bluetick "*) ;; *) base=${SERVERS%% *} ;; esac
+	"$BT" bench report --base "$base" --md "$OUT/compare.md" --png "$OUT/compare.png" --json "$OUT/compare.json" "${files[@]}"
 fi
 if [ -n "$SLOPE" ]; then
 	python3 "$HERE/slope.py" "$OUT" "$SERVERS" "$SLOPE" | tee -a "$OUT/compare.md"

@@ -120,6 +120,7 @@ func shortName(scenario, metric string) (string, string) {
 		"server_cpu_per_msg": "cpu/msg", "store_msgs_per_s": "store/s", "drain_msgs_per_s": "drain/s",
 		"login_p99": "login p99", "login_p50": "login p50", "drain_s": "drain s",
 		"deliveries_per_s": "deliv/s", "server_cpu_per_delivery": "cpu/deliv",
+		"ack_p50": "ack p50", "ack_p99": "ack p99",
 	}[metric]
 	if m == "" {
 		m = metric
@@ -144,7 +145,8 @@ func (rep *Report) Chart(path string) error {
 			others = append(others, l)
 		}
 	}
-	const gw = 90
+	// Per metric: room for one bar per other server, each wide enough for its "0.45" label.
+	gw := max(90, 32*len(others)+26)
 	left, right, top, bottom := 70, 20, 60, 70
 	title := fmt.Sprintf("How many times better %s is (log scale; above 1 = %s better)", rep.Base, rep.Base)
 	// Wide enough for the title (7-pixel glyphs) even with few metrics.
@@ -171,10 +173,13 @@ func (rep *Report) Chart(path string) error {
 		return top + int(float64(plotH)*(hi-l)/(hi-lo))
 	}
 	c.text(W/2, 20, title, black, 'c')
-	// Legend.
-	lx := W / 2
+	// Legend: one slot per other server, as wide as the longest label.
+	lx, slot := W/2, 120
+	for _, o := range others {
+		slot = max(slot, 7*len("vs "+o)+34)
+	}
 	for i, o := range others {
-		x := lx - 120*len(others)/2 + 120*i
+		x := lx - slot*len(others)/2 + slot*i
 		c.rect(x, 32, x+14, 44, palette[i%len(palette)])
 		c.text(x+20, 43, "vs "+o, black, 'l')
 	}

@@ -49,7 +49,7 @@ var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm":
 // headline lists the metrics drawn in the chart.
 var headline = []string{
 	"conns.logins_per_s", "conns.mem_per_conn", "conns.server_cpu_per_login",
-	"chat.msgs_per_s", "chat.latency_p50", "chat.latency_p99", "chat.server_cpu_per_msg",
+	"chat.msgs_per_s", "chat.latency_p50", "chat.latency_p99", "chat.ack_p50", "chat.ack_p99", "chat.server_cpu_per_msg",
 	"offline.store_msgs_per_s", "offline.drain_msgs_per_s", "offline.server_cpu_per_msg",
 	"storm.logins_per_s", "storm.login_p99", "storm.server_cpu_per_login",
 	"group.deliveries_per_s", "group.latency_p99", "group.server_cpu_per_delivery",

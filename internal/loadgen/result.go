@@ -80,6 +80,7 @@ func newResult(cfg *Config) *Result {
 		p["conns"], p["hold_s"] = cfg.Conns, cfg.Hold.Seconds()
 	case "chat":
 		p["pairs"], p["messages"], p["window"], p["body_bytes"] = cfg.Pairs, cfg.Messages, cfg.Window, cfg.BodySize
+		p["rate"] = cfg.Rate
 	case "offline":
 		p["offline_users"], p["offline_messages"], p["body_bytes"] = cfg.OfflineUsers, cfg.OfflineMessages, cfg.BodySize
 	case "storm":
@@ -296,6 +297,9 @@ func (r *Result) Markdown() string {
 			fmt.Fprintf(&b, "; %d messages sent, deliveries %d/%d received, %d duplicates", r.Sent, r.Received, r.Expected, r.Duplicates)
 		} else {
 			fmt.Fprintf(&b, "; messages %d/%d received, %d receipts", r.Received, r.Expected, r.Receipts)
+			if r.AckLatency.N > 0 {
+				fmt.Fprintf(&b, "; ✓ (XEP-0198 ack) timed for %d of %d sent", r.AckLatency.N, r.Sent)
+			}
 		}
 	}
 	fmt.Fprintf(&b, "; server CPU %.2f s, generator CPU %.2f s\n", r.ServerCPU, r.GenCPU)
