@@ -98,7 +98,10 @@ func (q *Queue) UseLog(ctx context.Context, dir string) error { return q.j.UseLo
 
 // message is el as stored: stamped with its delay and serialized.
 func (q *Queue) message(user jid.JID, el *xmlstream.Element) store.OfflineMessage {
-	m := el.Copy()
+	// A shallow copy: only the top element gains a child, and the
+	// serialization below only reads.
+	m := &xmlstream.Element{Space: el.Space, Name: el.Name, Attrs: el.Attrs, Children: make([]xmlstream.Node, len(el.Children), len(el.Children)+1)}
+	copy(m.Children, el.Children)
 	now := q.now().UTC()
 	if m.Child(nsDelay, "delay") == nil {
 		m.Append(xmlstream.New(nsDelay, "delay", "from", q.domain, "stamp", now.Format("2006-01-02T15:04:05.000Z")).AppendText("Offline Storage"))
