@@ -207,8 +207,9 @@ func (r *Router) Bind(s Session) (replaced Session) {
 }
 
 // Unbind removes a session and moves every message it had not delivered to
-// the offline store, in order, under the user's lock. It reports whether
-// this was the user's last session.
+// the offline store (one batch: messages held with a journal record move
+// from the log, or are in the store already), in order, under the user's
+// lock. It reports whether this was the user's last session.
 //
 // If s was the session the store drained to, the drain moves to another
 // session of the user.
