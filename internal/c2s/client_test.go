@@ -104,3 +104,18 @@ func (c *client) expect(n string) *xmlstream.Element { c.t.Helper(); return c.Ex
 func (c *client) auth(user string)                   { c.t.Helper(); c.Auth(user, "pw") }
 func (c *client) login(user, res string)             { c.t.Helper(); c.Login(user, "pw", res) }
 func (c *client) presence()                          { c.Send("<presence/>") }
+
+// online logs in with stream management (resumable if resume) and initial
+// presence, and returns once its own presence came back.
+func (c *client) online(user, res string, resume bool) {
+	c.t.Helper()
+	c.login(user, res)
+	if resume {
+		c.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	} else {
+		c.send("<enable xmlns='urn:xmpp:sm:3'/>")
+	}
+	c.expect("enabled")
+	c.presence()
+	c.expect("presence")
+}
