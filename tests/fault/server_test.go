@@ -13,9 +13,10 @@
 //	go test -count=10 -timeout 20m ./tests/fault/
 //
 // (or -run one of TestSIGTERMKeepsAcked, TestKill9KeepsAcked,
+// TestSIGTERMKeepsAckedSlixmpp, TestKill9KeepsAckedSlixmpp,
 // TestDrainThousandStoredWhileOnline, TestDrainThousandStoredWhileOnlineSlixmpp,
-// TestReconnectKeepsOrder). The slixmpp test needs Debian's python3-slixmpp
-// for /usr/bin/python3 and is skipped without it. BLUETICK_FAULT_CONFIG
+// TestReconnectKeepsOrder). The slixmpp tests need Debian's python3-slixmpp
+// for /usr/bin/python3 and are skipped without it. BLUETICK_FAULT_CONFIG
 // adds TOML to the configuration of every server the tests start.
 package fault_test
 
