@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"bluetick/internal/config"
+	"bluetick/internal/router"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
 	"bluetick/internal/stanza"
@@ -90,9 +91,7 @@ func (s *Service) HandOver(previd, user string, h uint32) (session.Snapshot, boo
 	// A message held with its journal record travels as the row it is
 	// in the shared store, so the ack on the other node deletes it.
 	for i, p := range snap.Pending {
-		if w, ok := p.Rec.(interface {
-			Seq(context.Context) (int64, error)
-		}); ok {
+		if w, ok := p.Rec.(router.Write); ok {
 			if seq, err := w.Seq(context.Background()); err == nil {
 				snap.Pending[i].OfflineSeq = seq
 			}

@@ -306,7 +306,7 @@ func (j *Journal) run() {
 // record's tombstone is written only once the store has it.
 func (j *Journal) write(batch []*op) {
 	var ws []*store.OfflineWrite
-	var logged, spills, tombs []*op
+	var spills []*op
 	var buf []byte
 	for _, o := range batch {
 		switch {
@@ -325,7 +325,6 @@ func (j *Journal) write(batch []*op) {
 			spills = append(spills, o)
 		case o.tomb:
 			buf = appendRecord(buf, kindTombstone, o.rec.seq, "", nil)
-			tombs = append(tombs, o)
 		case o.rec != nil:
 			r := o.rec
 			r.mu.Lock()
@@ -336,7 +335,6 @@ func (j *Journal) write(batch []*op) {
 			case o.live && j.seg != nil:
 				r.state = recWriting
 				buf = appendRecord(buf, kindInsert, o.w.Seq, o.w.User, o.w.Msg)
-				logged = append(logged, o)
 			default:
 				r.state = recWriting
 				ws = append(ws, &o.w)

@@ -120,11 +120,6 @@ func (q *Queue) message(user jid.JID, el *xmlstream.Element) store.OfflineMessag
 	}
 }
 
-// Store implements router.Offline: Write, and wait for the commit.
-func (q *Queue) Store(ctx context.Context, user jid.JID, el *xmlstream.Element) (int64, error) {
-	return q.Write(user, el, true).Seq(ctx)
-}
-
 // Load implements router.Offline. A row that no longer parses (it cannot
 // happen with data this server wrote; a hand-edited database can) is
 // logged and deleted rather than blocking the queue forever.

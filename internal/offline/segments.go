@@ -36,7 +36,6 @@ type segments struct {
 	num  int   // current segment
 	size int64 // bytes in the current segment
 	segs map[int]*segment
-	buf  []byte
 }
 
 // segment is one file's bookkeeping: the records logged in it and not yet
@@ -60,18 +59,18 @@ const (
 	kindTombstone = 2
 )
 
-// openSegments recovers dir (see recover) and starts a new segment.
+// openSegments makes dir if needed; the caller recovers what is in it
+// (recoverSegments) before it starts a segment.
 func openSegments(dir string) (*segments, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &segments{dir: dir, segs: map[int]*segment{}}
-	return s, nil
+	return &segments{dir: dir, segs: map[int]*segment{}}, nil
 }
 
 func segName(num int) string { return fmt.Sprintf("%09d.log", num) }
 
-// list returns the segment numbers in dir, oldest first.
+// listSegments returns the segment numbers in dir, oldest first.
 func listSegments(dir string) ([]int, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

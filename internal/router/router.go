@@ -248,15 +248,12 @@ func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 	return last, err
 }
 
-// detached is implemented by local sessions: no connection is attached,
-// the session waits for a resumption.
-type detached interface{ Detached() bool }
-
-// stalled reports whether a drain to s cannot progress now: its client
-// is away, and its page waits for an ack that may come in minutes.
+// stalled reports whether s is a local session without a connection: a
+// drain to it cannot progress, its page waits for an ack that may come in
+// minutes.
 func stalled(s Session) bool {
-	d, ok := s.(detached)
-	return ok && d.Detached()
+	ls, ok := s.(*session.Session)
+	return ok && ls.Detached()
 }
 
 // Detached is told that a local session lost its connection and waits
@@ -287,7 +284,7 @@ func (r *Router) passDrain(ctx context.Context, bare jid.JID) {
 	var next Session
 	if u := r.users[bare]; u != nil && (u.drainer == nil || stalled(u.drainer)) {
 		for _, c := range mostAvailable(u.sessions) {
-			if _, local := c.(detached); local && !stalled(c) {
+			if _, local := c.(*session.Session); local && !stalled(c) {
 				next = c
 				break
 			}
@@ -308,9 +305,7 @@ func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) erro
 		if p.Rec != nil {
 			// Held for the session: in the store already, or in the
 			// single node's log, from which it moves to the store now.
-			if sp, ok := p.Rec.(spiller); ok {
-				waits = append(waits, sp.Spill())
-			}
+			waits = append(waits, spill(p.Rec))
 			continue
 		}
 		if p.OfflineSeq != 0 || p.El.Name != "message" || !r.offline.Storable(p.El) {
@@ -320,19 +315,30 @@ func (r *Router) storePending(ctx context.Context, bare jid.JID, s Session) erro
 		w := r.offline.Write(bare, p.El, false)
 		waits = append(waits, func(ctx context.Context) error { _, err := w.Seq(ctx); return err })
 	}
-	var firstErr error
-	for _, wait := range waits {
-		if err := wait(ctx); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
+	return waitAll(ctx, waits)
 }
 
-// spiller is a Write held in a log that can move to the store
-// (offline.Record).
-type spiller interface {
-	Spill() (wait func(context.Context) error)
+// spill queues the move of a record held in a log (offline.Record) to the
+// store and returns the wait for it; other records are in the store.
+func spill(rec session.Record) func(context.Context) error {
+	if sp, ok := rec.(interface {
+		Spill() (wait func(context.Context) error)
+	}); ok {
+		return sp.Spill()
+	}
+	return func(context.Context) error { return nil }
+}
+
+// waitAll runs every wait (queued together, they share a commit) and
+// returns the first error.
+func waitAll(ctx context.Context, waits []func(context.Context) error) error {
+	var first error
+	for _, wait := range waits {
+		if err := wait(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Resources returns the user's sessions, on this node and (in a cluster)
@@ -457,13 +463,6 @@ func (r *Router) DeliverMessage(ctx context.Context, to jid.JID, el *xmlstream.E
 	return r.Settle(ctx, w)
 }
 
-// Route is DeliverMessage without the wait: the message is queued to the
-// user's sessions and the store, or refused, when it returns. A non-nil
-// Write is the store write the sender's ✓ waits for (see Settle).
-func (r *Router) Route(ctx context.Context, to jid.JID, el *xmlstream.Element) (Write, error) {
-	return r.deliver(ctx, to, el)
-}
-
 // Settle waits for a Write from Route and returns what DeliverMessage
 // would have.
 func (r *Router) Settle(ctx context.Context, w Write) error {
@@ -477,9 +476,11 @@ func (r *Router) Settle(ctx context.Context, w Write) error {
 	return err
 }
 
-// deliver makes the delivery decision under the user's lock. A non-nil
-// Write is a store write still to wait for.
-func (r *Router) deliver(ctx context.Context, to jid.JID, el *xmlstream.Element) (Write, error) {
+// Route is DeliverMessage without the wait: it makes the delivery decision
+// under the user's lock, and the message is queued to the user's sessions
+// and the store, or refused, when it returns. A non-nil Write is the store
+// write the sender's ✓ waits for (see Settle).
+func (r *Router) Route(ctx context.Context, to jid.JID, el *xmlstream.Element) (Write, error) {
 	bare := to.Bare()
 	st := r.stripe(bare)
 	st.Lock()
@@ -594,12 +595,6 @@ func (r *Router) wake(ctx context.Context, bare jid.JID, el *xmlstream.Element, 
 	r.OnUndelivered(ctx, bare, el)
 }
 
-// durableSender is a local session, which can hold a message while its
-// stored copy is being written (session.Session.SendDurable).
-type durableSender interface {
-	SendDurable(el *xmlstream.Element, rec session.Record) error
-}
-
 // deliverDurably queues the message for the store and, in the same
 // instant, to the targets (the addressed resource, or the most available
 // ones) with its record: it leaves the store when a client acknowledges
@@ -618,23 +613,18 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 			return nil, stanza.ErrServiceUnavailable
 		}
 	}
-	live := !draining && len(targets) > 0
-	var w Write
-	if live {
-		// The quota bounds what waits for an absent user, not what a
-		// live session is about to take.
-		w = r.offline.Hold(bare, el)
-	} else {
-		w = r.offline.Write(bare, el, true)
-	}
-	if !live {
+	if draining || len(targets) == 0 {
 		// Behind a drain (which delivers it in order), or for later.
+		w := r.offline.Write(bare, el, true)
 		r.wake(ctx, bare, el, targets)
 		return w, nil
 	}
+	// The quota bounds what waits for an absent user, not what a live
+	// session is about to take.
+	w := r.offline.Hold(bare, el)
 	var remote []Session
 	for _, s := range targets {
-		ds, ok := s.(durableSender)
+		ds, ok := s.(*session.Session)
 		if !ok {
 			remote = append(remote, s)
 			continue
@@ -752,9 +742,9 @@ func (r *Router) SendStored(s Session, el *xmlstream.Element, seq int64) error {
 		if err != nil {
 			return err
 		}
-		h, _ := s.(interface{ HoldsOffline(int64) bool })
+		ls, _ := s.(*session.Session)
 		for _, m := range msgs {
-			if m.Seq < seq && (h == nil || !h.HoldsOffline(m.Seq)) {
+			if m.Seq < seq && (ls == nil || !ls.HoldsOffline(m.Seq)) {
 				return r.drainLocked(ctx, s, false)
 			}
 		}
@@ -802,18 +792,12 @@ func (r *Router) drainLocked(ctx context.Context, s Session, second bool) error 
 	// keeps them too, for its resumption.
 	var waits []func(context.Context) error
 	for _, o := range stalledOthers {
-		if h, ok := o.(interface{ Held() []session.Record }); ok {
-			for _, rec := range h.Held() {
-				if sp, ok := rec.(spiller); ok {
-					waits = append(waits, sp.Spill())
-				}
-			}
+		for _, rec := range o.(*session.Session).Held() {
+			waits = append(waits, spill(rec))
 		}
 	}
-	for _, wait := range waits {
-		if err := wait(ctx); err != nil {
-			return err
-		}
+	if err := waitAll(ctx, waits); err != nil {
+		return err
 	}
 
 	msgs, err := r.offline.Load(ctx, bare, DrainPage)

@@ -236,18 +236,7 @@ func (a *ackReader) until(cl *xmpptest.Client, want []string, timeout time.Durat
 // initial presence; it returns once the user's own presence comes back.
 // Any failure is an error, not a test failure: the caller retries.
 func tryOnline(t *testing.T, addr, user, res, previd string) (cl *xmpptest.Client, rx *ackReader, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(attemptFailed)
-			if !ok {
-				panic(r)
-			}
-			if cl != nil {
-				cl.Conn.Close()
-			}
-			cl, rx, err = nil, nil, f
-		}
-	}()
+	defer endAttempt(&cl, &err)
 	cl = xmpptest.Dial(attemptTB{t}, addr, "localhost")
 	cl.Auth(user, "pw")
 	cl.Send("<resume xmlns='urn:xmpp:sm:3' previd='" + previd + "' h='1'/>")
@@ -268,6 +257,24 @@ func tryOnline(t *testing.T, addr, user, res, previd string) (cl *xmpptest.Clien
 		}
 	}
 	panic(attemptFailed{"no own presence"})
+}
+
+// endAttempt, deferred by an attempt that may fail, turns an attemptFailed
+// panic into its error, closing and clearing the client it dialled; any
+// other panic goes on.
+func endAttempt(cl **xmpptest.Client, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	f, ok := r.(attemptFailed)
+	if !ok {
+		panic(r)
+	}
+	if *cl != nil {
+		(*cl).Conn.Close()
+	}
+	*cl, *err = nil, f
 }
 
 // attemptTB turns the xmpptest client's fatal errors into a panic the

@@ -245,18 +245,7 @@ func killUnderLoad(t *testing.T) (f faultCounts) {
 // presence, as a client does after its connection dropped; a failure is
 // returned, not fatal (the caller retries).
 func rejoin(t *testing.T, lb, user, res string) (cl *xmpptest.Client, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(attemptFailed)
-			if !ok {
-				panic(r)
-			}
-			if cl != nil {
-				cl.Conn.Close()
-			}
-			cl, err = nil, f
-		}
-	}()
+	defer endAttempt(&cl, &err)
 	cl = xmpptest.Dial(attemptTB{t}, lb, "localhost")
 	cl.Login(user, "pw", res)
 	cl.Send("<enable xmlns='urn:xmpp:sm:3'/><presence/>")

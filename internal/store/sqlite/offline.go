@@ -37,14 +37,9 @@ func (s *Store) StoreOffline(ctx context.Context, user string, m store.OfflineMe
 // storeOne inserts one message in tx. A refusal (no account, quota) is
 // that request's answer and does not fail the batch; an SQL error does.
 func (s *Store) storeOne(tx *sql.Tx, r *offlineReq) error {
-	return s.insertOffline(tx.Stmt(s.stmtStoreOffline), tx, r)
-}
-
-// insertOffline runs ins, the insert statement bound to tx, for r.
-func (s *Store) insertOffline(ins *sql.Stmt, tx *sql.Tx, r *offlineReq) error {
 	ctx := context.Background()
 	r.err = nil
-	err := ins.QueryRowContext(ctx,
+	err := tx.StmtContext(ctx, s.stmtStoreOffline).QueryRowContext(ctx,
 		r.user, r.m.StanzaID, r.m.From, toDB(r.m.Stored), nonNil(r.m.Data), r.quota).Scan(&r.seq)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
