@@ -50,6 +50,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[tls]\ncert_file = 'x.pem'", "tls.cert_file"},
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
+		{"[offline]\ndurable = 'off'", "off-loses-acked-on-crash"}, // the old spelling names the new one
+		{"[offline]\ndurable = 'maybe'", "offline.durable"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
 		{"[archive]\nmode = 'forever'", "archive.mode"},
 		{"[archive]\nretention = '0s'", "archive.retention"},
@@ -134,5 +136,22 @@ func TestUploadBaseURLDerived(t *testing.T) {
 	c.Listen.HTTP = ""
 	if got := c.UploadBaseURL(); got != "" {
 		t.Fatalf("base url without listener %q", got)
+	}
+}
+
+// Durable delivery is on unless the operator names what it costs.
+func TestDurableDeliveryDefault(t *testing.T) {
+	for durable, want := range map[string]bool{"on": true, "auto": true, DurableOff: false} {
+		c := Default()
+		c.Offline.Durable = durable
+		if err := c.Validate(); err != nil {
+			t.Fatalf("offline.durable = %q: %v", durable, err)
+		}
+		if got := c.DurableDelivery(); got != want {
+			t.Errorf("offline.durable = %q: durable delivery %v, want %v", durable, got, want)
+		}
+	}
+	if c := Default(); !c.DurableDelivery() {
+		t.Error("durable delivery is off by default")
 	}
 }
