@@ -172,19 +172,15 @@ func (s *Service) serveConn(c net.Conn, directTLS bool) {
 		return
 	}
 	s.active.Add(1)
+	t := newTCPTransport(c, s.lim, s.cfg.Limits.WriteTimeout.Duration)
 	if directTLS {
-		tc := tls.Server(c, s.tls)
-		tc.SetDeadline(time.Now().Add(30 * time.Second))
-		if err := tc.Handshake(); err != nil {
+		if err := t.StartTLS(s.tls); err != nil {
 			s.log.Debug("c2s: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
 			s.active.Add(-1)
 			return
 		}
-		tc.SetDeadline(time.Time{})
-		c = tc
 	}
-	t := newTCPTransport(c, directTLS, s.lim)
 	st := newStream(s, t)
 	t.onRead = st.touch
 	st.done = func() { s.active.Add(-1) }
@@ -220,7 +216,7 @@ func (s *Service) WebSocketHandler() http.Handler {
 		}
 		s.active.Add(1)
 		defer s.active.Add(-1)
-		t := newWSTransport(c, r, s.lim)
+		t := newWSTransport(c, r, s.lim, s.cfg.Limits.WriteTimeout.Duration)
 		st := newStream(s, t)
 		t.onRead = st.touch
 		st.run()

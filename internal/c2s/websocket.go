@@ -26,14 +26,16 @@ type wsTransport struct {
 	secure bool
 	remote netip.Addr
 	onRead func()
+	// writeTimeout cuts a client that does not read (see tcpTransport).
+	writeTimeout time.Duration
 
 	wmu    sync.Mutex
 	closed bool
 }
 
-func newWSTransport(c *websocket.Conn, r *http.Request, lim xmlstream.Limits) *wsTransport {
+func newWSTransport(c *websocket.Conn, r *http.Request, lim xmlstream.Limits, writeTimeout time.Duration) *wsTransport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &wsTransport{c: c, ctx: ctx, cancel: cancel, lim: lim, secure: r.TLS != nil}
+	t := &wsTransport{c: c, ctx: ctx, cancel: cancel, lim: lim, secure: r.TLS != nil, writeTimeout: writeTimeout}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		t.remote = ap.Addr().Unmap()
 	}
@@ -87,7 +89,7 @@ func (t *wsTransport) SendHeader(from, id, lang string) error {
 }
 
 func (t *wsTransport) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(t.ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(t.ctx, t.writeTimeout)
 	defer cancel()
 	return t.c.Write(ctx, websocket.MessageText, b)
 }
@@ -130,7 +132,12 @@ func appendFrame(b []byte, el *xmlstream.Element) []byte {
 }
 
 func (t *wsTransport) Close(se *stanza.StreamError) {
-	t.wmu.Lock()
+	if !t.wmu.TryLock() {
+		// A write is blocked on a client that does not read: cut it
+		// (the connection goes with it) rather than wait behind it.
+		t.cancel()
+		t.wmu.Lock()
+	}
 	defer t.wmu.Unlock()
 	if t.closed {
 		return

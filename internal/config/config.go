@@ -419,6 +419,21 @@ type Limits struct {
 	MaxConnections int `toml:"max_connections"`
 	// NegotiationTimeout bounds the time from TCP accept to a bound session.
 	NegotiationTimeout Duration `toml:"negotiation_timeout"`
+	// WriteTimeout cuts a client that does not read: a write to it (a
+	// stanza, an HTTP response) that makes no progress this long means its
+	// socket buffers are full. Its messages go to the offline store.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// ConnectionsPerIP caps the connections one address holds open at once
+	// on all listeners together (XMPP, HTTP); never more than a quarter
+	// of the process's file descriptors, whatever the setting. A NAT
+	// gateway (a school, an office) is one address: keep it well above
+	// the users behind one.
+	ConnectionsPerIP int `toml:"connections_per_ip"`
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle this long.
+	HTTPIdleTimeout Duration `toml:"http_idle_timeout"`
+	// HTTPReadTimeout cuts an HTTP request whose headers or body make no
+	// progress this long (slow uploads progress; stalled ones are cut).
+	HTTPReadTimeout Duration `toml:"http_read_timeout"`
 	// GCHeadroomMB is the room, in MiB, the garbage collector may let the
 	// heap grow past the live data before collecting. Go's default is
 	// 100% of the live heap, which for a server whose heap is mostly
@@ -494,6 +509,10 @@ func Default() Config {
 			FailedAuthDelay:           Duration{500 * time.Millisecond},
 			MaxConnections:            100000,
 			NegotiationTimeout:        Duration{60 * time.Second},
+			WriteTimeout:              Duration{30 * time.Second},
+			ConnectionsPerIP:          1000,
+			HTTPIdleTimeout:           Duration{60 * time.Second},
+			HTTPReadTimeout:           Duration{30 * time.Second},
 			GCHeadroomMB:              64,
 		},
 		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "on"},
@@ -628,6 +647,10 @@ func (c *Config) Validate() error {
 		{"limits.logins_per_ip_per_minute", int64(c.Limits.LoginsPerIPPerMinute)},
 		{"limits.max_connections", int64(c.Limits.MaxConnections)},
 		{"limits.negotiation_timeout", int64(c.Limits.NegotiationTimeout.Duration)},
+		{"limits.write_timeout", int64(c.Limits.WriteTimeout.Duration)},
+		{"limits.connections_per_ip", int64(c.Limits.ConnectionsPerIP)},
+		{"limits.http_idle_timeout", int64(c.Limits.HTTPIdleTimeout.Duration)},
+		{"limits.http_read_timeout", int64(c.Limits.HTTPReadTimeout.Duration)},
 		{"offline.expiry", int64(c.Offline.Expiry.Duration)},
 		{"archive.retention", int64(c.Archive.Retention.Duration)},
 		{"stream.resume_timeout", int64(c.Stream.ResumeTimeout.Duration)},

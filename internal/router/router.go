@@ -248,12 +248,13 @@ func (r *Router) Unbind(ctx context.Context, s Session) (last bool, err error) {
 	return last, err
 }
 
-// stalled reports whether s is a local session without a connection: a
-// drain to it cannot progress, its page waits for an ack that may come in
-// minutes.
+// stalled reports whether s is a local session without a connection, or
+// one whose client does not read: a drain to it cannot progress, its page
+// waits for an ack (or a write) that may come in minutes, and what it
+// holds must not wait for it when another device of the user logs in.
 func stalled(s Session) bool {
 	ls, ok := s.(*session.Session)
-	return ok && ls.Detached()
+	return ok && (ls.Detached() || ls.Congested(session.CongestedAfter))
 }
 
 // Detached is told that a local session lost its connection and waits
@@ -273,6 +274,14 @@ func (r *Router) Detached(ctx context.Context, s Session) {
 	if mine {
 		r.passDrain(ctx, bare)
 	}
+}
+
+// Congested is told that local session s has not been able to write to
+// its client for session.CongestedAfter: the drain moves to another of the
+// user's sessions with a connection, taking along what s holds (see
+// drainLocked), so a device that froze does not hold up the others.
+func (r *Router) Congested(s *session.Session) {
+	r.passDrain(context.Background(), s.JID().Bare())
 }
 
 // passDrain restarts the drain on an available local session with a

@@ -97,7 +97,7 @@ func NewID() string {
 // Hooks returns the session hooks that tie a session's queue back to the
 // offline store.
 func (s *Server) Hooks() session.Hooks {
-	return session.Hooks{Delivered: s.delivered}
+	return session.Hooks{Delivered: s.delivered, Congested: s.Router.Congested}
 }
 
 // delivered deletes acknowledged offline messages and, when the page is

@@ -101,6 +101,11 @@ func (s *Session) OfflineOutstanding() int {
 			n++
 		}
 	}
+	for _, e := range s.sent {
+		if e.offlineSeq != 0 {
+			n++
+		}
+	}
 	return n
 }
 

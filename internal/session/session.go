@@ -66,6 +66,22 @@ type Writer interface {
 	Close(se *stanza.StreamError)
 }
 
+// Progress is implemented by a connection that knows how much of what was
+// written to it the peer has received (on Linux, SIOCOUTQ: the bytes still
+// in the socket's send queue). Without stream management it is the only
+// receipt there is: a message is dropped from the session only once the
+// peer's TCP has acknowledged its last byte, and what a cut connection
+// never sent goes to the offline store instead of being lost with the
+// socket.
+type Progress interface {
+	// Written is the number of bytes written so far.
+	Written() int64
+	// Acked is the number of those bytes the peer has acknowledged; ok is
+	// false if it cannot tell. After the connection is closed it is the
+	// figure taken as it closed.
+	Acked() (n int64, ok bool)
+}
+
 // Hooks are the session's calls back into the server. They run without the
 // session lock held.
 type Hooks struct {
@@ -75,7 +91,16 @@ type Hooks struct {
 	Delivered func(s *Session, seqs []int64)
 	// Overflow is told the session was cut for falling too far behind.
 	Overflow func(s *Session)
+	// Congested is told a write to the client has been blocked for
+	// CongestedAfter (it does not read): what the session holds may go
+	// to the user's other devices meanwhile.
+	Congested func(s *Session)
 }
+
+// CongestedAfter: a write blocked this long means the client is not
+// reading. Far above a slow mobile link's round trip, far below the write
+// timeout that cuts the client.
+const CongestedAfter = 2 * time.Second
 
 type entry struct {
 	el         *xmlstream.Element
@@ -109,6 +134,17 @@ type Session struct {
 	writing bool   // a writer goroutine of generation wgen is running
 	reqOut  bool   // an <r/> is outstanding
 	detachT *time.Timer
+	// writeStart is when the write in progress began (zero: none): a
+	// write that takes long means the client is not reading.
+	writeStart time.Time
+	congT      *time.Timer // fires Hooks.Congested during a long write
+	// sent: without SM, messages written to sentW (a Progress
+	// connection) that its peer has not acknowledged, oldest first (see
+	// sent.go).
+	sent   []sentEntry
+	sentW  Progress
+	pruneT *time.Timer
+	pruneD time.Duration
 
 	// Presence state (RFC 6121 §4), guarded by mu.
 	available  bool
@@ -207,6 +243,11 @@ func (s *Session) holdsOffline(seq int64) bool {
 			return true
 		}
 	}
+	for i := range s.sent {
+		if s.sent[i].offlineSeq == seq {
+			return true
+		}
+	}
 	return false
 }
 
@@ -232,18 +273,28 @@ func (s *Session) SendControl(el *xmlstream.Element) {
 // return nil, so exactly one caller moves them to the offline store.
 func (s *Session) TakePending() []Pending {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	if len(s.queue) == 0 {
-		return nil
-	}
-	out := make([]Pending, len(s.queue))
-	for i, e := range s.queue {
-		out[i] = Pending{El: e.el, OfflineSeq: e.offlineSeq, Rec: e.rec}
+	done, unsent := s.takeSentLocked()
+	var out []Pending
+	for _, e := range append(unsent, s.queue...) {
+		out = append(out, Pending{El: e.el, OfflineSeq: e.offlineSeq, Rec: e.rec})
 	}
 	s.queue = nil
 	s.written = 0
+	s.mu.Unlock()
+	s.deliveredSent(done)
 	return out
+}
+
+// Congested reports whether a write to the client has been blocked for
+// longer than d: its socket buffers are full because it does not read.
+// The server treats it like a session without a connection (its held
+// messages may go to the account's other devices) until the write
+// timeout cuts it.
+func (s *Session) Congested(d time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.writeStart.IsZero() && time.Since(s.writeStart) > d
 }
 
 // Held returns the records of the durable live deliveries the session
@@ -252,7 +303,7 @@ func (s *Session) Held() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Record
-	for _, e := range s.queue {
+	for _, e := range append(s.sentEntries(), s.queue...) {
 		if e.rec != nil {
 			out = append(out, e.rec)
 		}

@@ -1,6 +1,10 @@
 package session
 
-import "bluetick/internal/xmlstream"
+import (
+	"time"
+
+	"bluetick/internal/xmlstream"
+)
 
 // nsSM is XEP-0198's namespace; the writer asks for acks itself.
 const nsSM = "urn:xmpp:sm:3"
@@ -65,12 +69,16 @@ func (s *Session) writeLoop(w Writer, gen uint64) {
 		if !ok {
 			return
 		}
-		if err := w.Write(append(ctrl, batch...)); err != nil {
+		s.watchWrite(true)
+		err := w.Write(append(ctrl, batch...))
+		s.watchWrite(false)
+		if err != nil {
 			// The reader sees the broken connection too and detaches;
 			// the batch is still queued, so nothing is lost.
 			s.mu.Lock()
 			if s.wgen == gen {
 				s.writing = false
+				s.writeStart = time.Time{}
 			}
 			s.mu.Unlock()
 			w.Close(nil)
@@ -101,8 +109,10 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 	}
 	if n <= 0 && len(ctrl) == 0 {
 		s.writing = false
+		s.writeStart = time.Time{}
 		return nil, nil, 0, false
 	}
+	s.writeStart = time.Now()
 	if n > 0 {
 		batch = make([]*xmlstream.Element, n, n+1)
 		for i := 0; i < n; i++ {
@@ -122,27 +132,63 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 
 // commitWritten drops the first n written entries when SM is off (there
 // will be no ack, so writing is delivery) and returns their offline
-// sequence numbers.
+// sequence numbers. On a Progress connection they are kept (see sent.go)
+// until the peer's TCP has acknowledged them.
 func (s *Session) commitWritten(w Writer, n int) []int64 {
+	p, _ := w.(Progress)
+	var end, acked int64
+	tracked := false
+	if p != nil {
+		end = p.Written()
+		acked, tracked = p.Acked()
+	}
 	s.mu.Lock()
+	s.writeStart = time.Time{}
 	if s.sm || s.w != w || n == 0 || n > s.written || n > len(s.queue) {
 		s.mu.Unlock()
 		return nil
 	}
-	var seqs []int64
 	done := append([]entry(nil), s.queue[:n]...)
-	for i := 0; i < n; i++ {
-		if seq := s.queue[i].offlineSeq; seq != 0 {
-			seqs = append(seqs, seq)
-		}
-	}
 	clear(s.queue[:n])
 	s.queue = s.queue[n:]
 	s.written -= n
 	if len(s.queue) == 0 {
 		s.queue = nil
 	}
+	if tracked {
+		done = s.trackSentLocked(p, done, end, acked)
+	}
 	s.mu.Unlock()
 	delivered(done)
+	return offlineSeqs(done)
+}
+
+// offlineSeqs returns the offline sequence numbers of es.
+func offlineSeqs(es []entry) []int64 {
+	var seqs []int64
+	for _, e := range es {
+		if e.offlineSeq != 0 {
+			seqs = append(seqs, e.offlineSeq)
+		}
+	}
 	return seqs
+}
+
+// watchWrite arms (or stops) the timer that tells Hooks.Congested about a
+// write blocked for CongestedAfter. One timer per session, reused: only
+// the session's writer goroutine calls it.
+func (s *Session) watchWrite(start bool) {
+	if s.hook.Congested == nil {
+		return
+	}
+	switch {
+	case !start:
+		if s.congT != nil {
+			s.congT.Stop()
+		}
+	case s.congT == nil:
+		s.congT = time.AfterFunc(CongestedAfter, func() { s.hook.Congested(s) })
+	default:
+		s.congT.Reset(CongestedAfter)
+	}
 }

@@ -61,16 +61,25 @@ type recvd struct {
 // session is then available: it gets messages live and the offline drain).
 func login(t *testing.T, addr, user, res string, presence bool) *client {
 	t.Helper()
+	return loginSM(t, addr, user, res, presence, true)
+}
+
+// loginSM is login with stream management on or, as many older clients
+// and bots, off: then nothing is acknowledged either way.
+func loginSM(t *testing.T, addr, user, res string, presence, sm bool) *client {
+	t.Helper()
 	x := xmpptest.Dial(t, addr, "localhost")
 	c := &client{user: user, x: x, raw: x.Conn, done: make(chan struct{})}
 	x.Login(user, password, res)
 	c.jid = x.JID
-	x.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
-	en := x.Expect("enabled")
-	if en.Attr("resume") != "true" || en.Attr("id") == "" {
-		t.Fatalf("%s: resumption not granted: %v", user, en)
+	if sm {
+		x.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+		en := x.Expect("enabled")
+		if en.Attr("resume") != "true" || en.Attr("id") == "" {
+			t.Fatalf("%s: resumption not granted: %v", user, en)
+		}
+		c.smID = en.Attr("id")
 	}
-	c.smID = en.Attr("id")
 	go c.read()
 	if presence {
 		if err := c.send("<presence/>", ""); err != nil {
