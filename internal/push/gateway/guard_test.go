@@ -410,7 +410,7 @@ func TestAllowPrivate(t *testing.T) {
 	srv, hits, plain := webpushServer(t, ua, auth)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "https://"))
 
-	g, _, _, dns := pushGateway(t, []string{"127.0.0.1/8"})
+	g, _, _, _ := pushGateway(t, []string{"127.0.0.1/8"})
 	node, secret, err := registerCmd(t, g, webpushCommandAuth(srv.URL+"/sub/1", ua, auth))
 	if err != nil {
 		t.Fatalf("allowed network: %v", err)
@@ -429,7 +429,6 @@ func TestAllowPrivate(t *testing.T) {
 	if _, _, err := registerCmd(t, g, webpushCommand("https://127.1:"+port+"/x", ua)); condition(err) != "not-acceptable" {
 		t.Errorf("127.1: %v", err)
 	}
-	_ = dns
 
 	// By host name: that name may resolve to loopback; another may not.
 	g2, _, _, dns2 := pushGateway(t, []string{"Push.Internal."})
