@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,6 +43,7 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 	cfg.Push.MinInterval.Duration = 0
 	cfg.Push.Webhook.Secret = "group-push-secret"
 	cfg.Push.Webhook.AllowedURLs = hook.URL + "/"
+	cfg.Push.AllowPrivate = []string{"127.0.0.1"} // the test's webhook listens on loopback
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +134,61 @@ func hitsOf(mu *sync.Mutex, hits *[]string) []string {
 	mu.Lock()
 	defer mu.Unlock()
 	return append([]string(nil), *hits...)
+}
+
+// TestWebPushLoopbackRefusedThroughXMPP: through a real session, a Web
+// Push registration whose endpoint names the server's loopback (in any
+// spelling) gets the command's not-acceptable error with the reason, so
+// the client never enables push with it.
+func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Push.Enabled = true
+	cfg.Push.WebPush.Enabled = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(cfg.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.CreateUser(ctx, "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	im := server.New(cfg, st, log)
+	mux := http.NewServeMux()
+	stop, err := startPush(cfg, im, nil, mux, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	s := session.New(server.NewID(), jid.MustParse("bob@localhost/phone"), 1000, im.Hooks())
+	w := &xmpptest.Sink{}
+	s.Attach(w)
+	im.Bound(ctx, s)
+	defer im.End(ctx, s)
+	key := "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+	for i, ep := range []string{"https://127.0.0.1:8443/push", "https://localhost/push", "https://[::ffff:127.0.0.1]/push", "https://127.1/push", "https://bob:x@127.0.0.1/push"} {
+		id := fmt.Sprintf("reg%d", i)
+		el, err := xmlstream.Parse([]byte(`<iq xmlns='jabber:client' type='set' id='` + id + `' to='push.localhost'><command xmlns='http://jabber.org/protocol/commands' node='register-push-webpush' action='execute'><x xmlns='jabber:x:data' type='submit'>` +
+			`<field var='endpoint'><value>` + ep + `</value></field><field var='p256dh'><value>` + key + `</value></field><field var='auth'><value>BTBZMqHH6r4Tts7J_aSIgg</value></field></x></command></iq>`), xmlstream.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		im.Handle(ctx, s, el)
+		r := w.WaitFor(t, "the answer to "+id, func(el *xmlstream.Element) bool { return el.Name == "iq" && el.Attr("id") == id })
+		e := r.Child(xmlstream.NSClient, "error")
+		if r.Attr("type") != "error" || e == nil || e.Child("urn:ietf:params:xml:ns:xmpp-stanzas", "not-acceptable") == nil ||
+			!strings.Contains(e.ChildText("urn:ietf:params:xml:ns:xmpp-stanzas", "text"), "endpoint refused") {
+			t.Errorf("%s: %s, want not-acceptable with the reason", ep, r)
+		}
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `bluetick_push_refused_total{provider="webpush",at="register",reason="loopback"} 3`) {
+		t.Errorf("metrics:\n%s", rec.Body.String())
+	}
 }

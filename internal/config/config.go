@@ -261,6 +261,12 @@ type Push struct {
 	// 5xx or 429 (exponential backoff from 1s, within RetryTimeout).
 	MaxRetries   int      `toml:"max_retries"`
 	RetryTimeout Duration `toml:"retry_timeout"`
+	// AllowPrivate lets Web Push endpoints and webhook URLs reach
+	// non-public addresses (refused by default: devices choose these
+	// URLs): networks ("127.0.0.0/8", "10.0.0.5") and host names
+	// ("push.internal", which may then resolve to private addresses).
+	// Parsed by the push gateway (docs/push.md).
+	AllowPrivate []string `toml:"allow_private"`
 
 	FCM     PushFCM     `toml:"fcm"`
 	APNs    PushAPNs    `toml:"apns"`
@@ -315,8 +321,9 @@ type PushWebPush struct {
 type PushWebhook struct {
 	// Secret keys the HMAC-SHA256 in X-Bluetick-Signature.
 	Secret string `toml:"secret"`
-	// AllowedURLs is a comma-separated list of URL prefixes a device may
-	// register (the server makes requests to them, so they must be
+	// AllowedURLs is a comma-separated list of URLs a device may register
+	// under (same scheme, host and port, path prefix on a segment
+	// boundary; the server makes requests to them, so they must be
 	// trusted, e.g. "https://relay.example.com/").
 	AllowedURLs string `toml:"allowed_urls"`
 }
@@ -547,6 +554,7 @@ func Default() Config {
 			MinInterval:  Duration{10 * time.Second},
 			MaxRetries:   4,
 			RetryTimeout: Duration{time.Minute},
+			AllowPrivate: []string{},
 			FCM:          PushFCM{Endpoint: "https://fcm.googleapis.com"},
 			APNs:         PushAPNs{Endpoint: "https://api.push.apple.com", PushType: "alert"},
 		},

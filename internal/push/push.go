@@ -296,10 +296,7 @@ func (s *Service) Notify(ctx context.Context, user jid.JID, msg *xmlstream.Eleme
 		}
 	}
 	if s.cfg.IncludeBody && !encrypted(msg) {
-		j.body = msg.ChildText(msg.Space, "body")
-		if len(j.body) > 256 {
-			j.body = truncate(j.body, 256)
-		}
+		j.body = truncate(msg.ChildText(msg.Space, "body"), maxBody)
 	}
 	select {
 	case s.jobs <- j:
@@ -317,12 +314,21 @@ func encrypted(msg *xmlstream.Element) bool {
 	return false
 }
 
-// truncate cuts s to at most n bytes on a rune boundary.
+// maxBody bounds last-message-body (push.include_body), in bytes.
+const maxBody = 256
+
+// truncate returns s if it has at most n bytes, else s cut on a UTF-8
+// boundary and ended with "…", n bytes at most in all.
 func truncate(s string, n int) string {
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	n -= len(ellipsis)
+	for n > 0 && s[n]&0xC0 == 0x80 {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:n] + ellipsis
 }
 
 // handle pushes one message to each of the user's registrations, or

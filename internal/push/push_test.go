@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"bluetick/internal/config"
 	"bluetick/internal/dataform"
@@ -327,5 +329,27 @@ func TestRegistrationsBounded(t *testing.T) {
 	// Re-enabling an existing node is still fine.
 	if _, err := s.enable(t.Context(), iq(t, "alice@example.org/phone", `<enable xmlns='urn:xmpp:push:0' jid='push.example.org' node='nA'/>`)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIncludeBodyBound: a long body is cut to at most 256 bytes including
+// the ellipsis, on a UTF-8 boundary.
+func TestIncludeBodyBound(t *testing.T) {
+	s, app, _ := newService(t, func(c *config.Push) { c.IncludeBody = true })
+	enable(t, s)
+	for i, body := range []string{strings.Repeat("a", 300), strings.Repeat("é", 200), strings.Repeat("€", 100), strings.Repeat("a", 256)} {
+		s.Notify(t.Context(), alice, message("bob@example.org/x", body))
+		app.wait(t, 1, 5*time.Second)
+		f, _ := summary(t, app.published()[i])
+		got := f.Get("last-message-body")
+		if len(got) > 256 || !utf8.ValidString(got) || got == "" {
+			t.Errorf("body of %d bytes pushed as %d bytes (valid UTF-8 %v): %q", len(body), len(got), utf8.ValidString(got), got)
+		}
+		if len(body) <= 256 && got != body {
+			t.Errorf("a body of %d bytes was cut: %q", len(body), got)
+		}
+		if len(body) > 256 && !strings.HasSuffix(got, "…") {
+			t.Errorf("a cut body does not end with an ellipsis: %q", got)
+		}
 	}
 }

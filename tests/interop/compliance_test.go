@@ -238,7 +238,7 @@ func sortedFeatures(m map[string]bool) []string {
 func advertised(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	s := startServerFull(t, fmt.Sprintf("[turn]\nenabled = true\nlisten = \"127.0.0.1:%d\"\n"+
-		"[push]\nenabled = true\n[push.webhook]\nsecret = \"compliance-secret\"\nallowed_urls = \"http://127.0.0.1/\"\n", freeUDPTCPPort(t)), []string{"--archive", "archive"}, "alice")
+		"[push]\nenabled = true\nallow_private = [\"127.0.0.1\"]\n[push.webhook]\nsecret = \"compliance-secret\"\nallowed_urls = \"http://127.0.0.1/\"\n", freeUDPTCPPort(t)), []string{"--archive", "archive"}, "alice")
 	c := xmpptest.Dial(t, fmt.Sprintf("127.0.0.1:%d", s.c2s), domain)
 	if f := c.Open(); f.Child(xmpptest.NSTLS, "starttls") == nil {
 		t.Fatalf("no <starttls/> offered: %s", f)

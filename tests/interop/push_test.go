@@ -44,6 +44,7 @@ func testPush(t *testing.T) {
 [push]
 enabled = true
 min_interval = "0s"
+allow_private = ["127.0.0.1"]   # the test's webhook listens on loopback
 [push.webhook]
 secret = %q
 allowed_urls = "%s/"

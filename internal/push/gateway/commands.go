@@ -5,6 +5,9 @@ import (
 	"crypto/ecdh"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -151,9 +154,12 @@ func (g *Gateway) register(ctx context.Context, owner, provider string, v map[st
 		}
 	case "webpush":
 		d.Token = v["endpoint"]
-		u, err := url.Parse(d.Token)
-		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return nil, stanza.NewError("not-acceptable", "endpoint must be an https URL")
+		u, err := checkURL(d.Token, "https")
+		if err == nil {
+			err = g.checkHost(ctx, u)
+		}
+		if err != nil {
+			return nil, g.refuse(owner, provider, "endpoint", d.Token, err)
 		}
 		if d.P256DH, err = decodeB64(v["p256dh"]); err != nil {
 			return nil, stanza.NewError("not-acceptable", "p256dh is not base64url")
@@ -167,8 +173,15 @@ func (g *Gateway) register(ctx context.Context, owner, provider string, v map[st
 	case "webhook":
 		d.Token = v["url"]
 		wh, _ := g.providers["webhook"].(*Webhook)
-		if wh == nil || !wh.Allows(d.Token) {
-			return nil, stanza.NewError("not-acceptable", "this webhook URL is not allowed by the server (push.webhook.allowed_urls)")
+		if wh == nil {
+			return nil, stanza.NewError("not-acceptable", "webhooks are not configured")
+		}
+		u, err := wh.check(d.Token)
+		if err == nil {
+			err = g.checkHost(ctx, u)
+		}
+		if err != nil {
+			return nil, g.refuse(owner, provider, "url", d.Token, err)
 		}
 	}
 	old, err := g.st.PushDevices(ctx, owner)
@@ -198,6 +211,38 @@ func (g *Gateway) register(ctx context.Context, owner, provider string, v map[st
 		Add("jid", "jid-single", "App server", g.jid.String()).
 		Add("node", "text-single", "Node", node).
 		Add("secret", "text-private", "Secret", secret), nil
+}
+
+// checkHost resolves u's host now and checks its addresses with the guard
+// (they are checked again at each connection).
+func (g *Gateway) checkHost(ctx context.Context, u *url.URL) error {
+	_, err := g.Guard.Resolve(ctx, u.Hostname())
+	return err
+}
+
+// refuse turns a URL check's failure into the command's error: the
+// guard's refusals and names that do not exist are not-acceptable, with
+// the reason; a resolver that did not answer is a wait error.
+func (g *Gateway) refuse(owner, provider, field, raw string, err error) error {
+	reason := "dns"
+	if re, ok := isRefused(err); ok {
+		reason = re.Reason
+	}
+	var de *net.DNSError
+	switch {
+	case reason != "dns":
+	case errors.As(err, &de) && de.IsNotFound:
+		err = fmt.Errorf("host %s does not resolve", de.Name)
+	default:
+		g.log.Warn("push: registration: could not resolve a host", "owner", owner, "provider", provider, "err", err)
+		return &stanza.Error{Type: "wait", Condition: "remote-server-timeout", Text: "could not resolve the " + field + "'s host now; try again later"}
+	}
+	g.metrics.refused(provider, "register", reason)
+	if len(raw) > 200 {
+		raw = raw[:200]
+	}
+	g.log.Info("push: registration refused", "owner", owner, "provider", provider, "reason", reason, field, raw, "err", err)
+	return stanza.NewError("not-acceptable", field+" refused: "+err.Error())
 }
 
 func (g *Gateway) unregister(ctx context.Context, owner string, v map[string]string) (*dataform.Form, error) {

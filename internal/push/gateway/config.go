@@ -1,15 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"bluetick/internal/config"
@@ -29,45 +28,18 @@ func NewHTTPClient() *http.Client {
 	}
 }
 
-// errPrivateAddr: a Web Push endpoint resolved to an address inside the
-// server's networks. Endpoints come from clients, so the server must not
-// be made to post to its own loopback or LAN services.
-var errPrivateAddr = fmt.Errorf("push endpoint resolves to a loopback, private or link-local address: %w", errPermanent)
-
-// NewPublicHTTPClient is NewHTTPClient restricted to public addresses, for
-// URLs chosen by clients (Web Push endpoints).
-func NewPublicHTTPClient() *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip, err := netip.ParseAddr(host)
-		if err != nil || !publicAddr(ip) {
-			return errPrivateAddr
-		}
-		return nil
-	}}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.DialContext = d.DialContext
-	c := NewHTTPClient()
-	c.Transport = tr
-	return c
-}
-
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && !netip.MustParsePrefix("fc00::/7").Contains(ip)
-}
-
 // FromConfig builds the gateway of cfg.Domain with the providers [push]
 // configures; files (FCM service account, APNs key) are read now, and the
 // VAPID key is created in data_dir on first use.
 func FromConfig(cfg config.Config, st store.Push, log *slog.Logger) (*Gateway, error) {
 	p := cfg.Push
+	// The operator's endpoints (FCM, APNs) use a plain client; URLs that
+	// devices choose (Web Push, webhook) go through the guard.
 	client := NewHTTPClient()
+	guard, err := NewGuard(p.AllowPrivate)
+	if err != nil {
+		return nil, err
+	}
 	providers := map[string]Provider{}
 	if p.FCM.ServiceAccountFile != "" {
 		f, err := LoadFCM(p.FCM.ServiceAccountFile, p.FCM.ProjectID, p.FCM.Endpoint, p.FCM.TokenURL, client)
@@ -94,19 +66,47 @@ func FromConfig(cfg config.Config, st store.Push, log *slog.Logger) (*Gateway, e
 		if sub == "" {
 			sub = "mailto:postmaster@" + cfg.Domain
 		}
-		providers["webpush"] = &WebPush{Key: k, Subject: sub, Client: NewPublicHTTPClient()}
+		providers["webpush"] = &WebPush{Key: k, Subject: sub, Client: guard.HTTPClient()}
 	}
 	if p.Webhook.Secret != "" {
-		var allowed []string
-		for _, a := range strings.Split(p.Webhook.AllowedURLs, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				allowed = append(allowed, a)
-			}
+		allowed, err := parseAllowedURLs(p.Webhook.AllowedURLs, guard)
+		if err != nil {
+			return nil, err
 		}
-		providers["webhook"] = &Webhook{Secret: []byte(p.Webhook.Secret), Allowed: allowed, Client: client}
+		providers["webhook"] = &Webhook{Secret: []byte(p.Webhook.Secret), Allowed: allowed, Client: guard.HTTPClient()}
 	}
 	g := New(cfg.Domain, st, providers, log)
+	g.Guard = guard
 	g.MaxRetries = p.MaxRetries
 	g.RetryTimeout = p.RetryTimeout.Duration
 	return g, nil
+}
+
+// parseAllowedURLs reads push.webhook.allowed_urls: absolute http or https
+// URLs without user info, query or fragment. An entry whose host is an IP
+// address (in any spelling) or localhost must be allowed by
+// push.allow_private too, or no device could ever register under it: that
+// is a startup error rather than a silent refusal of every registration.
+func parseAllowedURLs(list string, guard *Guard) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		u, err := checkURL(a, "https", "http")
+		if err == nil && (u.RawQuery != "" || u.ForceQuery) {
+			err = errors.New("must not contain a query")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("push.webhook.allowed_urls: %q %v", a, err)
+		}
+		h := normHost(u.Hostname())
+		if _, ip := netip.ParseAddr(h); ip == nil || endsInNumber(h) || h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			if _, err := guard.Resolve(context.Background(), u.Hostname()); err != nil {
+				return nil, fmt.Errorf("push.webhook.allowed_urls: %q: %v", a, err)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -50,6 +50,12 @@ type Gateway struct {
 	providers map[string]Provider // by provider name: fcm, apns, webpush, webhook
 	log       *slog.Logger
 
+	// Guard checks the URLs devices register (Web Push endpoints,
+	// webhook URLs). New sets one that allows no private address;
+	// FromConfig one built from push.allow_private. The providers' HTTP
+	// clients must use the same guard (Guard.HTTPClient).
+	Guard *Guard
+
 	// Retry policy for temporary failures.
 	MaxRetries   int
 	RetryTimeout time.Duration
@@ -67,8 +73,9 @@ func New(domain string, st store.Push, providers map[string]Provider, log *slog.
 			ps[n] = p
 		}
 	}
+	guard, _ := NewGuard(nil)
 	return &Gateway{
-		jid: jid.MustParse("push." + domain), domain: domain, st: st, providers: ps, log: log,
+		jid: jid.MustParse("push." + domain), domain: domain, st: st, providers: ps, log: log, Guard: guard,
 		MaxRetries: 4, RetryTimeout: time.Minute, Backoff: time.Second, metrics: newMetrics(),
 	}
 }
@@ -178,20 +185,37 @@ func (g *Gateway) Publish(ctx context.Context, iq *xmlstream.Element) error {
 		return stanza.NewError("item-not-found", "the push provider "+d.Provider+" is no longer configured")
 	}
 	err = g.send(ctx, p, d, n)
+	var refused *RefusedError
 	switch {
 	case err == nil:
 		g.metrics.sent(d.Provider)
 		return nil
-	case errors.Is(err, ErrUnregistered), errors.Is(err, errPermanent):
+	case errors.Is(err, ErrUnregistered):
+		// Only the push service's own answer (404/410, UNREGISTERED,
+		// BadDeviceToken) removes a device.
 		g.metrics.unregistered(d.Provider)
 		g.log.Info("push: device unregistered by its provider, removing it", "provider", d.Provider, "owner", d.Owner, "node", d.Node)
 		if _, err := g.st.DeletePushDevice(ctx, d.Node); err != nil {
 			g.log.Error("push: removing an unregistered device", "node", d.Node, "err", err)
 		}
 		return ErrNoNode
+	case errors.As(err, &refused):
+		// The guard refused the device's URL (registered before the
+		// guard, allowed_urls or allow_private changed since, or its name
+		// now resolves to a private address): nothing was contacted, so
+		// nothing is known about the device. It is kept, and so is the
+		// registration (a wait error), in case the operator allows it.
+		g.metrics.refused(d.Provider, "send", refused.Reason)
+		g.log.Warn("push: endpoint refused by the address guard, push not sent (device kept)", "provider", d.Provider, "owner", d.Owner,
+			"node", d.Node, "reason", refused.Reason, "err", refused.Error())
+		return &stanza.Error{Type: "wait", Condition: "policy-violation", Text: "the device's push URL is refused by the server: " + refused.Error()}
 	default:
 		g.metrics.failed(d.Provider)
-		g.log.Warn("push: delivery failed", "provider", d.Provider, "owner", d.Owner, "err", err)
+		msg := "push: delivery failed after retries (device kept)"
+		if !retryable(err) {
+			msg = "push: delivery failed, not retryable (device kept)"
+		}
+		g.log.Warn(msg, "provider", d.Provider, "owner", d.Owner, "node", d.Node, "err", err)
 		return &stanza.Error{Type: "wait", Condition: "resource-constraint", Text: "the push provider did not take the notification"}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,18 +54,29 @@ func (e *HTTPError) Temporary() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 }
 
-// retryable: server errors, rate limits and transport failures are
-// retried; everything else (bad request, auth, unregistered) is final.
+// retryable: server errors, rate limits and transport failures
+// (connection refused or reset, timeouts, DNS failures other than "no
+// such host") are retried; everything else (bad request, auth,
+// unregistered, refused by the guard, a name that does not exist) is
+// final for this push.
 func retryable(err error) bool {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Temporary()
 	}
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return false
+	}
+	if _, ok := isRefused(err); ok {
+		return false
+	}
 	return err != nil && !errors.Is(err, ErrUnregistered) && !errors.Is(err, context.Canceled) && !errors.Is(err, errPermanent)
 }
 
 // errPermanent marks failures retrying cannot fix (bad configuration,
-// malformed device data).
+// malformed device data, a payload too large). It is not ErrUnregistered:
+// the device is kept.
 var errPermanent = errors.New("permanent")
 
 // httpError reads an error answer (at most 4 KiB of it).

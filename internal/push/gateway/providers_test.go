@@ -442,25 +442,28 @@ func TestVAPIDKeyKept(t *testing.T) {
 }
 
 // TestWebPushRefusesPrivateAddresses: an endpoint a client registered
-// must not point the server at its own networks; such a device is dropped.
+// must not point the server at its own networks; the send is refused
+// before any connection, as final for this push (not retried) and not as
+// the provider's "unregistered".
 func TestWebPushRefusesPrivateAddresses(t *testing.T) {
 	var hit atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit.Store(true) }))
 	defer srv.Close()
 	vapid, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ua, _ := ecdh.P256().GenerateKey(rand.Reader)
-	wp := &WebPush{Key: vapid, Subject: "mailto:a@b", Client: NewPublicHTTPClient()}
-	d := store.PushDevice{Token: srv.URL + "/x", P256DH: ua.PublicKey().Bytes(), Auth: make([]byte, 16)}
+	guard, _ := NewGuard(nil)
+	wp := &WebPush{Key: vapid, Subject: "mailto:a@b", Client: guard.HTTPClient()}
+	d := store.PushDevice{Token: "https" + strings.TrimPrefix(srv.URL, "http") + "/x", P256DH: ua.PublicKey().Bytes(), Auth: make([]byte, 16)}
 	err := wp.Send(t.Context(), d, Message{Node: "n"})
-	if !errors.Is(err, errPermanent) || retryable(err) || hit.Load() {
+	if re, ok := isRefused(err); !ok || re.Reason != "loopback" || retryable(err) || errors.Is(err, ErrUnregistered) || hit.Load() {
 		t.Fatalf("loopback endpoint: err %v, reached %v", err, hit.Load())
 	}
 	for _, a := range []string{"10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1", "100.64.0.1"} {
-		if publicAddr(netip.MustParseAddr(a)) {
+		if classify(netip.MustParseAddr(a)) == "" {
 			t.Errorf("%s counted as public", a)
 		}
 	}
-	if !publicAddr(netip.MustParseAddr("8.8.8.8")) {
+	if classify(netip.MustParseAddr("8.8.8.8")) != "" {
 		t.Error("8.8.8.8 not public")
 	}
 }
@@ -504,6 +507,35 @@ func TestFromConfig(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "vapid.pem")); err != nil {
 		t.Fatalf("VAPID key not saved: %v", err)
 	}
+	// An allowed URL on a private address needs push.allow_private, or no
+	// device could ever register under it: a startup error naming both keys.
+	for _, a := range []string{"http://127.0.0.1:42105", "http://localhost/", "http://[::1]/", "http://127.1/", "http://10.0.0.1/"} {
+		cfg.Push.Webhook.AllowedURLs = a
+		if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.webhook.allowed_urls") || !strings.Contains(err.Error(), "push.allow_private") && !strings.Contains(err.Error(), "standard form") {
+			t.Errorf("allowed_urls %s without allow_private: %v", a, err)
+		}
+	}
+	for _, a := range []string{"ftp://x/", "http://u@x/", "http://x/#f", "http://x/?q=1", "/relative"} {
+		cfg.Push.Webhook.AllowedURLs = a
+		if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.webhook.allowed_urls") {
+			t.Errorf("allowed_urls %s: %v", a, err)
+		}
+	}
+	cfg.Push.Webhook.AllowedURLs = "http://127.0.0.1:42105, http://[::1]/"
+	cfg.Push.AllowPrivate = []string{"127.0.0.0/8", "::1"}
+	g, err = FromConfig(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("allowed by allow_private: %v", err)
+	}
+	if wh := g.providers["webhook"].(*Webhook); wh.Allows("http://127.0.0.1:42105@127.0.0.1:42444/pwn") || !wh.Allows("http://127.0.0.1:42105/x") {
+		t.Fatal("allowed_urls compared as strings")
+	}
+	cfg.Push.AllowPrivate = []string{"10.0.0.0/40"}
+	if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.allow_private") {
+		t.Fatalf("bad allow_private: %v", err)
+	}
+	cfg.Push.AllowPrivate = nil
+	cfg.Push.Webhook = config.PushWebhook{}
 	cfg.Push.FCM.ServiceAccountFile = filepath.Join(cfg.DataDir, "missing.json")
 	if _, err := FromConfig(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "push.fcm.service_account_file") {
 		t.Fatalf("missing service account file: %v", err)

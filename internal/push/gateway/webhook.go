@@ -7,7 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"strings"
+	"net/url"
 
 	"bluetick/internal/store"
 )
@@ -21,7 +21,7 @@ import (
 // bridge to another push system).
 type Webhook struct {
 	Secret  []byte
-	Allowed []string // URL prefixes devices may register
+	Allowed []string // URLs devices may register under (see within)
 	Client  *http.Client
 }
 
@@ -37,19 +37,36 @@ func Sign(secret, body []byte) string {
 
 // Allows reports whether url may be registered.
 func (w *Webhook) Allows(url string) bool {
-	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
-		return false
+	_, err := w.check(url)
+	return err == nil
+}
+
+// check parses raw (checkURL) and finds an allowed URL it lies within:
+// same scheme, host and effective port, path prefix on a segment boundary.
+// Entries are compared as parsed URLs, never as strings:
+// "http://127.0.0.1:42105" does not allow
+// "http://127.0.0.1:42105@127.0.0.1:42444/" (user info) nor
+// "http://127.0.0.1:421050/".
+func (w *Webhook) check(raw string) (*url.URL, error) {
+	u, err := checkURL(raw, "https", "http")
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range w.Allowed {
-		if p != "" && strings.HasPrefix(url, p) {
-			return true
+	for _, a := range w.Allowed {
+		if au, err := url.Parse(a); err == nil && au.Host != "" && au.User == nil && within(u, au) {
+			return u, nil
 		}
 	}
-	return false
+	return nil, &RefusedError{Host: u.Host, Reason: "not_allowed", Detail: "this webhook URL is not under any of the server's push.webhook.allowed_urls"}
 }
 
 // Send implements Provider. 404 and 410 mean the endpoint is gone.
 func (w *Webhook) Send(ctx context.Context, d store.PushDevice, m Message) error {
+	// Checked again: allowed_urls may have changed since the device
+	// registered (and devices registered before these checks existed).
+	if _, err := w.check(d.Token); err != nil {
+		return err
+	}
 	body := payload(d, m)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Token, bytes.NewReader(body))
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -79,6 +78,9 @@ func (w *WebPush) PublicKey() []byte {
 	return pk.Bytes()
 }
 
+// errTooLarge: the notification does not fit in one record.
+var errTooLarge = fmt.Errorf("webpush: payload too large: %w", errPermanent)
+
 // recordSize is the RFC 8188 record size written in the header; one
 // record holds the whole (small) notification.
 const recordSize = 4096
@@ -102,7 +104,7 @@ func Encrypt(plaintext, uaPublic, authSecret []byte) ([]byte, error) {
 
 func encrypt(plaintext []byte, ua *ecdh.PublicKey, as *ecdh.PrivateKey, authSecret, salt []byte) ([]byte, error) {
 	if len(plaintext) > recordSize-16-1 {
-		return nil, fmt.Errorf("webpush: payload too large: %w", errPermanent)
+		return nil, errTooLarge
 	}
 	shared, err := as.ECDH(ua)
 	if err != nil {
@@ -185,11 +187,16 @@ func Decrypt(body []byte, ua *ecdh.PrivateKey, authSecret []byte) ([]byte, error
 
 // Send implements Provider. 404 and 410 mean the subscription expired.
 func (w *WebPush) Send(ctx context.Context, d store.PushDevice, m Message) error {
-	u, err := url.Parse(d.Token)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("webpush: bad endpoint: %w", errPermanent)
+	u, err := checkURL(d.Token, "https")
+	if err != nil {
+		return err
 	}
 	body, err := Encrypt(payload(d, m), d.P256DH, d.Auth)
+	if errors.Is(err, errTooLarge) {
+		// A long sender JID or device id: the push still wakes the
+		// device, without the optional fields.
+		body, err = Encrypt(payload(store.PushDevice{}, Message{Node: m.Node, Count: m.Count}), d.P256DH, d.Auth)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, errPermanent)
 	}
