@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"bluetick/internal/admission"
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
@@ -279,7 +283,12 @@ func serve(args []string) error {
 		if err != nil {
 			return err
 		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		name := "http"
+		if hl.tls {
+			name = "https"
+		}
+		ln = svc.Gate().Listener(ln, name, true)
+		hs := admission.Server(mux, cfg.Limits, log)
 		servers = append(servers, hs)
 		if hl.tls {
 			hs.TLSConfig = tlsConf.Clone()
@@ -288,6 +297,15 @@ func serve(args []string) error {
 		} else {
 			go func() { errc <- hs.Serve(ln) }()
 		}
+	}
+	if cfg.Listen.Metrics != "" {
+		ln, err := listen(cfg.Listen.Metrics)
+		if err != nil {
+			return err
+		}
+		ms := metricsServer(svc, log)
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(ln) }()
 	}
 	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
 		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
@@ -371,4 +389,15 @@ func openStore(cfg config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("store: %v (check the store URL and that PostgreSQL is running)", err)
 	}
 	return st, nil
+}
+
+// metricsServer serves /metrics in the Prometheus format, on a listener
+// of its own: operators' scrapers, not clients, reach it.
+func metricsServer(svc *c2s.Service, log *slog.Logger) *http.Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), svc.Gate())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"bluetick/internal/admission"
 	"bluetick/internal/config"
 	"bluetick/internal/router"
 	"bluetick/internal/server"
@@ -29,8 +30,8 @@ type Service struct {
 	tls  *tls.Config
 	log  *slog.Logger
 	lim  xmlstream.Limits
-	conn *rateLimiter // new connections per IP
-	auth *rateLimiter // authentication attempts per IP
+	gate *admission.Gate        // every listener's admission (per address, descriptors)
+	auth *admission.RateLimiter // authentication attempts per IP
 
 	active atomic.Int64 // open connections
 
@@ -117,8 +118,8 @@ func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Lo
 		tls:       tlsConf,
 		log:       log,
 		lim:       xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
-		conn:      newRateLimiter(cfg.Limits.ConnectionsPerIPPerMinute, time.Minute),
-		auth:      newRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
+		gate:      admission.New(cfg.Limits, log),
+		auth:      admission.NewRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
 		sessions:  map[string]*owned{},
 		park:      canPark(),
 		parkAfter: defaultParkAfter,
@@ -132,9 +133,18 @@ func (s *Service) Parked() int64 { return s.parkedNow.Load() }
 // Active is the number of open client connections.
 func (s *Service) Active() int64 { return s.active.Load() }
 
+// Gate is the admission every listener of the process goes through: the
+// HTTP listeners are wrapped with it too.
+func (s *Service) Gate() *admission.Gate { return s.gate }
+
 // ServeTCP accepts connections on ln until it is closed. With directTLS the
 // TLS handshake comes first (XEP-0368); otherwise STARTTLS is offered.
 func (s *Service) ServeTCP(ln net.Listener, directTLS bool) error {
+	name := "c2s"
+	if directTLS {
+		name = "c2s_tls"
+	}
+	ln = s.gate.Listener(ln, name, false)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -154,13 +164,11 @@ func (s *Service) ServeTCP(ln net.Listener, directTLS bool) error {
 	}
 }
 
+// admit caps the streams of this node; the connection under a stream has
+// been through the gate (per address, per minute, descriptors).
 func (s *Service) admit(remote string) bool {
 	if s.active.Load() >= int64(s.cfg.Limits.MaxConnections) {
 		s.log.Warn("c2s: connection refused, max_connections reached", "remote", remote)
-		return false
-	}
-	if !s.exempt(hostOf(remote)) && !s.conn.allow(hostOf(remote)) {
-		s.log.Warn("c2s: connection refused, too many from this address", "remote", remote)
 		return false
 	}
 	return true

@@ -37,7 +37,7 @@ func (st *stream) register(iq *xmlstream.Element) error {
 	default:
 		return reply(nil, stanza.ErrBadRequest)
 	}
-	if ip := st.t.Remote().String(); !st.svc.exempt(ip) && !st.svc.auth.allow(ip) {
+	if ip := st.t.Remote().String(); !st.svc.exempt(ip) && !st.svc.auth.Allow(ip) {
 		return reply(nil, stanza.NewError("resource-constraint", "too many attempts from this address; wait a minute"))
 	}
 	name, pw := q.ChildText(server.NSRegister, "username"), q.ChildText(server.NSRegister, "password")

@@ -45,7 +45,7 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 		}
 		return false, nil
 	}
-	if ip := st.t.Remote().String(); !st.svc.exempt(ip) && !st.svc.auth.allow(ip) {
+	if ip := st.t.Remote().String(); !st.svc.exempt(ip) && !st.svc.auth.Allow(ip) {
 		return fail("temporary-auth-failure", "too many login attempts from this address; wait a minute")
 	}
 	allowed := false

@@ -376,6 +376,9 @@ type Listen struct {
 	// connect to; it is opened only when [[components]] are configured.
 	// Loopback by default: the handshake is a shared secret in clear.
 	Component string `toml:"component"`
+	// Metrics serves Prometheus metrics at /metrics, apart from the public
+	// HTTP port ("127.0.0.1:9280"). Empty: not served.
+	Metrics string `toml:"metrics"`
 }
 
 // Component is one XEP-0114 external component: a program that connects

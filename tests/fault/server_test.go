@@ -93,6 +93,7 @@ type server struct {
 	logPath string
 	exited  chan struct{}
 	starts  int
+	nofile  int // RLIMIT_NOFILE for the process, 0: inherited
 }
 
 // startServer copies the template accounts into a fresh data dir and
@@ -101,11 +102,19 @@ type server struct {
 // its log is printed.
 func startServer(t *testing.T, configTOML string) *server {
 	t.Helper()
+	return startServerLimited(t, configTOML, 0)
+}
+
+// startServerLimited is startServer with the process's open-files limit
+// set to nofile (0: inherited).
+func startServerLimited(t *testing.T, configTOML string, nofile int) *server {
+	t.Helper()
 	s := &server{
-		t:    t,
-		dir:  t.TempDir(),
-		c2s:  fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
-		http: fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
+		nofile: nofile,
+		t:      t,
+		dir:    t.TempDir(),
+		c2s:    fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
+		http:   fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
 	}
 	ents, err := os.ReadDir(template)
 	if err != nil {
@@ -165,7 +174,12 @@ func (s *server) start() {
 	if s.config != "" {
 		args = append(args, "--config", s.config)
 	}
-	s.cmd = exec.Command(binary, args...)
+	if s.nofile > 0 {
+		args = append([]string{fmt.Sprintf("--nofile=%d:%d", s.nofile, s.nofile), "--", binary}, args...)
+		s.cmd = exec.Command("prlimit", args...)
+	} else {
+		s.cmd = exec.Command(binary, args...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {
 		log.Close()

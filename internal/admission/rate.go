@@ -1,15 +1,14 @@
-package c2s
+package admission
 
 import (
-	"net"
 	"sync"
 	"time"
 )
 
-// rateLimiter counts events per key (a client address) in fixed windows. A
+// RateLimiter counts events per key (a client address) in fixed windows. A
 // window per minute is coarse but costs one map entry per active address,
 // and the sweep keeps the map from growing with addresses seen once.
-type rateLimiter struct {
+type RateLimiter struct {
 	max    int
 	window time.Duration
 
@@ -23,12 +22,13 @@ type windowCount struct {
 	n     int
 }
 
-func newRateLimiter(max int, window time.Duration) *rateLimiter {
-	return &rateLimiter{max: max, window: window, counts: map[string]*windowCount{}, lastSweep: time.Now()}
+// NewRateLimiter allows max events per key in each window.
+func NewRateLimiter(max int, window time.Duration) *RateLimiter {
+	return &RateLimiter{max: max, window: window, counts: map[string]*windowCount{}, lastSweep: time.Now()}
 }
 
-// allow counts one event for key and reports whether it is within the limit.
-func (r *rateLimiter) allow(key string) bool {
+// Allow counts one event for key and reports whether it is within the limit.
+func (r *RateLimiter) Allow(key string) bool {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -47,12 +47,4 @@ func (r *rateLimiter) allow(key string) bool {
 	}
 	c.n++
 	return c.n <= r.max
-}
-
-// hostOf strips the port from an address.
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }
