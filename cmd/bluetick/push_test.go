@@ -173,8 +173,8 @@ func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
 	key := "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
 	for i, ep := range []string{"https://127.0.0.1:8443/push", "https://localhost/push", "https://[::ffff:127.0.0.1]/push", "https://127.1/push", "https://bob:x@127.0.0.1/push"} {
 		id := fmt.Sprintf("reg%d", i)
-		el, err := xmlstream.Parse([]byte(`<iq xmlns='jabber:client' type='set' id='` + id + `' to='push.localhost'><command xmlns='http://jabber.org/protocol/commands' node='register-push-webpush' action='execute'><x xmlns='jabber:x:data' type='submit'>` +
-			`<field var='endpoint'><value>` + ep + `</value></field><field var='p256dh'><value>` + key + `</value></field><field var='auth'><value>BTBZMqHH6r4Tts7J_aSIgg</value></field></x></command></iq>`), xmlstream.Limits{})
+		el, err := xmlstream.Parse([]byte(`<iq xmlns='jabber:client' type='set' id='`+id+`' to='push.localhost'><command xmlns='http://jabber.org/protocol/commands' node='register-push-webpush' action='execute'><x xmlns='jabber:x:data' type='submit'>`+
+			`<field var='endpoint'><value>`+ep+`</value></field><field var='p256dh'><value>`+key+`</value></field><field var='auth'><value>BTBZMqHH6r4Tts7J_aSIgg</value></field></x></command></iq>`), xmlstream.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
