@@ -44,6 +44,7 @@ func (st *stream) bind(iq *xmlstream.Element) (bool, error) {
 func (st *stream) hooks() session.Hooks {
 	h := st.svc.im.Hooks()
 	h.Overflow = func(s *session.Session) {
+		st.svc.Overflowed.Add(1)
 		st.log.Warn("session cut: too many unacknowledged stanzas; its queue moves to the offline store",
 			"max_queue", st.svc.cfg.Limits.MaxQueue)
 		st.closedBy.Store(true)

@@ -35,6 +35,10 @@ type Service struct {
 
 	active atomic.Int64 // open connections
 
+	// Sessions cut for not reading: a write timed out (Stuck), or their
+	// queue reached limits.max_queue (Overflowed).
+	Stuck, Overflowed atomic.Uint64
+
 	// sessions maps session ids (the XEP-0198 resumption id) to every
 	// live session of this node, attached or hibernated.
 	rmu      sync.Mutex
@@ -191,6 +195,7 @@ func (s *Service) serveConn(c net.Conn, directTLS bool) {
 	}
 	st := newStream(s, t)
 	t.onRead = st.touch
+	t.onStuck = st.stuck
 	st.done = func() { s.active.Add(-1) }
 	st.run()
 }
@@ -227,6 +232,7 @@ func (s *Service) WebSocketHandler() http.Handler {
 		t := newWSTransport(c, r, s.lim, s.cfg.Limits.WriteTimeout.Duration)
 		st := newStream(s, t)
 		t.onRead = st.touch
+		t.onStuck = st.stuck
 		st.run()
 	})
 }

@@ -104,6 +104,14 @@ func (st *stream) watchdog() {
 	st.timer.Reset(idle)
 }
 
+// stuck is told a write to the client made no progress for
+// limits.write_timeout; the writer closes the connection next.
+func (st *stream) stuck() {
+	st.svc.Stuck.Add(1)
+	st.log.Warn("session cut: the client has read nothing for limits.write_timeout; what it holds moves to the offline store",
+		"write_timeout", st.svc.cfg.Limits.WriteTimeout.Duration)
+}
+
 // fail ends the stream with a stream error.
 func (st *stream) fail(se *stanza.StreamError) {
 	st.closedBy.Store(true)

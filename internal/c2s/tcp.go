@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,8 @@ type tcpTransport struct {
 	secure bool
 	remote netip.Addr
 	onRead func()
+	// onStuck is told a write timed out: the client does not read.
+	onStuck func()
 	// writeTimeout cuts a client that does not read: a write that cannot
 	// complete in this time means its socket buffers are full.
 	writeTimeout time.Duration
@@ -127,6 +130,9 @@ func (t *tcpTransport) flush(b []byte) error {
 	}
 	_, err := t.conn.Write(b)
 	putBuf(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !t.stopping.Load() && t.onStuck != nil {
+		t.onStuck()
+	}
 	return err
 }
 

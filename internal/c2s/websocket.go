@@ -26,6 +26,8 @@ type wsTransport struct {
 	secure bool
 	remote netip.Addr
 	onRead func()
+	// onStuck is told a write timed out: the client does not read.
+	onStuck func()
 	// writeTimeout cuts a client that does not read (see tcpTransport).
 	writeTimeout time.Duration
 
@@ -91,7 +93,11 @@ func (t *wsTransport) SendHeader(from, id, lang string) error {
 func (t *wsTransport) write(b []byte) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.writeTimeout)
 	defer cancel()
-	return t.c.Write(ctx, websocket.MessageText, b)
+	err := t.c.Write(ctx, websocket.MessageText, b)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && t.onStuck != nil {
+		t.onStuck()
+	}
+	return err
 }
 
 // Write sends each element as its own message, as RFC 7395 §3.3.3

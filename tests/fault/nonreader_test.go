@@ -1,7 +1,9 @@
 package fault_test
 
 import (
-	"fmt"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,6 +52,9 @@ func TestNonReaderWithoutSMLosesNothing(t *testing.T) {
 	}
 	total := func() int { return len(stuck.received()) + len(next.received()) }
 	settle(func() bool { return total() >= n }, total, 5*time.Second, 60*time.Second)
+	if log, _ := os.ReadFile(s.logPath); !strings.Contains(string(log), "session cut: the client has read nothing for limits.write_timeout") {
+		t.Error("no log line says the client was cut for not reading")
+	}
 
 	var got []recvd
 	for _, m := range stuck.received() {
@@ -67,6 +72,55 @@ func TestNonReaderWithoutSMLosesNothing(t *testing.T) {
 		t.Errorf("%d acknowledged messages lost, e.g. %v", tl.lost, first(tl.lostIDs, 5))
 	}
 	if tl.outOfOrder > 0 {
-		fmt.Println(tl.disorder)
+		t.Errorf("%d out of order, e.g. %v", tl.outOfOrder, first(tl.disorder, 5))
+	}
+}
+
+// TestNonReaderWithoutSMStopKeepsAll: the same non-reading client, and the
+// server is stopped (SIGTERM) while its session holds thousands of
+// messages: they are stored before the store closes, and the account's
+// first login after the restart gets every one the client did not read.
+func TestNonReaderWithoutSMStopKeepsAll(t *testing.T) {
+	const n, pad = 11000, 1400
+	s := startServer(t, "")
+	stuck := loginSM(t, s.c2s, "r01", "stuck", true, false)
+	stuck.stall()
+	snd := login(t, s.c2s, "s01", "snd", false)
+	msgs := make([]outMsg, n)
+	for i := range msgs {
+		msgs[i] = outMsg{to: "r01@localhost", id: msgID("s01", "r01", i+1), pad: pad}
+	}
+	if err := snd.sendFlow(msgs, 1000, 0, 60*time.Second); err != nil {
+		t.Fatalf("sending: %v (acked %d of %d)", err, len(snd.ackedIDs()), n)
+	}
+	acked := snd.ackedIDs()
+	s.stop(syscall.SIGTERM)
+	stuck.unstall()
+	select {
+	case <-stuck.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stuck client's connection was never closed")
+	}
+	s.start()
+	next := login(t, s.c2s, "r01", "next", true)
+	total := func() int { return len(stuck.received()) + len(next.received()) }
+	settle(func() bool { return total() >= n }, total, 5*time.Second, 60*time.Second)
+	var got []recvd
+	for _, m := range stuck.received() {
+		m.sess = 1
+		got = append(got, m)
+	}
+	for _, m := range next.received() {
+		m.sess = 2
+		got = append(got, m)
+	}
+	tl := check(acked, got)
+	t.Logf("non-reader, server stopped: %s; stuck client read %d, after the restart %d",
+		tl, len(stuck.received()), len(next.received()))
+	if tl.lost > 0 {
+		t.Errorf("%d acknowledged messages lost, e.g. %v", tl.lost, first(tl.lostIDs, 5))
+	}
+	if tl.outOfOrder > 0 {
+		t.Errorf("%d out of order, e.g. %v", tl.outOfOrder, first(tl.disorder, 5))
 	}
 }
