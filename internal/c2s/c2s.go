@@ -34,6 +34,8 @@ type Service struct {
 
 	active atomic.Int64 // open connections
 
+	Shaper ShaperMetrics // the per-session stanza shaper (shaper.go)
+
 	// sessions maps session ids (the XEP-0198 resumption id) to every
 	// live session of this node, attached or hibernated.
 	rmu      sync.Mutex
