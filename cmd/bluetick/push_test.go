@@ -63,7 +63,7 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.RegisterService(cfg.MUCDomain(), "Groups", groups)
-	stop, err := startPush(cfg, im, groups, http.NewServeMux(), log)
+	stop, err := startPush(cfg, im, groups, &metrics{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

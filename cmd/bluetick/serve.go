@@ -206,7 +206,10 @@ func serve(args []string) error {
 	// answers and the caps hash in the stream features are computed from
 	// what is registered.
 	mux := http.NewServeMux()
-	stopPush, err := startPush(cfg, im, groups, mux, log)
+	mets := &metrics{}
+	mets.add(svc.Shaper.WritePrometheus, im.WritePrometheus)
+	mux.Handle("/metrics", mets)
+	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {
 		return err
 	}
