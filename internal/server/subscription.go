@@ -290,7 +290,7 @@ func (s *Server) update(ctx context.Context, user, contact jid.JID, fn func(*sto
 		}
 		ver, err = s.store.DeleteRosterItem(ctx, user.Local(), contact.String())
 	} else {
-		if isNew {
+		if isNew && s.cfg.Roster.MaxItems > 0 {
 			room, _, err := s.rosterRoom(ctx, user)
 			if err != nil {
 				s.log.Error("roster update", "user", user.String(), "contact", contact.String(), "err", err)
