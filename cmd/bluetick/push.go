@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 
 	"bluetick/internal/config"
 	"bluetick/internal/jid"
@@ -15,10 +14,10 @@ import (
 )
 
 // startPush wires XEP-0357 and the built-in push gateway (push.<domain>)
-// into the server when [push] is enabled, and serves their counters at
-// /metrics on the HTTP mux; group messages to members who are not in the
-// room notify them too. The returned stop ends the push workers.
-func startPush(cfg config.Config, im *server.Server, groups *muc.Service, mux *http.ServeMux, log *slog.Logger) (stop func(), err error) {
+// into the server when [push] is enabled, and adds their counters to
+// /metrics; group messages to members who are not in the room notify them
+// too. The returned stop ends the push workers.
+func startPush(cfg config.Config, im *server.Server, groups *muc.Service, mets *metrics, log *slog.Logger) (stop func(), err error) {
 	if !cfg.Push.Enabled {
 		return func() {}, nil
 	}
@@ -38,11 +37,7 @@ func startPush(cfg config.Config, im *server.Server, groups *muc.Service, mux *h
 		}
 	}
 	ps.Start()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		ps.Metrics.WritePrometheus(w)
-		gw.Metrics().WritePrometheus(w)
-	})
+	mets.add(ps.Metrics.WritePrometheus, gw.Metrics().WritePrometheus)
 	log.Info("push notifications enabled", "app_server", gw.JID().String())
 	return ps.Stop, nil
 }

@@ -65,7 +65,7 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.RegisterService(cfg.MUCDomain(), "Groups", groups)
-	stop, err := startPush(cfg, im, groups, http.NewServeMux(), log)
+	stop, err := startPush(cfg, im, groups, &metrics{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +159,8 @@ func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	im := server.New(cfg, st, log)
-	mux := http.NewServeMux()
-	stop, err := startPush(cfg, im, nil, mux, log)
+	mets := &metrics{}
+	stop, err := startPush(cfg, im, nil, mets, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	mets.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), `bluetick_push_refused_total{provider="webpush",at="register",reason="loopback"} 3`) {
 		t.Errorf("metrics:\n%s", rec.Body.String())
 	}

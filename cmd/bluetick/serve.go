@@ -5,9 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net"
 	"net/http"
@@ -210,7 +207,9 @@ func serve(args []string) error {
 	// answers and the caps hash in the stream features are computed from
 	// what is registered.
 	mux := http.NewServeMux()
-	stopPush, err := startPush(cfg, im, groups, mux, log)
+	mets := newMetrics(svc.Gate())
+	mets.add(svc.WritePrometheus, svc.Shaper.WritePrometheus, im.WritePrometheus)
+	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {
 		return err
 	}
@@ -299,13 +298,15 @@ func serve(args []string) error {
 		}
 	}
 	if cfg.Listen.Metrics != "" {
-		ln, err := listen(cfg.Listen.Metrics)
-		if err != nil {
-			return err
+		// Not fatal: a second server on the same host (a test, a
+		// cluster node) serves without metrics rather than not at all.
+		if ln, err := listen(cfg.Listen.Metrics); err != nil {
+			log.Warn("metrics not served (set listen.metrics to a free address, or \"\" to turn this off)", "err", err)
+		} else {
+			ms := mets.server(log)
+			servers = append(servers, ms)
+			go func() { errc <- ms.Serve(ln) }()
 		}
-		ms := metricsServer(svc, log)
-		servers = append(servers, ms)
-		go func() { errc <- ms.Serve(ln) }()
 	}
 	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
 		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
@@ -389,15 +390,4 @@ func openStore(cfg config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("store: %v (check the store URL and that PostgreSQL is running)", err)
 	}
 	return st, nil
-}
-
-// metricsServer serves /metrics in the Prometheus format, on a listener
-// of its own: operators' scrapers, not clients, reach it.
-func metricsServer(svc *c2s.Service, log *slog.Logger) *http.Server {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), svc.Gate())
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }

@@ -39,6 +39,8 @@ type Service struct {
 	// queue reached limits.max_queue (Overflowed).
 	Stuck, Overflowed atomic.Uint64
 
+	Shaper ShaperMetrics // the per-session stanza shaper (shaper.go)
+
 	// sessions maps session ids (the XEP-0198 resumption id) to every
 	// live session of this node, attached or hibernated.
 	rmu      sync.Mutex

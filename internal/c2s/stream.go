@@ -53,11 +53,13 @@ type stream struct {
 
 	fin *finisher // completes stanzas whose ✓ waits, in order
 
+	shaper *shaper // nil: not shaped (shaper.go)
+
 	done func() // called once when the stream has ended
 }
 
 func newStream(svc *Service, t transport) *stream {
-	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now(), fin: newFinisher()}
+	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now(), fin: newFinisher(), shaper: svc.newShaper(t.Remote())}
 	st.log = svc.log.With("conn", st.id, "transport", t.Kind(), "remote", t.Remote().String())
 	st.lastRead.Store(time.Now().UnixNano())
 	return st
@@ -414,6 +416,9 @@ func (st *stream) serve() error {
 				st.svc.parkedNow.Add(-1)
 				continue
 			}
+			return err
+		}
+		if err := st.shaper.wait(st, el); err != nil {
 			return err
 		}
 		s := st.sess

@@ -62,6 +62,7 @@ type Config struct {
 	Listen  Listen  `toml:"listen"`
 	TLS     TLS     `toml:"tls"`
 	Limits  Limits  `toml:"limits"`
+	Roster  Roster  `toml:"roster"`
 	Offline Offline `toml:"offline"`
 	Archive Archive `toml:"archive"` // mam branch
 	Stream  Stream  `toml:"stream"`
@@ -377,7 +378,8 @@ type Listen struct {
 	// Loopback by default: the handshake is a shared secret in clear.
 	Component string `toml:"component"`
 	// Metrics serves Prometheus metrics at /metrics, apart from the public
-	// HTTP port ("127.0.0.1:9280"). Empty: not served.
+	// HTTP port. Empty: not served; an address in use: a warning, and the
+	// server runs without.
 	Metrics string `toml:"metrics"`
 }
 
@@ -411,6 +413,19 @@ type Limits struct {
 	// absorb a burst (a busy group, a backlog) within one ack round trip;
 	// at ~1 KiB a stanza the bound is ~10 MiB for a session that stalls.
 	MaxQueue int `toml:"max_queue"`
+	// StanzasPerSecond and BytesPerSecond shape what one session sends
+	// (token buckets, like ejabberd's shapers): a client over either rate
+	// is slowed — the server stops reading its socket until the bucket
+	// refills and TCP pushes back — not refused. A quiet session saves up
+	// ShaperBurst of each rate (100/s for 10 s: 1,000 stanzas at once).
+	// 0 turns a rate off; exempt_loopback exempts loopback clients.
+	StanzasPerSecond int      `toml:"stanzas_per_second"`
+	BytesPerSecond   int      `toml:"bytes_per_second"`
+	ShaperBurst      Duration `toml:"shaper_burst"`
+	// FloodDisconnect: a session held back by the shaper without a break
+	// for this long is cut with a policy-violation stream error (0: it
+	// is only ever slowed).
+	FloodDisconnect Duration `toml:"flood_disconnect"`
 	// IdleTimeout: a connection silent this long is pinged; silent for twice
 	// this, it is closed.
 	IdleTimeout Duration `toml:"idle_timeout"`
@@ -452,6 +467,21 @@ type Limits struct {
 	// close to the live data. 0 keeps Go's default; GOGC or GOMEMLIMIT in
 	// the environment override this.
 	GCHeadroomMB int `toml:"gc_headroom_mb"`
+}
+
+// Roster bounds rosters and presence subscriptions (RFC 6121), so that
+// one account can neither fill the store nor flood others with requests.
+// 0 lifts a bound.
+type Roster struct {
+	// MaxItems caps one roster's items, counting remembered requests
+	// from others; a roster set or a subscription past it is refused.
+	MaxItems int `toml:"max_items"`
+	// MaxPendingOut caps one account's subscription requests still
+	// waiting for an answer.
+	MaxPendingOut int `toml:"max_pending_out"`
+	// SubscriptionsPerMinute caps the new subscription requests one
+	// account sends (a burst of this many, refilled over a minute).
+	SubscriptionsPerMinute int `toml:"subscriptions_per_minute"`
 }
 
 // Offline is the store-and-forward queue for users who are not online.
@@ -507,11 +537,16 @@ func Default() Config {
 			C2STLS:    ":5223",
 			HTTP:      ":5280",
 			Component: "127.0.0.1:5347",
+			Metrics:   "127.0.0.1:9280",
 		},
 		TLS: TLS{RequireSTARTTLS: "auto"},
 		Limits: Limits{
 			MaxStanzaBytes:            256 << 10,
 			MaxQueue:                  10000,
+			StanzasPerSecond:          100,
+			BytesPerSecond:            256 << 10,
+			ShaperBurst:               Duration{10 * time.Second},
+			FloodDisconnect:           Duration{2 * time.Minute},
 			IdleTimeout:               Duration{5 * time.Minute},
 			ConnectionsPerIPPerMinute: 300,
 			LoginsPerIPPerMinute:      120,
@@ -525,6 +560,7 @@ func Default() Config {
 			HTTPReadTimeout:           Duration{30 * time.Second},
 			GCHeadroomMB:              64,
 		},
+		Roster:       Roster{MaxItems: 2000, MaxPendingOut: 100, SubscriptionsPerMinute: 30},
 		Offline:      Offline{Expiry: Duration{30 * 24 * time.Hour}, Quota: 10000, Durable: "on"},
 		Archive:      Archive{Mode: "none", Retention: Duration{30 * 24 * time.Hour}},
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
@@ -682,6 +718,24 @@ func (c *Config) Validate() error {
 	}
 	if c.Offline.Quota < 0 {
 		return errors.New("config: offline.quota must be 0 (unlimited) or more")
+	}
+	for _, p := range []struct {
+		key string
+		v   int64
+	}{
+		{"limits.stanzas_per_second", int64(c.Limits.StanzasPerSecond)},
+		{"limits.bytes_per_second", int64(c.Limits.BytesPerSecond)},
+		{"limits.flood_disconnect", int64(c.Limits.FloodDisconnect.Duration)},
+		{"roster.max_items", int64(c.Roster.MaxItems)},
+		{"roster.max_pending_out", int64(c.Roster.MaxPendingOut)},
+		{"roster.subscriptions_per_minute", int64(c.Roster.SubscriptionsPerMinute)},
+	} {
+		if p.v < 0 {
+			return fmt.Errorf("config: %s must be 0 (off) or more", p.key)
+		}
+	}
+	if (c.Limits.StanzasPerSecond > 0 || c.Limits.BytesPerSecond > 0) && c.Limits.ShaperBurst.Duration < time.Second {
+		return errors.New("config: limits.shaper_burst must be at least 1s (e.g. \"10s\": how much of each rate a quiet session saves up)")
 	}
 	if c.MUC.Domain != "" {
 		d, err := jid.New("", c.MUC.Domain, "")

@@ -120,6 +120,13 @@ func (s *Server) rosterSet(ctx context.Context, iq *IQ) (*xmlstream.Element, err
 		groups = append(groups, name)
 	}
 	if !exists {
+		room, _, err := s.rosterRoom(ctx, me)
+		if err != nil {
+			return nil, err
+		}
+		if !room {
+			return nil, s.errRosterFull("your")
+		}
 		cur = store.RosterItem{Contact: contact, Subscription: store.SubNone}
 	}
 	cur.Name = x.Attr("name")

@@ -49,6 +49,7 @@ type Server struct {
 	// subMu serializes subscription state changes: they touch two rosters
 	// and are rare, so one lock keeps both sides consistent.
 	subMu sync.Mutex
+	lim   rosterLimits // [roster] bounds (limits.go)
 
 	priv    privacyState // mam branch: blocking, last seen, archive (mam.go)
 	pep     *pep.Service // personal eventing, private XML, vcard-temp (pep.go)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"bluetick/internal/jid"
 	"bluetick/internal/session"
@@ -33,24 +34,13 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 	}
 	switch typ {
 	case "subscribe":
-		s.update(ctx, me, to, func(it *store.RosterItem) {
-			it.InRoster = true
-			if it.Subscription != store.SubTo && it.Subscription != store.SubBoth {
-				it.PendingOut = true
-			}
-		})
-		if !ok {
-			// No such account: answer as its server would, with a refusal.
-			s.inboundUnsubscribed(ctx, to, me)
-			return
-		}
-		s.inboundSubscribe(ctx, me, to, el)
+		s.subscribe(ctx, sess, me, to, ok, el)
 	case "subscribed":
 		if !ok {
 			return
 		}
 		var approved bool
-		s.update(ctx, me, to, func(it *store.RosterItem) {
+		err := s.update(ctx, me, to, func(it *store.RosterItem) {
 			switch {
 			case it.PendingIn:
 				it.PendingIn = false
@@ -63,6 +53,10 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 				it.InRoster = true
 			}
 		})
+		if errors.Is(err, errRosterFull) {
+			s.reply(sess, el, s.errRosterFull("your"))
+			return
+		}
 		if approved {
 			s.inboundSubscribed(ctx, me, to)
 			s.sendPresenceOf(me, to, true)
@@ -93,10 +87,93 @@ func (s *Server) subscription(ctx context.Context, sess *session.Session, to jid
 	}
 }
 
-// inboundSubscribe is the contact's side of a subscribe from sender.
+// subscribe is the user's side of a subscription request (RFC 6121
+// §3.1.1-3.1.3) within the [roster] bounds. A request repeated while the
+// first is pending is not shown to the contact again. A new one counts
+// against roster.subscriptions_per_minute, then must fit in
+// roster.max_pending_out and in both rosters (roster.max_items); one to an
+// account that does not exist is refused as its server would, and leaves
+// nothing behind (§3.1.3 lets a server drop it).
+func (s *Server) subscribe(ctx context.Context, sess *session.Session, me, to jid.JID, exists bool, el *xmlstream.Element) {
+	cur, err := s.store.RosterItem(ctx, me.Local(), to.String())
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.reply(sess, el, stanza.ErrInternal)
+		return
+	}
+	isNew := !cur.PendingOut && cur.Subscription != store.SubTo && cur.Subscription != store.SubBoth
+	if isNew && !s.allowSubscription(me) {
+		s.lim.refusedRate.Add(1)
+		s.log.Debug("subscription refused: rate", "user", me.String(), "contact", to.String())
+		s.reply(sess, el, &stanza.Error{Type: "wait", Condition: "policy-violation",
+			Text: fmt.Sprintf("too many subscription requests (at most %d a minute)", s.cfg.Roster.SubscriptionsPerMinute)})
+		return
+	}
+	if !exists {
+		s.lim.absent.Add(1)
+		if !s.inboundUnsubscribed(ctx, to, me) {
+			_ = sess.Send(xmlstream.New(xmlstream.NSClient, "presence", "type", "unsubscribed", "from", to.String(), "to", sess.JID().String()))
+		}
+		return
+	}
+	if isNew {
+		if e := s.roomForRequest(ctx, me, to, found); e != nil {
+			s.log.Debug("subscription refused", "user", me.String(), "contact", to.String(), "condition", e.Condition, "text", e.Text)
+			s.reply(sess, el, e)
+			return
+		}
+	}
+	if err := s.update(ctx, me, to, func(it *store.RosterItem) {
+		it.InRoster = true
+		if it.Subscription != store.SubTo && it.Subscription != store.SubBoth {
+			it.PendingOut = true
+		}
+	}); err != nil {
+		if errors.Is(err, errRosterFull) {
+			s.reply(sess, el, s.errRosterFull("your"))
+		} else {
+			s.reply(sess, el, stanza.ErrInternal)
+		}
+		return
+	}
+	s.inboundSubscribe(ctx, me, to, el)
+}
+
+// roomForRequest checks that a new request of me to contact fits: under
+// roster.max_pending_out, and in both rosters when it adds an item to
+// either (roster.max_items).
+func (s *Server) roomForRequest(ctx context.Context, me, contact jid.JID, haveItem bool) *stanza.Error {
+	room, pending, err := s.rosterRoom(ctx, me)
+	if err != nil {
+		return stanza.ErrInternal
+	}
+	if max := s.cfg.Roster.MaxPendingOut; max > 0 && pending >= max {
+		s.lim.refusedPending.Add(1)
+		return &stanza.Error{Type: "wait", Condition: "resource-constraint",
+			Text: fmt.Sprintf("too many subscription requests awaiting an answer (at most %d)", max)}
+	}
+	if !haveItem && !room {
+		return s.errRosterFull("your")
+	}
+	_, err = s.store.RosterItem(ctx, contact.Local(), me.String())
+	if errors.Is(err, store.ErrNotFound) {
+		room, _, err = s.rosterRoom(ctx, contact)
+		if err == nil && !room {
+			return s.errRosterFull("the contact's")
+		}
+	}
+	if err != nil {
+		return stanza.ErrInternal
+	}
+	return nil
+}
+
+// inboundSubscribe is the contact's side of a subscribe from sender. A
+// request the contact has pending already is not delivered again
+// (Appendix A.2.1).
 func (s *Server) inboundSubscribe(ctx context.Context, sender, contact jid.JID, el *xmlstream.Element) {
-	var auto, approvedNow bool
-	s.update(ctx, contact, sender, func(it *store.RosterItem) {
+	var auto, approvedNow, repeated bool
+	err := s.update(ctx, contact, sender, func(it *store.RosterItem) {
 		switch {
 		case it.Subscription == store.SubFrom || it.Subscription == store.SubBoth:
 			auto = true
@@ -104,10 +181,19 @@ func (s *Server) inboundSubscribe(ctx context.Context, sender, contact jid.JID, 
 			it.Approved = false
 			it.Subscription = addFrom(it.Subscription)
 			auto, approvedNow = true, true
+		case it.PendingIn:
+			repeated = true
 		default:
 			it.PendingIn = true
 		}
 	})
+	if err != nil {
+		return
+	}
+	if repeated {
+		s.lim.duplicates.Add(1)
+		return
+	}
 	if auto {
 		s.inboundSubscribed(ctx, contact, sender)
 		if approvedNow {
@@ -157,8 +243,9 @@ func (s *Server) inboundUnsubscribe(ctx context.Context, sender, contact jid.JID
 }
 
 // inboundUnsubscribed is the user's side of a refusal or cancellation
-// from sender.
-func (s *Server) inboundUnsubscribed(ctx context.Context, sender, user jid.JID) {
+// from sender; it reports whether the user's available resources were
+// told.
+func (s *Server) inboundUnsubscribed(ctx context.Context, sender, user jid.JID) bool {
 	changed := false
 	s.update(ctx, user, sender, func(it *store.RosterItem) {
 		if it.Subscription == store.SubTo || it.Subscription == store.SubBoth || it.PendingOut {
@@ -168,20 +255,24 @@ func (s *Server) inboundUnsubscribed(ctx context.Context, sender, user jid.JID) 
 		it.PendingOut = false
 	})
 	if changed {
-		s.sendToAvailable(user, xmlstream.New(xmlstream.NSClient, "presence", "type", "unsubscribed", "from", sender.String(), "to", user.String()))
+		return s.sendToAvailable(user, xmlstream.New(xmlstream.NSClient, "presence", "type", "unsubscribed", "from", sender.String(), "to", user.String()))
 	}
+	return false
 }
 
 // update applies fn to user's item for contact (a fresh none item if
 // absent), saves it, and pushes it if it is visible in the roster. An item
-// that is neither in the roster nor remembers anything is deleted.
-func (s *Server) update(ctx context.Context, user, contact jid.JID, fn func(*store.RosterItem)) {
+// that is neither in the roster nor remembers anything is deleted. A new
+// item that would take the roster past roster.max_items is not created:
+// errRosterFull. Other errors are logged and returned.
+func (s *Server) update(ctx context.Context, user, contact jid.JID, fn func(*store.RosterItem)) error {
 	cur, err := s.store.RosterItem(ctx, user.Local(), contact.String())
-	if errors.Is(err, store.ErrNotFound) {
+	isNew := errors.Is(err, store.ErrNotFound)
+	if isNew {
 		cur = store.RosterItem{Contact: contact.String(), Subscription: store.SubNone}
 	} else if err != nil {
 		s.log.Error("roster update", "user", user.String(), "contact", contact.String(), "err", err)
-		return
+		return err
 	}
 	before := cur
 	before.Groups = nil
@@ -190,21 +281,35 @@ func (s *Server) update(ctx context.Context, user, contact jid.JID, fn func(*sto
 	after.Groups = nil
 	if before.Subscription == after.Subscription && before.PendingIn == after.PendingIn &&
 		before.PendingOut == after.PendingOut && before.Approved == after.Approved && before.InRoster == after.InRoster {
-		return
+		return nil
 	}
 	var ver int64
 	if !cur.InRoster && cur.Subscription == store.SubNone && !cur.PendingIn && !cur.PendingOut && !cur.Approved {
+		if isNew {
+			return nil
+		}
 		ver, err = s.store.DeleteRosterItem(ctx, user.Local(), contact.String())
 	} else {
+		if isNew && s.cfg.Roster.MaxItems > 0 {
+			room, _, err := s.rosterRoom(ctx, user)
+			if err != nil {
+				s.log.Error("roster update", "user", user.String(), "contact", contact.String(), "err", err)
+				return err
+			}
+			if !room {
+				return errRosterFull
+			}
+		}
 		ver, err = s.store.PutRosterItem(ctx, user.Local(), cur)
 	}
 	if err != nil {
 		s.log.Error("roster update", "user", user.String(), "contact", contact.String(), "err", err)
-		return
+		return err
 	}
 	if cur.InRoster {
 		s.push(user, cur, ver)
 	}
+	return nil
 }
 
 func addFrom(sub string) string {

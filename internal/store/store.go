@@ -95,6 +95,10 @@ type Rosters interface {
 	// new version (which may increase even if nothing was removed; it never
 	// decreases).
 	DeleteRosterItem(ctx context.Context, user, contact string) (int64, error)
+	// RosterCounts returns how many items a user has (InRoster or not)
+	// and how many of them are PendingOut, for the roster limits; zeros
+	// for an unknown account.
+	RosterCounts(ctx context.Context, user string) (items, pendingOut int, err error)
 }
 
 // OfflineMessage is a stanza held for a user who was not online

@@ -138,3 +138,13 @@ func (s *Store) DeleteRosterItem(ctx context.Context, user, contact string) (int
 del AS (DELETE FROM roster WHERE username IN (SELECT name FROM bump) AND contact = $2)
 SELECT roster_version FROM bump`, user, contact)
 }
+
+// RosterCounts implements store.Rosters: one scan of the user's rows
+// (the primary key's prefix), at most the roster limit of them.
+func (s *Store) RosterCounts(ctx context.Context, user string) (items, pendingOut int, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE pending_out) FROM roster WHERE username = $1`, user).Scan(&items, &pendingOut)
+	if err != nil {
+		return 0, 0, wrap(err, "roster counts of %q", user)
+	}
+	return items, pendingOut, nil
+}

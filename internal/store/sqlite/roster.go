@@ -150,3 +150,13 @@ func bumpVersion(ctx context.Context, tx *sql.Tx, user string) (int64, error) {
 	}
 	return ver, nil
 }
+
+// RosterCounts implements store.Rosters: one scan of the user's rows
+// (the primary key's prefix), at most the roster limit of them.
+func (s *Store) RosterCounts(ctx context.Context, user string) (items, pendingOut int, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(pending_out), 0) FROM roster WHERE user = ?`, user).Scan(&items, &pendingOut)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: roster counts: %w", err)
+	}
+	return items, pendingOut, nil
+}

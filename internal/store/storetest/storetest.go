@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rosters/VersionNotReused", s.testRosterVersionNotReused},
 		{"Rosters/NotInRoster", s.testRosterNotInRoster},
 		{"Rosters/PerUser", s.testRosterPerUser},
+		{"Rosters/Counts", s.testRosterCounts},
 		{"Offline/SeqAndOrder", s.testOfflineSeqAndOrder},
 		{"Offline/SeqNeverReused", s.testOfflineSeqNeverReused},
 		{"Offline/Fields", s.testOfflineFields},
@@ -719,6 +720,39 @@ func (s *suite) testRosterPerUser(t *testing.T) {
 	if !itemEqual(got, b) {
 		t.Fatalf("bob's item = %+v", got)
 	}
+}
+
+// testRosterCounts: RosterCounts counts every item, hidden ones too, and
+// the pending-out ones, per user; an unknown account has none.
+func (s *suite) testRosterCounts(t *testing.T) {
+	ctx := t.Context()
+	st := s.withUsers(t, "alice", "bob")
+	check := func(user string, items, pending int) {
+		t.Helper()
+		n, p, err := st.RosterCounts(ctx, user)
+		must(t, "RosterCounts", err)
+		if n != items || p != pending {
+			t.Fatalf("RosterCounts(%s) = %d items, %d pending out; want %d, %d", user, n, p, items, pending)
+		}
+	}
+	check("alice", 0, 0)
+	check("ghost", 0, 0)
+	for i := range 5 {
+		_, err := st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: fmt.Sprintf("c%d@example.org", i), Subscription: store.SubNone, PendingOut: i%2 == 0, InRoster: true})
+		must(t, "PutRosterItem", err)
+	}
+	_, err := st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "asker@example.org", Subscription: store.SubNone, PendingIn: true})
+	must(t, "PutRosterItem", err)
+	_, err = st.PutRosterItem(ctx, "bob", store.RosterItem{Contact: "x@example.org", Subscription: store.SubNone, PendingOut: true, InRoster: true})
+	must(t, "PutRosterItem", err)
+	check("alice", 6, 3)
+	check("bob", 1, 1)
+	// Answered: no longer pending. Removed: no longer counted.
+	_, err = st.PutRosterItem(ctx, "alice", store.RosterItem{Contact: "c0@example.org", Subscription: store.SubTo, InRoster: true})
+	must(t, "PutRosterItem", err)
+	_, err = st.DeleteRosterItem(ctx, "alice", "c2@example.org")
+	must(t, "DeleteRosterItem", err)
+	check("alice", 5, 1)
 }
 
 // ---- Offline --------------------------------------------------------------
