@@ -632,16 +632,25 @@ func (r *Router) deliverDurably(ctx context.Context, bare jid.JID, el *xmlstream
 	// session is about to take.
 	w := r.offline.Hold(bare, el)
 	var remote []Session
+	taken := false
 	for _, s := range targets {
 		ds, ok := s.(*session.Session)
 		if !ok {
 			remote = append(remote, s)
 			continue
 		}
-		if ds.SendDurable(el, w) != nil {
-			if err := r.storePending(ctx, bare, s); err != nil {
-				return nil, err
-			}
+		if ds.SendDurable(el, w) == nil {
+			taken = true
+		} else if err := r.storePending(ctx, bare, s); err != nil {
+			return nil, err
+		}
+	}
+	if !taken && len(remote) == 0 {
+		// Every target was closing (cut, ending): no session will spill
+		// the record when it ends, so it goes to the store now, where the
+		// drain of the user's next session finds it.
+		if err := spill(w)(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if len(remote) > 0 {
