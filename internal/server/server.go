@@ -106,7 +106,10 @@ func (s *Server) Hooks() session.Hooks {
 func (s *Server) delivered(sess *session.Session, seqs []int64) {
 	ctx := context.Background()
 	s.Offline.Delete(sess.JID().Bare(), seqs) // the next page's Load waits for it
-	if sess.OfflineOutstanding() == 0 && sess.Available() && sess.Priority() >= 0 {
+	// A session ending reports what its client received last from
+	// TakePending, under the user's delivery lock: no drain to it then
+	// (Drain would take that lock again).
+	if !sess.Closed() && sess.OfflineOutstanding() == 0 && sess.Available() && sess.Priority() >= 0 {
 		if err := s.Router.Drain(ctx, sess); err != nil {
 			s.log.Error("offline: drain", "user", sess.JID().Bare().String(), "err", err)
 		}
