@@ -16,6 +16,7 @@ Usage:
   bluetick user passwd NAME [--password P]
   bluetick user del NAME
   bluetick user list
+  bluetick user info NAME                 failed logins since the last success, known addresses
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
   bluetick version
 

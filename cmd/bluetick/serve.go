@@ -207,7 +207,7 @@ func serve(args []string) error {
 	// answers and the caps hash in the stream features are computed from
 	// what is registered.
 	mux := http.NewServeMux()
-	mets := newMetrics(svc.Gate())
+	mets := newMetrics(svc.Gate(), svc.LoginMetrics())
 	mets.add(svc.WritePrometheus, svc.Shaper.WritePrometheus, im.WritePrometheus)
 	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"time"
 
 	"bluetick/internal/auth"
+	"bluetick/internal/c2s"
 	"bluetick/internal/jid"
 	"bluetick/internal/store"
 )
@@ -18,7 +21,7 @@ import (
 // runs (SQLite in WAL mode allows a second process, PostgreSQL any number).
 func userCmd(args []string) error {
 	if len(args) == 0 {
-		return errors.New("user: say add, passwd, del or list (e.g. bluetick user add alice)")
+		return errors.New("user: say add, passwd, del, list or info (e.g. bluetick user add alice)")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
@@ -113,8 +116,48 @@ func userCmd(args []string) error {
 		for _, u := range users {
 			fmt.Printf("%s@%s\n", u, cfg.Domain)
 		}
+	case "info":
+		ls, err := st.LoginStats(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %s", name)
+		} else if err != nil {
+			return err
+		}
+		printLogins(os.Stdout, name+"@"+cfg.Domain, ls, c2s.ThrottleConfig(cfg), time.Now())
 	default:
-		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del or list)", sub)
+		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list or info)", sub)
 	}
 	return nil
+}
+
+// printLogins writes what the store knows of an account's logins. A
+// running server writes login outcomes within about a second.
+func printLogins(w io.Writer, account string, ls store.LoginStats, tc auth.ThrottleConfig, now time.Time) {
+	at := func(t time.Time, addr string) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 MST") + " from " + addr
+	}
+	fmt.Fprintf(w, "%s\n", account)
+	fmt.Fprintf(w, "  last login:                 %s\n", at(ls.LastSuccess, ls.LastSuccessAddr))
+	fmt.Fprintf(w, "  failed logins since then:   %d\n", ls.Failed)
+	fmt.Fprintf(w, "  last failed login:          %s\n", at(ls.LastFailure, ls.LastFailureAddr))
+	streak := 0
+	if !ls.StreakLast.IsZero() && now.Sub(ls.StreakLast) <= tc.Window {
+		streak = ls.Streak
+	}
+	fmt.Fprintf(w, "  failures from new addresses (login throttle streak): %d", streak)
+	if until := ls.StreakLast.Add(tc.Delay(streak)); streak > 0 && until.After(now) {
+		fmt.Fprintf(w, "; logins from new addresses refused until %s", until.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  known addresses (logged in from before):")
+	if len(ls.Known) == 0 {
+		fmt.Fprintf(w, " none")
+	}
+	fmt.Fprintln(w)
+	for _, k := range ls.Known {
+		fmt.Fprintf(w, "    %-40s last %s\n", k.Prefix, k.LastSeen.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
 }

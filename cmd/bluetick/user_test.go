@@ -1,11 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"bluetick/internal/config"
 	"bluetick/internal/pgtest"
+	"bluetick/internal/store"
 )
 
 // With the store in PostgreSQL, account commands leave no data directory
@@ -35,4 +41,64 @@ func TestUserCommandDataDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "bluetick-data")); err != nil {
 		t.Fatalf("SQLite: no data directory: %v", err)
 	}
+}
+
+// `bluetick user info` shows the operator the failed logins since the
+// last success, the throttle's state and the known addresses.
+func TestUserInfoShowsFailedLogins(t *testing.T) {
+	dir := t.TempDir()
+	if err := userCmd([]string{"add", "alice", "--password", "pw", "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DataDir = dir
+	st, err := openStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	evs := []store.LoginEvent{{User: "alice", At: now.Add(-time.Hour), Addr: "192.0.2.1", Success: true, Prefix: "192.0.2.1"}}
+	for i := range 12 {
+		evs = append(evs, store.LoginEvent{User: "alice", At: now.Add(time.Duration(i-12) * time.Second), Addr: fmt.Sprintf("10.0.0.%d", i), Stranger: true})
+	}
+	if err := st.RecordLogins(t.Context(), evs, store.LoginPolicy{StreakWindow: time.Hour, KeepKnown: 10}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	out := captureStdout(t, func() error { return userCmd([]string{"info", "alice", "--data", dir}) })
+	for _, want := range []string{
+		"alice@localhost",
+		"last login:                 " + now.Add(-time.Hour).Format("2006-01-02 15:04:05 UTC") + " from 192.0.2.1",
+		"failed logins since then:   12",
+		"last failed login:          " + now.Add(-time.Second).Format("2006-01-02 15:04:05 UTC") + " from 10.0.0.11",
+		"login throttle streak): 12; logins from new addresses refused until",
+		"192.0.2.1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("user info lacks %q:\n%s", want, out)
+		}
+	}
+	t.Log("\n" + out)
+	if err := userCmd([]string{"info", "nobody", "--data", dir}); err == nil || !strings.Contains(err.Error(), "no user nobody") {
+		t.Errorf("info for an absent account: %v", err)
+	}
+}
+
+func captureStdout(t *testing.T, fn func() error) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	err = fn()
+	os.Stdout = old
+	w.Close()
+	b, _ := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

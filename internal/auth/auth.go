@@ -86,6 +86,21 @@ type Config struct {
 	// authenticated user. If nil, the name is used unchanged (only
 	// sensible in tests).
 	PrepareUser func(username string) (string, error)
+	// Admit, if set, is called once per exchange with the canonical
+	// localpart, as soon as it is known and before the password is
+	// checked (before the credential is even looked up); a non-nil
+	// *Failure ends the exchange with it (a login throttle's
+	// temporary-auth-failure, see Throttle). It is called for accounts
+	// that do not exist too, at the same step.
+	Admit func(ctx context.Context, user string) *Failure
+}
+
+// admit runs cfg.Admit if there is one.
+func admit(ctx context.Context, cfg Config, user string) *Failure {
+	if cfg.Admit == nil {
+		return nil
+	}
+	return cfg.Admit(ctx, user)
 }
 
 // Failure is a SASL failure with its RFC 6120 §6.5 condition (for example

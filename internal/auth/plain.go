@@ -83,6 +83,9 @@ func (p *plain) verify(ctx context.Context, in []byte) (string, *Failure) {
 	if authzid != "" && !sameUser(p.cfg, authzid, user) {
 		return "", &Failure{Condition: condInvalidAuthzid, Text: "authorization identity must be the authenticated user"}
 	}
+	if f := admit(ctx, p.cfg, user); f != nil {
+		return "", f
+	}
 	// The same preparation as NewCredentials, or a password with, say,
 	// a non-NFC form would never match. A password the profile rejects
 	// cannot be anyone's password.

@@ -196,6 +196,9 @@ func (s *scram) first(ctx context.Context, in []byte) ([]byte, *Failure) {
 	if authzid != "" && !sameUser(s.cfg, authzid, user) {
 		return nil, &Failure{Condition: condInvalidAuthzid, Text: "authorization identity must be the authenticated user"}
 	}
+	if f := admit(ctx, s.cfg, user); f != nil {
+		return nil, f
+	}
 	cred, known, f := lookupCredential(ctx, s.cfg, s.h, user)
 	if f != nil {
 		return nil, f

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"bluetick/internal/admission"
+	"bluetick/internal/auth"
 	"bluetick/internal/config"
 	"bluetick/internal/router"
 	"bluetick/internal/server"
@@ -32,6 +33,8 @@ type Service struct {
 	lim  xmlstream.Limits
 	gate *admission.Gate        // every listener's admission (per address, descriptors)
 	auth *admission.RateLimiter // authentication attempts per IP
+	// guard throttles logins per account and records their outcomes.
+	guard *auth.Throttle
 
 	active atomic.Int64 // open connections
 
@@ -118,7 +121,7 @@ type owned struct {
 
 // New returns a service; tlsConf serves STARTTLS and direct TLS.
 func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Logger) *Service {
-	return &Service{
+	s := &Service{
 		cfg:       cfg,
 		im:        im,
 		tls:       tlsConf,
@@ -130,6 +133,8 @@ func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Lo
 		park:      canPark(),
 		parkAfter: defaultParkAfter,
 	}
+	s.guard = newThrottle(cfg, im.Store(), s)
+	return s
 }
 
 // Parked is the number of connections waiting for input without a
@@ -285,4 +290,8 @@ func (s *Service) Shutdown(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+	// The login outcomes not written yet.
+	gctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.guard.Close(gctx)
 }

@@ -13,6 +13,7 @@ import (
 	"bluetick/internal/certs"
 	"bluetick/internal/config"
 	"bluetick/internal/server"
+	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/xmlstream"
 	"bluetick/internal/xmpptest"
@@ -27,6 +28,13 @@ type testServer struct {
 }
 
 func startServer(t testing.TB, mod func(*config.Config)) *testServer {
+	t.Helper()
+	return startServerWith(t, mod, nil)
+}
+
+// startServerWith is startServer with the store wrapped by wrap (nil: as
+// is), for tests that watch what the server asks of it.
+func startServerWith(t testing.TB, mod func(*config.Config), wrap func(store.Store) store.Store) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -61,7 +69,11 @@ func startServer(t testing.TB, mod func(*config.Config)) *testServer {
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	im := server.New(cfg, st, log)
+	var ss store.Store = st
+	if wrap != nil {
+		ss = wrap(st)
+	}
+	im := server.New(cfg, ss, log)
 	if cfg.DurableDelivery() {
 		if err := im.Offline.UseLog(context.Background(), filepath.Join(dir, "journal")); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"bluetick/internal/auth"
 	"bluetick/internal/jid"
 	"bluetick/internal/stanza"
+	"bluetick/internal/store"
 	"bluetick/internal/xmlstream"
 )
 
@@ -24,8 +25,15 @@ func mechanisms(secure bool) []string { return auth.Mechanisms(secure) }
 func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 	ctx := context.Background()
 	mech := first.Attr("mechanism")
+	var attempt *auth.Attempt // admitted by the per-account throttle
 	fail := func(cond, text string) (bool, error) {
 		st.failures++
+		if cond == "not-authorized" {
+			st.svc.guard.Metrics.Failures.Add(1)
+			if attempt != nil {
+				attempt.Failed()
+			}
+		}
 		if cond == "not-authorized" || cond == "invalid-authzid" {
 			delay := st.svc.cfg.Limits.FailedAuthDelay.Duration << (st.failures - 1)
 			if delay > 8*time.Second {
@@ -46,6 +54,7 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 		return false, nil
 	}
 	if ip := st.t.Remote().String(); !st.svc.exempt(ip) && !st.svc.auth.Allow(ip) {
+		st.svc.guard.Metrics.ThrottledAddress.Add(1)
 		return fail("temporary-auth-failure", "too many login attempts from this address; wait a minute")
 	}
 	allowed := false
@@ -63,6 +72,16 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 	neg, err := auth.NewNegotiator(mech, auth.Config{
 		Lookup:      st.svc.im.Store().Credential,
 		PrepareUser: jid.PrepareLocal,
+		// Whatever the address (loopback too), before any password
+		// check: refused at once, nothing sleeps for the back-off.
+		Admit: func(ctx context.Context, user string) *auth.Failure {
+			a, wait := st.svc.guard.Admit(ctx, user, st.t.Remote())
+			if a == nil {
+				return &auth.Failure{Condition: "temporary-auth-failure", Text: retryText(wait)}
+			}
+			attempt = a
+			return nil
+		},
 	})
 	if err != nil {
 		return fail("invalid-mechanism", "")
@@ -88,7 +107,20 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 			}
 			st.user = neg.Username()
 			st.log = st.log.With("user", st.user)
-			return true, st.t.Write([]*xmlstream.Element{succ})
+			var prev store.LoginStats
+			if attempt != nil {
+				var err error
+				if prev, err = attempt.Succeeded(ctx); err != nil {
+					st.log.Warn("sasl: reading the account's failed logins", "err", err)
+				}
+			}
+			if err := st.t.Write([]*xmlstream.Element{succ}); err != nil {
+				return false, err
+			}
+			if prev.Failed > 0 {
+				st.svc.loginNotice(ctx, st.user, prev, st.t.Remote().String())
+			}
+			return true, nil
 		}
 		ch := xmlstream.New(nsSASL, "challenge")
 		if len(out) > 0 {

@@ -440,6 +440,17 @@ type Limits struct {
 	// FailedAuthDelay is added before answering each failed authentication,
 	// doubling per failure on the same connection.
 	FailedAuthDelay Duration `toml:"failed_auth_delay"`
+	// Per-account login throttle (docs/configuration.md#login-throttling),
+	// on whatever address, loopback included: after AccountLoginFailures
+	// failed logins to one account from addresses it never logged in from,
+	// each further attempt from such an address waits AccountLoginBackoff,
+	// doubling per failure up to AccountLoginBackoffMax, and is refused
+	// until then; the count starts again after AccountLoginWindow without
+	// a failure. 0 failures turns it off.
+	AccountLoginFailures   int      `toml:"account_login_failures"`
+	AccountLoginBackoff    Duration `toml:"account_login_backoff"`
+	AccountLoginBackoffMax Duration `toml:"account_login_backoff_max"`
+	AccountLoginWindow     Duration `toml:"account_login_window"`
 	// MaxConnections caps concurrent client connections on this node.
 	MaxConnections int `toml:"max_connections"`
 	// NegotiationTimeout bounds the time from TCP accept to a bound session.
@@ -552,6 +563,10 @@ func Default() Config {
 			LoginsPerIPPerMinute:      120,
 			ExemptLoopback:            true,
 			FailedAuthDelay:           Duration{500 * time.Millisecond},
+			AccountLoginFailures:      5,
+			AccountLoginBackoff:       Duration{time.Second},
+			AccountLoginBackoffMax:    Duration{5 * time.Minute},
+			AccountLoginWindow:        Duration{time.Hour},
 			MaxConnections:            100000,
 			NegotiationTimeout:        Duration{60 * time.Second},
 			WriteTimeout:              Duration{30 * time.Second},
@@ -712,6 +727,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.FailedAuthDelay.Duration < 0 {
 		return errors.New("config: limits.failed_auth_delay must not be negative")
+	}
+	switch l := c.Limits; {
+	case l.AccountLoginFailures < 0:
+		return errors.New("config: limits.account_login_failures must be 0 (no per-account throttle) or more")
+	case l.AccountLoginFailures == 0:
+	case l.AccountLoginBackoff.Duration <= 0, l.AccountLoginWindow.Duration <= 0:
+		return errors.New("config: limits.account_login_backoff and limits.account_login_window must be greater than zero")
+	case l.AccountLoginBackoffMax.Duration < l.AccountLoginBackoff.Duration:
+		return errors.New("config: limits.account_login_backoff_max must be at least limits.account_login_backoff")
 	}
 	if c.Cluster.Node != "" && strings.ContainsAny(c.Cluster.Node, ". *>") {
 		return fmt.Errorf("config: cluster.node = %q must not contain dots, spaces, * or > (use e.g. \"node1\")", c.Cluster.Node)

@@ -262,6 +262,7 @@ type Store interface {
 	PEP
 	Rooms
 	Push
+	Logins
 	Close() error
 }
 

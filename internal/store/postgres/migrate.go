@@ -270,6 +270,29 @@ CREATE TABLE push_devices (
 );
 CREATE INDEX push_devices_owner ON push_devices (owner, created);
 `,
+
+	// 7: login outcomes per account (store.Logins), the same tables as
+	// the SQLite store's step 6. Every node's login throttle reads
+	// login_stats.streak, so the per-account limit holds for the cluster.
+	`
+CREATE TABLE login_stats (
+	username          TEXT COLLATE "C" PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
+	failed            INTEGER NOT NULL DEFAULT 0,
+	last_failure      TIMESTAMPTZ,
+	last_failure_addr TEXT NOT NULL DEFAULT '',
+	last_success      TIMESTAMPTZ,
+	last_success_addr TEXT NOT NULL DEFAULT '',
+	streak            INTEGER NOT NULL DEFAULT 0,
+	streak_last       TIMESTAMPTZ
+);
+
+CREATE TABLE login_known (
+	username  TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	prefix    TEXT COLLATE "C" NOT NULL,
+	last_seen TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (username, prefix)
+);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

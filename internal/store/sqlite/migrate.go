@@ -255,6 +255,29 @@ CREATE TABLE push_devices (
 ) WITHOUT ROWID;
 CREATE INDEX push_devices_owner ON push_devices (owner, created);
 `,
+
+	// 6: login outcomes per account (store.Logins): failures since the
+	// last success for the owner and the operator, the per-account login
+	// throttle's streak, and the addresses the account logged in from.
+	`
+CREATE TABLE login_stats (
+	user              TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
+	failed            INTEGER NOT NULL DEFAULT 0,
+	last_failure      INTEGER NOT NULL DEFAULT 0, -- Unix microseconds, UTC; 0 = none
+	last_failure_addr TEXT NOT NULL DEFAULT '',
+	last_success      INTEGER NOT NULL DEFAULT 0,
+	last_success_addr TEXT NOT NULL DEFAULT '',
+	streak            INTEGER NOT NULL DEFAULT 0,
+	streak_last       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE login_known (
+	user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	prefix    TEXT NOT NULL,
+	last_seen INTEGER NOT NULL, -- Unix microseconds, UTC
+	PRIMARY KEY (user, prefix)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it

@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, s.archiveTests()...) // mam branch
 	tests = append(tests, s.pushTests()...)
+	tests = append(tests, s.loginTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
 	}
