@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"bluetick/internal/natstest"
 )
 
@@ -81,7 +78,7 @@ func TestHTTPKeepAliveClosedAndCapped(t *testing.T) {
 	if len(held) != perIP {
 		t.Errorf("one address holds %d of %d keep-alive connections, want the cap %d", len(held), tries, perIP)
 	}
-	if n := scrape(t, metrics, "bluetick_connections_refused_total", "http", "per_address"); n != tries-perIP {
+	if n := scrape(t, metrics, "bluetick_connections_refused_total", "listener", "http", "reason", "per_address"); n != tries-perIP {
 		t.Errorf("bluetick_connections_refused_total{listener=http,reason=per_address} = %v, want %d", n, tries-perIP)
 	}
 	// The address is at its cap: another login from elsewhere works.
@@ -161,30 +158,4 @@ func TestLowDescriptorsRefusedEarly(t *testing.T) {
 	if strings.Contains(string(log), "too many open files") {
 		t.Errorf("the process ran out of descriptors:\n%s", lastLines(string(log), 10))
 	}
-}
-
-// scrape reads one counter from the server's /metrics, parsed by the
-// Prometheus text parser; labels are the values of listener and reason.
-func scrape(t *testing.T, addr, name, listener, reason string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range fams[name].GetMetric() {
-		l := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			l[lp.GetName()] = lp.GetValue()
-		}
-		if l["listener"] == listener && l["reason"] == reason {
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
 }

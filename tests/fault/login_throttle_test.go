@@ -2,7 +2,6 @@ package fault_test
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,9 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"bluetick/internal/natstest"
 	"bluetick/internal/xmlstream"
@@ -102,7 +98,7 @@ func TestLoginThrottleManyAddresses(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	checks := int64(scrapeAuth(t, metrics, "bluetick_auth_failures_total", ""))
+	checks := int64(scrape(t, metrics, "bluetick_auth_failures_total"))
 	bound := backoffBound(failures, backoff, backoffMax, elapsed)
 	t.Logf("%d guesses from %d addresses in %v (%.0f a minute): %d password checks (the throttle allows %d), %d refused at once",
 		addrs*perAddr, addrs, elapsed.Round(time.Millisecond), float64(addrs*perAddr)/elapsed.Minutes(), checks, bound, throttled.Load())
@@ -112,7 +108,7 @@ func TestLoginThrottleManyAddresses(t *testing.T) {
 	if checks != wrong.Load() || wrong.Load()+throttled.Load() != addrs*perAddr {
 		t.Errorf("%d checks, %d wrong and %d throttled answers for %d guesses", checks, wrong.Load(), throttled.Load(), addrs*perAddr)
 	}
-	if n := scrapeAuth(t, metrics, "bluetick_auth_throttled_total", "account"); n != float64(throttled.Load()) {
+	if n := scrape(t, metrics, "bluetick_auth_throttled_total", "scope", "account"); n != float64(throttled.Load()) {
 		t.Errorf("bluetick_auth_throttled_total{scope=account} = %v, want %d", n, throttled.Load())
 	}
 
@@ -203,33 +199,4 @@ func backoffBound(failures int, backoff, max, elapsed time.Duration) int {
 		waited += d
 		n++
 	}
-}
-
-// scrapeAuth reads one bluetick_auth_* counter from /metrics; scope is
-// the label's value ("" for none).
-func scrapeAuth(t *testing.T, addr, name, scope string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range fams[name].GetMetric() {
-		got := ""
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == "scope" {
-				got = lp.GetValue()
-			}
-		}
-		if got == scope {
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("/metrics has no %s{scope=%q}", name, scope)
-	return 0
 }

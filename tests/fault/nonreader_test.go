@@ -64,15 +64,7 @@ func nonReader(t *testing.T, sm bool) {
 		t.Error("no log line says the client was cut for not reading")
 	}
 
-	var got []recvd
-	for _, m := range stuck.received() {
-		m.sess = 1
-		got = append(got, m)
-	}
-	for _, m := range next.received() {
-		m.sess = 2
-		got = append(got, m)
-	}
+	got := sessions(stuck, next)
 	tl := check(acked, got)
 	t.Logf("non-reader: %s; stuck client read %d, next login %d (first after %v)",
 		tl, len(stuck.received()), len(next.received()), firstAfter.Round(time.Millisecond))
@@ -116,15 +108,7 @@ func TestNonReaderWithoutSMStopKeepsAll(t *testing.T) {
 	next := login(t, s.c2s, "r01", "next", true)
 	total := func() int { return len(stuck.received()) + len(next.received()) }
 	settle(func() bool { return total() >= n }, total, 5*time.Second, 60*time.Second)
-	var got []recvd
-	for _, m := range stuck.received() {
-		m.sess = 1
-		got = append(got, m)
-	}
-	for _, m := range next.received() {
-		m.sess = 2
-		got = append(got, m)
-	}
+	got := sessions(stuck, next)
 	tl := check(acked, got)
 	t.Logf("non-reader, server stopped: %s; stuck client read %d, after the restart %d",
 		tl, len(stuck.received()), len(next.received()))
@@ -134,4 +118,17 @@ func TestNonReaderWithoutSMStopKeepsAll(t *testing.T) {
 	if tl.outOfOrder > 0 {
 		t.Errorf("%d out of order, e.g. %v", tl.outOfOrder, first(tl.disorder, 5))
 	}
+}
+
+// sessions returns what each client read, in order, marked with its
+// number (1, 2, ...).
+func sessions(cs ...*client) []recvd {
+	var got []recvd
+	for i, c := range cs {
+		for _, m := range c.received() {
+			m.sess = i + 1
+			got = append(got, m)
+		}
+	}
+	return got
 }
