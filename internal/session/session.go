@@ -123,16 +123,19 @@ type Session struct {
 	queue   []entry
 	written int
 	ctrl    []*xmlstream.Element
-	outSeq  uint32 // SM: number of stanzas enqueued (seq of the newest)
-	acked   uint32 // SM: client's last h
-	inH     uint32 // SM: stanzas handled from the client
-	sm      bool   // SM enabled on this session
-	resume  bool   // SM resumption enabled
-	closed  bool   // no more sends: ended, or pending taken
-	w       Writer // attached connection, nil while hibernated
-	wgen    uint64 // bumped by Attach and Detach: a writer of an older generation exits
-	writing bool   // a writer goroutine of generation wgen is running
-	reqOut  bool   // an <r/> is outstanding
+	acks    []heldAck // <a/> answers waiting for the stanzas queued before them
+	enq     uint64    // stanzas ever queued
+	took    uint64    // stanzas ever taken by the writer (counts re-sends again)
+	outSeq  uint32    // SM: number of stanzas enqueued (seq of the newest)
+	acked   uint32    // SM: client's last h
+	inH     uint32    // SM: stanzas handled from the client
+	sm      bool      // SM enabled on this session
+	resume  bool      // SM resumption enabled
+	closed  bool      // no more sends: ended, or pending taken
+	w       Writer    // attached connection, nil while hibernated
+	wgen    uint64    // bumped by Attach and Detach: a writer of an older generation exits
+	writing bool      // a writer goroutine of generation wgen is running
+	reqOut  bool      // an <r/> is outstanding
 	detachT *time.Timer
 	// writeStart is when the write in progress began (zero: none): a
 	// write that takes long means the client is not reading.
@@ -217,6 +220,7 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64, rec Record) e
 		return ErrQueueFull
 	}
 	s.outSeq++
+	s.enq++
 	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq, rec: rec})
 	start, gen := s.kickLocked()
 	w := s.w
@@ -251,15 +255,20 @@ func (s *Session) holdsOffline(seq int64) bool {
 	return false
 }
 
-// SendControl queues a nonza (SM <a/>, <r/>); it is written before pending
-// stanzas and never retained.
+// SendControl queues a nonza (SM <a/>, <r/>, <enabled/>); it is written
+// before pending stanzas, except an <a/>, written after the stanzas queued
+// before it (see heldAck), and never retained.
 func (s *Session) SendControl(el *xmlstream.Element) {
 	s.mu.Lock()
 	if s.w == nil {
 		s.mu.Unlock()
 		return
 	}
-	s.ctrl = append(s.ctrl, el)
+	if el.Space == nsSM && el.Name == "a" {
+		s.acks = append(s.acks, heldAck{el: el, need: s.enq})
+	} else {
+		s.ctrl = append(s.ctrl, el)
+	}
 	start, gen := s.kickLocked()
 	w := s.w
 	s.mu.Unlock()

@@ -46,6 +46,7 @@ func (s *Session) Detach() {
 	s.wgen++ // a running writer sees the change and exits
 	s.writing = false
 	s.ctrl = nil
+	s.acks = nil
 	s.mu.Unlock()
 }
 
@@ -53,7 +54,7 @@ func (s *Session) Detach() {
 // started: there is a connection, nothing is writing, and there is work.
 // The caller starts writeLoop(s.w, gen) after unlocking.
 func (s *Session) kickLocked() (start bool, gen uint64) {
-	if s.w == nil || s.writing || len(s.ctrl) == 0 && s.written >= len(s.queue) {
+	if s.w == nil || s.writing || len(s.ctrl) == 0 && s.written >= len(s.queue) && !s.ackReadyLocked() {
 		return false, 0
 	}
 	s.writing = true
@@ -107,7 +108,7 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 	if n > maxBatch {
 		n = maxBatch
 	}
-	if n <= 0 && len(ctrl) == 0 {
+	if n <= 0 && len(ctrl) == 0 && !s.ackReadyLocked() {
 		s.writing = false
 		s.writeStart = time.Time{}
 		return nil, nil, 0, false
@@ -127,8 +128,27 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 			batch = append(batch, xmlstream.New(nsSM, "r"))
 		}
 	}
+	s.took += uint64(n)
+	for s.ackReadyLocked() {
+		batch = append(batch, s.acks[0].el)
+		s.acks[0] = heldAck{}
+		s.acks = s.acks[1:]
+	}
 	return ctrl, batch, n, true
 }
+
+// heldAck is an <a/> answering the client's <r/>, written once the
+// stanzas queued before it was made are (need: the count of stanzas ever
+// queued then). Handling the stanzas it covers may have queued some to
+// the client — an error bounce — and a client that read the ✓ before the
+// bounce would show a ✓ for a message that will not arrive.
+type heldAck struct {
+	el   *xmlstream.Element
+	need uint64
+}
+
+// ackReadyLocked reports whether the first held ack may be written.
+func (s *Session) ackReadyLocked() bool { return len(s.acks) > 0 && s.acks[0].need <= s.took }
 
 // commitWritten drops the first n written entries when SM is off (there
 // will be no ack, so writing is delivery) and returns their offline

@@ -69,10 +69,14 @@ func nonReader(t *testing.T, sm bool) {
 	t.Logf("non-reader: %s; stuck client read %d, next login %d (first after %v)",
 		tl, len(stuck.received()), len(next.received()), firstAfter.Round(time.Millisecond))
 	if tl.lost > 0 {
-		// Stored but not drained, or gone? A new login drains again.
+		// Stored but not drained, or gone? Once next has left, a new
+		// login drains again.
+		next.logout()
 		probe := login(t, s.c2s, "r01", "probe", true)
 		probe.waitFor(5*time.Second, func() bool { return len(probe.msgs) > 0 })
-		t.Errorf("%d acknowledged messages lost, e.g. %v; a third login then got %d messages", tl.lost, first(tl.lostIDs, 5), len(probe.received()))
+		after := check(acked, sessions(stuck, next, probe))
+		t.Errorf("%d acknowledged messages lost, e.g. %v; a third login after the second left got %d messages (then lost: %d)",
+			tl.lost, first(tl.lostIDs, 5), len(probe.received()), after.lost)
 	}
 	if tl.outOfOrder > 0 {
 		t.Errorf("%d out of order, e.g. %v", tl.outOfOrder, first(tl.disorder, 5))
