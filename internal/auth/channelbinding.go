@@ -205,18 +205,24 @@ func offersPlus(cfg Config) bool {
 //   - "y": the client does channel binding but saw none offered. If the
 //     stream offered -PLUS, someone removed it on the way: refused.
 //   - "p=<type>": needs a -PLUS mechanism and one of the advertised types.
+//
+// These refusals are malformed-request, as Prosody answers them: they come
+// before any credential is looked at, so they are protocol errors, not
+// failed passwords (c2s neither delays them nor counts them against the
+// account), and a client reports them as such, not as a wrong password.
+// Binding data that does not match (final) is not-authorized.
 func checkBinding(g gs2, mech string, cfg Config) ([]byte, *Failure) {
 	switch g.flag {
 	case 'n':
 		return nil, nil
 	case 'y':
 		if offersPlus(cfg) {
-			return nil, &Failure{Condition: condNotAuthorized, Text: "channel binding downgrade detected: this server offered SCRAM-*-PLUS but the client saw no channel binding"}
+			return nil, malformed("channel binding downgrade detected: this server offered SCRAM-*-PLUS but the client saw no channel binding")
 		}
 		return nil, nil
 	}
 	if !isPlus(mech) {
-		return nil, &Failure{Condition: condNotAuthorized, Text: "channel binding (p=) needs a SCRAM-*-PLUS mechanism"}
+		return nil, malformed("channel binding (p=) needs a SCRAM-*-PLUS mechanism")
 	}
 	cb := cfg.ChannelBinding
 	if !cb.Available() || !slices.Contains(cb.Types, g.cbName) {
@@ -224,7 +230,7 @@ func checkBinding(g gs2, mech string, cfg Config) ([]byte, *Failure) {
 		if len(cb.Types) > 0 {
 			text += " (advertised: " + strings.Join(cb.Types, ", ") + ")"
 		}
-		return nil, &Failure{Condition: condNotAuthorized, Text: text}
+		return nil, malformed(text)
 	}
 	data, err := cb.Data(g.cbName)
 	if err != nil || len(data) == 0 {

@@ -162,15 +162,15 @@ func TestChannelBindingRefusals(t *testing.T) {
 		cond string
 		text string
 	}{
-		{"y when -PLUS offered", cfg, SCRAMSHA256, "y,,n=juliet,r=abc", "not-authorized", "downgrade"},
-		{"y with -PLUS", cfg, SCRAMSHA256Plus, "y,,n=juliet,r=abc", "not-authorized", "downgrade"},
-		{"p with plain mechanism", cfg, SCRAMSHA256, "p=tls-exporter,,n=juliet,r=abc", "not-authorized", "PLUS"},
-		{"tls-unique", cfg, SCRAMSHA256Plus, "p=tls-unique,,n=juliet,r=abc", "not-authorized", "tls-unique"},
-		{"type not advertised", onlyEndPoint, SCRAMSHA1Plus, "p=tls-exporter,,n=juliet,r=abc", "not-authorized", "advertised: tls-server-end-point"},
+		{"y when -PLUS offered", cfg, SCRAMSHA256, "y,,n=juliet,r=abc", "malformed-request", "downgrade"},
+		{"y with -PLUS", cfg, SCRAMSHA256Plus, "y,,n=juliet,r=abc", "malformed-request", "downgrade"},
+		{"p with plain mechanism", cfg, SCRAMSHA256, "p=tls-exporter,,n=juliet,r=abc", "malformed-request", "PLUS"},
+		{"tls-unique", cfg, SCRAMSHA256Plus, "p=tls-unique,,n=juliet,r=abc", "malformed-request", "tls-unique"},
+		{"type not advertised", onlyEndPoint, SCRAMSHA1Plus, "p=tls-exporter,,n=juliet,r=abc", "malformed-request", "advertised: tls-server-end-point"},
 		{"bad type name", cfg, SCRAMSHA256Plus, "p=tls_exporter,,n=juliet,r=abc", "malformed-request", ""},
 		{"empty type name", cfg, SCRAMSHA256Plus, "p=,,n=juliet,r=abc", "malformed-request", ""},
 		{"data unavailable", broken, SCRAMSHA256Plus, "p=tls-exporter,,n=juliet,r=abc", "temporary-auth-failure", ""},
-		{"y, unknown user", cfg, SCRAMSHA256, "y,,n=nobody,r=abc", "not-authorized", "downgrade"},
+		{"y, unknown user", cfg, SCRAMSHA256, "y,,n=nobody,r=abc", "malformed-request", "downgrade"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -93,7 +93,7 @@ func TestChannelBindingFeatures(t *testing.T) {
 		t.Fatalf("TLS 1.2: mechanisms %v, channel binding %v", mechs, types)
 	}
 	el := plusLogin(c12, f, "tls-exporter", []byte("x"))
-	wantSASLFailure(t, el, "not-authorized", "tls-exporter is not supported")
+	wantSASLFailure(t, el, "malformed-request", "tls-exporter is not supported")
 	el = plusLogin(c12, f, "tls-server-end-point", endPoint(c12.TLSState()))
 	if el.Name != "success" {
 		t.Fatalf("tls-server-end-point on TLS 1.2: %v", el)
@@ -135,7 +135,7 @@ func TestChannelBindingBothWays(t *testing.T) {
 	other := sha256.Sum256([]byte("another certificate"))
 	wantSASLFailure(t, plusLogin(c, fc, "tls-server-end-point", other[:]), "not-authorized", "channel binding does not match")
 	// tls-unique does not exist on TLS 1.3.
-	wantSASLFailure(t, plusLogin(c, fc, "tls-unique", []byte("x")), "not-authorized", "tls-unique is not supported")
+	wantSASLFailure(t, plusLogin(c, fc, "tls-unique", []byte("x")), "malformed-request", "tls-unique is not supported")
 }
 
 // TestChannelBindingDowngradeRefused: "y" says the client binds but saw no
@@ -149,7 +149,7 @@ func TestChannelBindingDowngradeRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantSASLFailure(t, el, "not-authorized", "downgrade")
+		wantSASLFailure(t, el, "malformed-request", "downgrade")
 	}
 	// "n" is the client that does not bind: fine.
 	el, err := c.SASL(&xmpptest.SCRAM{Mechanism: "SCRAM-SHA-256", User: "alice", Password: "pw"})
