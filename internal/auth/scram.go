@@ -24,10 +24,10 @@ const (
 // scram is the server side of SCRAM-SHA-1 / SCRAM-SHA-256 and their -PLUS
 // variants (RFC 5802 §5, RFC 7677). The exchange is
 //
-//	C: n,,n=user,r=cnonce                       (client-first-message)
+//	C: n,,n=user,r=cnonce                          (client-first-message)
 //	S: r=cnonce+snonce,s=salt,i=iterations,h=ssdp  (server-first-message)
-//	C: c=biws,r=cnonce+snonce,p=proof           (client-final-message)
-//	S: v=signature                              (sent with <success/>)
+//	C: c=biws,r=cnonce+snonce,p=proof              (client-final-message)
+//	S: v=signature                                 (sent with <success/>)
 //
 // With channel binding the client starts with "p=tls-exporter,," and c=
 // carries base64 of that header followed by the binding data. h= (XEP-0474)
