@@ -1,6 +1,7 @@
 // Package auth is the server side of SASL for XMPP (RFC 6120 §6): the
-// SCRAM-SHA-1 and SCRAM-SHA-256 mechanisms (RFC 5802, RFC 7677) and PLAIN
-// (RFC 4616).
+// SCRAM-SHA-1 and SCRAM-SHA-256 mechanisms (RFC 5802, RFC 7677), their
+// channel-binding variants SCRAM-SHA-1-PLUS and SCRAM-SHA-256-PLUS, and
+// PLAIN (RFC 4616).
 //
 // The package knows nothing about XML or base64: the c2s layer decodes each
 // <auth/> and <response/> payload, feeds it to a Negotiator and wraps what
@@ -9,21 +10,49 @@
 // examples and fuzzed directly.
 //
 // Passwords are never stored: an account holds one store.Credential per
-// SCRAM mechanism (salt, iteration count, StoredKey, ServerKey), made by
-// NewCredentials. PLAIN is verified against the same credentials, so one
-// stored form serves all mechanisms.
+// SCRAM hash (salt, iteration count, StoredKey, ServerKey), made by
+// NewCredentials. A -PLUS mechanism uses the credential of its hash, and
+// PLAIN is verified against the same credentials, so one stored form
+// serves all mechanisms.
+//
+// # Channel binding and downgrade protection
+//
+// A stream tells the negotiator what it advertised and what its connection
+// can bind to, in two Config fields, so that SASL (RFC 6120) and SASL2
+// (XEP-0388) run the very same checks:
+//
+//   - Config.ChannelBinding (see ChannelBinding, built by
+//     TLSChannelBinding from the connection's tls.ConnectionState and the
+//     server certificate): the types advertised with XEP-0440
+//     <sasl-channel-binding/> — tls-exporter (RFC 9266, TLS 1.3) and
+//     tls-server-end-point (RFC 5929) — and a function giving their data.
+//     MechanismsFor offers the -PLUS mechanisms only when it is usable.
+//   - Config.Offered: the mechanism list the stream advertised.
+//
+// With them a SCRAM exchange enforces the GS2 rules of RFC 5802 §6: p=<type>
+// needs a -PLUS mechanism and an advertised type, and c= in the
+// client-final-message must then be base64(GS2 header + binding data) of
+// this very connection, so a client talking through a TLS-terminating
+// man in the middle fails; "y" (the client binds but saw no -PLUS) fails
+// when -PLUS was offered, since someone stripped it; "n" is always
+// accepted. And it adds the XEP-0474 (SSDP) attribute h= to its
+// server-first-message: the hash of Offered and the advertised types,
+// which a client compares with what it saw and which the client's proof
+// covers, so stripping a mechanism or a type on the way is detected.
 //
 // The server must not reveal whether an account exists. For an unknown user
 // every mechanism goes through the same steps, with a fake credential that
 // is deterministic per user (so a repeated probe sees the same salt), and
 // fails only where a wrong password would fail, with the same condition and
-// text.
+// text. Channel binding failures depend only on the connection, never on
+// the account.
 package auth
 
 import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 
 	"golang.org/x/text/secure/precis"
 
@@ -32,9 +61,11 @@ import (
 
 // Mechanism names, as advertised in <mechanisms/> and requested in <auth/>.
 const (
-	SCRAMSHA1   = "SCRAM-SHA-1"
-	SCRAMSHA256 = "SCRAM-SHA-256"
-	Plain       = "PLAIN"
+	SCRAMSHA1       = "SCRAM-SHA-1"
+	SCRAMSHA256     = "SCRAM-SHA-256"
+	SCRAMSHA1Plus   = "SCRAM-SHA-1-PLUS"
+	SCRAMSHA256Plus = "SCRAM-SHA-256-PLUS"
+	Plain           = "PLAIN"
 )
 
 // DefaultIterations is the PBKDF2 iteration count for new credentials.
@@ -69,8 +100,10 @@ const (
 	nonceLen = 24
 )
 
-// Config gives a Negotiator access to accounts. It is shared by all
-// exchanges and must be safe for concurrent use.
+// Config is the input of one exchange: access to accounts (Lookup,
+// PrepareUser, Admit: typically shared by all exchanges, and then safe for
+// concurrent use) and what the stream offered (Offered, ChannelBinding:
+// per stream).
 type Config struct {
 	// Lookup returns the stored credential of user (a canonical localpart,
 	// the output of PrepareUser) for mechanism (SCRAMSHA1 or SCRAMSHA256).
@@ -93,6 +126,19 @@ type Config struct {
 	// temporary-auth-failure, see Throttle). It is called for accounts
 	// that do not exist too, at the same step.
 	Admit func(ctx context.Context, user string) *Failure
+
+	// Offered is the mechanism list the stream advertised before this
+	// exchange (<mechanisms/>, or SASL2's <authentication/>), as sent.
+	// When set, the requested mechanism must be in it, SCRAM answers with
+	// the XEP-0474 hash of it (with ChannelBinding.Types) and refuses the
+	// "y" flag if it holds a -PLUS mechanism. Nil: the caller does not
+	// say (tests and tools): no hash, and "y" is refused only if
+	// ChannelBinding is usable.
+	Offered []string
+	// ChannelBinding is what the connection can bind to and what the
+	// stream advertised of it (XEP-0440); the zero value means none, and
+	// then the -PLUS mechanisms are refused.
+	ChannelBinding ChannelBinding
 }
 
 // admit runs cfg.Admit if there is one.
@@ -162,9 +208,12 @@ type Negotiator interface {
 }
 
 // NewNegotiator starts an exchange for mechanism, one of SCRAMSHA1,
-// SCRAMSHA256 or Plain. An unknown mechanism gives a *Failure with
-// condition invalid-mechanism. Whether PLAIN is allowed on this stream
-// (only over TLS, see Mechanisms) is the caller's decision.
+// SCRAMSHA256, SCRAMSHA1Plus, SCRAMSHA256Plus or Plain. An unknown
+// mechanism, one missing from cfg.Offered (when set), or a -PLUS mechanism
+// without usable cfg.ChannelBinding gives a *Failure with condition
+// invalid-mechanism. Whether PLAIN is allowed on this stream (only over
+// TLS, see Mechanisms) is the caller's decision, expressed by leaving it
+// out of what it offers.
 func NewNegotiator(mechanism string, cfg Config) (Negotiator, error) {
 	if cfg.Lookup == nil {
 		// A wiring bug, but reported like any server-side failure so a
@@ -174,26 +223,46 @@ func NewNegotiator(mechanism string, cfg Config) (Negotiator, error) {
 	if cfg.PrepareUser == nil {
 		cfg.PrepareUser = identityUser
 	}
+	if cfg.Offered != nil && !slices.Contains(cfg.Offered, mechanism) {
+		return nil, &Failure{Condition: condInvalidMechanism, Text: "mechanism not offered on this stream"}
+	}
+	if isPlus(mechanism) && !cfg.ChannelBinding.Available() {
+		return nil, &Failure{Condition: condInvalidMechanism, Text: "channel binding is not available on this connection"}
+	}
 	switch mechanism {
-	case SCRAMSHA1:
-		return newSCRAM(hashSHA1, cfg), nil
-	case SCRAMSHA256:
-		return newSCRAM(hashSHA256, cfg), nil
+	case SCRAMSHA1, SCRAMSHA1Plus:
+		return newSCRAM(hashSHA1, mechanism, cfg), nil
+	case SCRAMSHA256, SCRAMSHA256Plus:
+		return newSCRAM(hashSHA256, mechanism, cfg), nil
 	case Plain:
 		return &plain{cfg: cfg}, nil
 	}
 	return nil, &Failure{Condition: condInvalidMechanism, Text: "mechanism not supported"}
 }
 
-// Mechanisms lists the mechanisms to offer, strongest first (clients tend
-// to pick the first one they support). PLAIN sends the password itself, so
-// it is offered only when tlsActive is true (RFC 6120 §6.4.1: the server
-// must not offer mechanisms that would expose the password in clear).
+// Mechanisms lists the mechanisms to offer without channel binding,
+// strongest first (clients tend to pick the first one they support).
+// PLAIN sends the password itself, so it is offered only when tlsActive is
+// true (RFC 6120 §6.4.1: the server must not offer mechanisms that would
+// expose the password in clear).
 func Mechanisms(tlsActive bool) []string {
-	if tlsActive {
-		return []string{SCRAMSHA256, SCRAMSHA1, Plain}
+	return MechanismsFor(tlsActive, ChannelBinding{})
+}
+
+// MechanismsFor is Mechanisms for a connection with channel binding cb:
+// when cb is usable the -PLUS mechanisms come first (binding to the TLS
+// channel beats any hash without it), then the others, strongest first.
+// The result is what a stream advertises and passes as Config.Offered.
+func MechanismsFor(tlsActive bool, cb ChannelBinding) []string {
+	m := make([]string, 0, 5)
+	if cb.Available() {
+		m = append(m, SCRAMSHA256Plus, SCRAMSHA1Plus)
 	}
-	return []string{SCRAMSHA256, SCRAMSHA1}
+	m = append(m, SCRAMSHA256, SCRAMSHA1)
+	if tlsActive {
+		m = append(m, Plain)
+	}
+	return m
 }
 
 // NewCredentials derives one store.Credential per SCRAM mechanism from a

@@ -367,8 +367,8 @@ func TestSCRAMClientFirstErrors(t *testing.T) {
 		msg  string
 		cond string
 	}{
-		{"p=tls-unique,,n=juliet,r=abc", "not-authorized"},
-		{"p=tls-exporter,a=juliet@example.com,n=juliet,r=abc", "not-authorized"},
+		{"p=tls-unique,,n=juliet,r=abc", "malformed-request"},
+		{"p=tls-exporter,a=juliet@example.com,n=juliet,r=abc", "malformed-request"},
 		{"x,,n=juliet,r=abc", "malformed-request"},
 		{"n", "malformed-request"},
 		{"n,", "malformed-request"},
@@ -408,7 +408,7 @@ func TestSCRAMClientFirstErrors(t *testing.T) {
 	// Channel binding refusal says why.
 	n := mustNegotiator(t, SCRAMSHA1, m.config())
 	_, _, err := n.Step(ctx, []byte("p=tls-unique,,n=juliet,r=abc"))
-	if f := wantFailure(t, err, "not-authorized"); !strings.Contains(f.Text, "channel binding") {
+	if f := wantFailure(t, err, "malformed-request"); !strings.Contains(f.Text, "channel binding") {
 		t.Errorf("text %q", f.Text)
 	}
 }

@@ -163,3 +163,178 @@ func FuzzPlain(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGS2 checks the GS2 header parser: whatever it accepts splits the
+// message exactly, and the parts rebuild the header byte for byte.
+func FuzzGS2(f *testing.F) {
+	for _, s := range []string{
+		"n,,n=juliet,r=abc",
+		"y,,n=juliet,r=abc",
+		"p=tls-exporter,,n=juliet,r=abc",
+		"p=tls-server-end-point,a=juliet@example.com,n=juliet,r=abc",
+		"p=tls-unique,a=a=2Cb=3Dc,n=x,r=y",
+		"p=,,n=juliet,r=abc",
+		"p=tls_exporter,,",
+		"q,,n=juliet",
+		"n,a=,x",
+		"n,a==2X,x",
+		"n",
+		",",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		g, bare, fail := parseGS2(msg)
+		if fail != nil {
+			if fail.Condition != condMalformed {
+				t.Fatalf("condition %q", fail.Condition)
+			}
+			return
+		}
+		if g.header+bare != msg || !strings.HasSuffix(g.header, ",") {
+			t.Fatalf("header %q + bare %q != %q", g.header, bare, msg)
+		}
+		var flag string
+		switch g.flag {
+		case 'n', 'y':
+			flag = string(g.flag)
+			if g.cbName != "" {
+				t.Fatalf("cb name %q with flag %c", g.cbName, g.flag)
+			}
+		case 'p':
+			if !validCBName(g.cbName) {
+				t.Fatalf("invalid cb name %q accepted", g.cbName)
+			}
+			flag = "p=" + g.cbName
+		default:
+			t.Fatalf("flag %q", g.flag)
+		}
+		az := ""
+		if g.authzid != "" {
+			az = "a=" + strings.NewReplacer("=", "=3D", ",", "=2C").Replace(g.authzid)
+		}
+		if rebuilt := flag + "," + az + ","; rebuilt != g.header {
+			t.Fatalf("rebuilt %q, header %q", rebuilt, g.header)
+		}
+	})
+}
+
+// fuzzPlusConfig is a stream over TLS 1.3 that offered everything.
+func fuzzPlusConfig(m *memStore) Config {
+	cfg := m.config()
+	cfg.ChannelBinding = fixedCB(map[string]string{TLSExporter: "exporter-A", TLSServerEndPoint: "cert-hash"}, TLSExporter, TLSServerEndPoint)
+	cfg.Offered = MechanismsFor(true, cfg.ChannelBinding)
+	return cfg
+}
+
+// FuzzSCRAMPlusClientFirst runs client-first-messages against a stream
+// that offered channel binding: "y" never passes, "p=" passes only with a
+// -PLUS mechanism and an advertised type, and every challenge carries the
+// XEP-0474 hash of the offer.
+func FuzzSCRAMPlusClientFirst(f *testing.F) {
+	for _, s := range []string{
+		"p=tls-exporter,,n=juliet,r=abc",
+		"p=tls-server-end-point,,n=juliet,r=abc",
+		"p=tls-unique,,n=juliet,r=abc",
+		"p=tls-exporter,a=juliet@example.com,n=juliet,r=abc",
+		"y,,n=juliet,r=abc",
+		"n,,n=juliet,r=abc",
+		"n,,n=nobody,r=abc,x=y",
+		"p=,,n=juliet,r=abc",
+	} {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s), uint8(1))
+		f.Add([]byte(s), uint8(2))
+	}
+	m := fuzzStore(f)
+	cfg := fuzzPlusConfig(m)
+	mechs := []string{SCRAMSHA256Plus, SCRAMSHA1Plus, SCRAMSHA256}
+	f.Fuzz(func(t *testing.T, in []byte, which uint8) {
+		mech := mechs[int(which)%len(mechs)]
+		n := mustNegotiator(t, mech, cfg)
+		out, done, err := n.Step(context.Background(), in)
+		checkResult(t, out, done, err)
+		if done {
+			t.Fatal("done after client-first-message")
+		}
+		if err != nil || len(in) == 0 {
+			return
+		}
+		msg := string(in)
+		switch {
+		case strings.HasPrefix(msg, "y,"):
+			t.Fatalf("y accepted with -PLUS offered: %q", msg)
+		case strings.HasPrefix(msg, "p="):
+			typ, _, _ := strings.Cut(msg[2:], ",")
+			if !isPlus(mech) || (typ != TLSExporter && typ != TLSServerEndPoint) {
+				t.Fatalf("p=%s accepted for %s", typ, mech)
+			}
+		}
+		attrs := strings.Split(string(out), ",")
+		h := hashSHA256
+		if mech == SCRAMSHA1Plus {
+			h = hashSHA1
+		}
+		if len(attrs) != 4 || attrs[3] != "h="+downgradeHash(h, cfg.Offered, cfg.ChannelBinding.Types) {
+			t.Fatalf("server-first-message %q", out)
+		}
+	})
+}
+
+// FuzzSCRAMPlusClientFinal: only a client-final-message whose c= is the
+// GS2 header followed by this connection's binding data, with the right
+// proof, succeeds.
+func FuzzSCRAMPlusClientFinal(f *testing.F) {
+	m := fuzzStore(f)
+	cfg := fuzzPlusConfig(m)
+	setup := func(t testing.TB, typ string) (Negotiator, []byte, string) {
+		n := mustNegotiator(t, SCRAMSHA256Plus, cfg)
+		n.(*scram).fixedNonce = "3rfcNHYJY1ZVvWVs7j"
+		c := newTestClient(SCRAMSHA256Plus, "juliet", "romeo")
+		c.cbType = typ
+		c.cbData, _ = cfg.ChannelBinding.Data(typ)
+		sf, _, err := n.Step(context.Background(), c.first())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := c.final(sf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, cf, c.gs2 + string(c.cbData)
+	}
+	for _, typ := range []string{TLSExporter, TLSServerEndPoint} {
+		_, valid, input := setup(f, typ)
+		exp := typ == TLSExporter
+		f.Add(valid, exp)
+		f.Add([]byte(strings.Replace(string(valid), ",p=", ",x=y,p=", 1)), exp)
+		f.Add([]byte(strings.Replace(string(valid), b64(input), b64("n,,"), 1)), exp)
+		f.Add([]byte(strings.Replace(string(valid), b64(input), b64(input+"x"), 1)), exp)
+		f.Add([]byte("c=biws,r=rOprNGfwEbeRWgbNEkqO3rfcNHYJY1ZVvWVs7j,p="), exp)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, exporter bool) {
+		typ := TLSServerEndPoint
+		if exporter {
+			typ = TLSExporter
+		}
+		n, valid, input := setup(t, typ)
+		out, done, err := n.Step(context.Background(), in)
+		checkResult(t, out, done, err)
+		if err != nil {
+			if n.Username() != "" {
+				t.Fatal("Username set after failure")
+			}
+			return
+		}
+		if !done || !strings.HasPrefix(string(out), "v=") || n.Username() != "juliet" {
+			t.Fatalf("success with done=%v out=%q user=%q", done, out, n.Username())
+		}
+		if !strings.HasPrefix(string(in), "c="+b64(input)+",") {
+			t.Fatalf("accepted c= other than the binding: %q", in)
+		}
+		if !strings.HasSuffix(string(in), string(valid[strings.LastIndex(string(valid), ",p="):])) {
+			t.Fatalf("accepted a message with another proof: %q", in)
+		}
+	})
+}

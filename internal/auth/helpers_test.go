@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,8 +104,14 @@ type testClient struct {
 	user     string
 	password string
 	authzid  string
-	flag     string // "n" (default) or "y"
+	flag     string // "n" (default) or "y"; ignored when cbType is set
+	cbType   string // channel binding type: flag "p=" cbType
+	cbData   []byte // channel binding data c= carries after the GS2 header
 	cnonce   string
+	// ssdp, when set, is what the client saw offered (mechanisms, then
+	// channel binding types): final checks the server's XEP-0474 h=
+	// against it and fails on a mismatch.
+	ssdp *offer
 
 	gs2             string
 	clientFirstBare string
@@ -115,9 +122,9 @@ type testClient struct {
 func newTestClient(mech, user, password string) *testClient {
 	c := &testClient{user: user, password: password, cnonce: "rOprNGfwEbeRWgbNEkqO"}
 	switch mech {
-	case SCRAMSHA1:
+	case SCRAMSHA1, SCRAMSHA1Plus:
 		c.newHash = sha1.New
-	case SCRAMSHA256:
+	case SCRAMSHA256, SCRAMSHA256Plus:
 		c.newHash = sha256.New
 	default:
 		panic(mech)
@@ -127,10 +134,35 @@ func newTestClient(mech, user, password string) *testClient {
 
 var saslEscaper = strings.NewReplacer("=", "=3D", ",", "=2C")
 
+// offer is a mechanism list and channel binding type list as a client saw
+// them in the stream features.
+type offer struct {
+	mechs, cbTypes []string
+}
+
+// ssdpHash is the XEP-0474 §5.1 hash, written from the XEP apart from the
+// server code.
+func (c *testClient) ssdpHash(o offer) string {
+	m := append([]string(nil), o.mechs...)
+	sort.Strings(m)
+	s := strings.Join(m, "\x1e")
+	if len(o.cbTypes) > 0 {
+		t := append([]string(nil), o.cbTypes...)
+		sort.Strings(t)
+		s += "\x1f" + strings.Join(t, "\x1e")
+	}
+	h := c.newHash()
+	h.Write([]byte(s))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
 func (c *testClient) first() []byte {
 	flag := c.flag
 	if flag == "" {
 		flag = "n"
+	}
+	if c.cbType != "" {
+		flag = "p=" + c.cbType
 	}
 	c.gs2 = flag + ","
 	if c.authzid != "" {
@@ -186,10 +218,26 @@ func (c *testClient) final(serverFirst []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.ssdp != nil {
+		var h string
+		for _, a := range attrs[3:] {
+			if v, ok := strings.CutPrefix(a, "h="); ok {
+				h = v
+			}
+		}
+		if want := c.ssdpHash(*c.ssdp); h != want {
+			return nil, fmt.Errorf("%w: server says h=%q, what we saw hashes to %q", errDowngrade, h, want)
+		}
+	}
 	c.salted = hi(c.newHash, c.password, salt, iter)
-	withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte(c.gs2)) + ",r=" + nonce
+	cbInput := append([]byte(c.gs2), c.cbData...)
+	withoutProof := "c=" + base64.StdEncoding.EncodeToString(cbInput) + ",r=" + nonce
 	return c.finalWith(string(serverFirst), withoutProof), nil
 }
+
+// errDowngrade is the client's XEP-0474 verdict: the list it saw is not the
+// list the server offered.
+var errDowngrade = errors.New("SSDP hash mismatch: offer tampered with")
 
 // finalWith computes the proof for a given client-final-message-without-proof
 // (so tests can tamper with it and still send a self-consistent proof).

@@ -21,15 +21,20 @@ const (
 	scramEnded                       // succeeded or failed: every further Step fails
 )
 
-// scram is the server side of SCRAM-SHA-1 / SCRAM-SHA-256 without channel
-// binding (RFC 5802 §5, RFC 7677). The exchange is
+// scram is the server side of SCRAM-SHA-1 / SCRAM-SHA-256 and their -PLUS
+// variants (RFC 5802 §5, RFC 7677). The exchange is
 //
-//	C: n,,n=user,r=cnonce                       (client-first-message)
-//	S: r=cnonce+snonce,s=salt,i=iterations      (server-first-message)
-//	C: c=biws,r=cnonce+snonce,p=proof           (client-final-message)
-//	S: v=signature                              (sent with <success/>)
+//	C: n,,n=user,r=cnonce                          (client-first-message)
+//	S: r=cnonce+snonce,s=salt,i=iterations,h=ssdp  (server-first-message)
+//	C: c=biws,r=cnonce+snonce,p=proof              (client-final-message)
+//	S: v=signature                                 (sent with <success/>)
+//
+// With channel binding the client starts with "p=tls-exporter,," and c=
+// carries base64 of that header followed by the binding data. h= (XEP-0474)
+// is sent only when Config.Offered is set.
 type scram struct {
 	h     *scramHash
+	mech  string // as requested: with or without -PLUS
 	cfg   Config
 	state scramState
 
@@ -37,7 +42,8 @@ type scram struct {
 	// the RFC example exchanges can be replayed byte for byte.
 	fixedNonce string
 
-	gs2Header       string // "n,," or "y,,", with authzid if any
+	gs2Header       string // "n,,", "y,," or "p=<type>,,", with authzid if any
+	cbData          []byte // channel binding data c= must carry after gs2Header
 	clientFirstBare string
 	serverFirst     string
 	nonce           string // client nonce + server nonce
@@ -47,8 +53,8 @@ type scram struct {
 	username        string
 }
 
-func newSCRAM(h *scramHash, cfg Config) *scram {
-	return &scram{h: h, cfg: cfg}
+func newSCRAM(h *scramHash, mech string, cfg Config) *scram {
+	return &scram{h: h, mech: mech, cfg: cfg}
 }
 
 // Username implements Negotiator.
@@ -128,37 +134,17 @@ func (s *scram) first(ctx context.Context, in []byte) ([]byte, *Failure) {
 	}
 	msg := string(in)
 
-	flag, rest, ok := strings.Cut(msg, ",")
-	if !ok {
-		return nil, malformed("missing GS2 header")
+	g, bare, f := parseGS2(msg)
+	if f != nil {
+		return nil, f
 	}
-	switch {
-	case flag == "n", flag == "y":
-		// "y" means the client supports channel binding but thinks we
-		// do not. That is true (no -PLUS is offered), so it is no sign
-		// of a downgrade and the exchange goes on.
-	case strings.HasPrefix(flag, "p="):
-		// RFC 5802 §6: a server without channel binding must fail.
-		return nil, &Failure{Condition: condNotAuthorized, Text: "channel binding is not supported (no SCRAM-*-PLUS mechanism is offered)"}
-	default:
-		return nil, malformed("invalid GS2 channel binding flag")
+	// Checked before anything about the user: the outcome depends on the
+	// connection and the offer only.
+	cbData, f := checkBinding(g, s.mech, s.cfg)
+	if f != nil {
+		return nil, f
 	}
-	az, bare, ok := strings.Cut(rest, ",")
-	if !ok {
-		return nil, malformed("missing GS2 header")
-	}
-	var authzid string
-	if az != "" {
-		v, ok := strings.CutPrefix(az, "a=")
-		if !ok {
-			return nil, malformed("invalid GS2 authzid")
-		}
-		var err error
-		if authzid, err = unescapeSASLName(v); err != nil {
-			return nil, malformed("invalid authzid: " + err.Error())
-		}
-	}
-	gs2Header := msg[:len(msg)-len(bare)]
+	authzid := g.authzid
 
 	attrs := strings.Split(bare, ",")
 	if strings.HasPrefix(attrs[0], "m=") {
@@ -208,19 +194,25 @@ func (s *scram) first(ctx context.Context, in []byte) ([]byte, *Failure) {
 	if snonce == "" {
 		snonce = base64.StdEncoding.EncodeToString(randomBytes(nonceLen))
 	}
-	s.gs2Header = gs2Header
+	s.gs2Header = g.header
+	s.cbData = cbData
 	s.clientFirstBare = bare
 	s.nonce = cnonce + snonce
 	s.user, s.cred, s.known = user, cred, known
 	s.serverFirst = "r=" + s.nonce +
 		",s=" + base64.StdEncoding.EncodeToString(cred.Salt) +
 		",i=" + strconv.Itoa(cred.Iterations)
+	if s.cfg.Offered != nil {
+		// XEP-0474: the client checks this against what it saw offered;
+		// its proof then covers it (the AuthMessage holds it).
+		s.serverFirst += ",h=" + downgradeHash(s.h, s.cfg.Offered, s.cfg.ChannelBinding.Types)
+	}
 	return []byte(s.serverFirst), nil
 }
 
 // final handles the client-final-message:
 //
-//	"c=" base64(gs2-header) "," "r=" nonce [ "," extensions ] "," "p=" base64(proof)
+//	"c=" base64(gs2-header [ cb-data ]) "," "r=" nonce [ "," extensions ] "," "p=" base64(proof)
 //
 // It checks the proof (RFC 5802 §3): ClientKey := ClientProof XOR
 // HMAC(StoredKey, AuthMessage) must hash to StoredKey. On success it
@@ -264,9 +256,11 @@ func (s *scram) final(in []byte) ([]byte, *Failure) {
 	if err != nil || len(proof) != s.h.size {
 		return nil, malformed("proof is not valid base64 of the right size")
 	}
-	// Without channel binding c= must repeat the GS2 header exactly: this
-	// is what protects the "n"/"y" flag and the authzid from tampering.
-	if string(cbData) != s.gs2Header {
+	// c= must repeat the GS2 header exactly (this protects the flag and
+	// the authzid from tampering) followed, with p=, by this connection's
+	// binding data: a client whose TLS ends at someone else sends that
+	// other connection's data.
+	if !bytes.HasPrefix(cbData, []byte(s.gs2Header)) || !bytes.Equal(cbData[len(s.gs2Header):], s.cbData) {
 		return nil, &Failure{Condition: condNotAuthorized, Text: "channel binding does not match"}
 	}
 	if nonce != s.nonce {

@@ -17,9 +17,6 @@ import (
 // makes each further guess slower anyway.
 const maxAuthFailures = 5
 
-// mechanisms offered: SCRAM always, PLAIN only inside TLS (RFC 6120 §13.8).
-func mechanisms(secure bool) []string { return auth.Mechanisms(secure) }
-
 // sasl runs one SASL exchange (RFC 6120 §6.4) starting with <auth/>. It
 // returns true on success; false after a <failure/> the client may retry.
 func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
@@ -57,8 +54,9 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 		st.svc.guard.Metrics.ThrottledAddress.Add(1)
 		return fail("temporary-auth-failure", "too many login attempts from this address; wait a minute")
 	}
+	offered := st.saslMechanisms() // channelbinding.go
 	allowed := false
-	for _, m := range mechanisms(st.t.Secure()) {
+	for _, m := range offered {
 		if m == mech {
 			allowed = true
 		}
@@ -72,6 +70,9 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 	neg, err := auth.NewNegotiator(mech, auth.Config{
 		Lookup:      st.svc.im.Store().Credential,
 		PrepareUser: jid.PrepareLocal,
+		// What the features advertised: -PLUS and XEP-0474 (auth.Config).
+		Offered:        offered,
+		ChannelBinding: st.channelBinding(),
 		// Whatever the address (loopback too), before any password
 		// check: refused at once, nothing sleeps for the back-off.
 		Admit: func(ctx context.Context, user string) *auth.Failure {

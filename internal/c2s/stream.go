@@ -310,10 +310,13 @@ func (st *stream) negotiate() error {
 			}
 			if !st.tlsRequired() {
 				mechs := xmlstream.New(nsSASL, "mechanisms")
-				for _, m := range mechanisms(st.t.Secure()) {
+				for _, m := range st.saslMechanisms() {
 					mechs.Append(xmlstream.New(nsSASL, "mechanism").AppendText(m))
 				}
 				f.Append(mechs)
+				if cb := st.channelBindingFeature(); cb != nil {
+					f.Append(cb) // XEP-0440
+				}
 				if st.svc.cfg.Registration == "open" {
 					f.Append(xmlstream.New(nsRegFeat, "register"))
 				}

@@ -24,6 +24,7 @@ type wsTransport struct {
 	cancel context.CancelFunc
 	lim    xmlstream.Limits
 	secure bool
+	tls    *tls.ConnectionState // of the HTTPS request, for channel binding; nil on plain HTTP
 	remote netip.Addr
 	onRead func()
 	// onStuck is told a write timed out: the client does not read.
@@ -37,7 +38,7 @@ type wsTransport struct {
 
 func newWSTransport(c *websocket.Conn, r *http.Request, lim xmlstream.Limits, writeTimeout time.Duration) *wsTransport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &wsTransport{c: c, ctx: ctx, cancel: cancel, lim: lim, secure: r.TLS != nil, writeTimeout: writeTimeout}
+	t := &wsTransport{c: c, ctx: ctx, cancel: cancel, lim: lim, secure: r.TLS != nil, tls: r.TLS, writeTimeout: writeTimeout}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		t.remote = ap.Addr().Unmap()
 	}

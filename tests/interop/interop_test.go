@@ -41,6 +41,7 @@ func TestInterop(t *testing.T) {
 	t.Run("25_csi", testCSI)                                       // compliance branch (csi_test.go)
 	t.Run("26_avatar_bookmarks_compat", testAvatarBookmarksCompat) // compliance branch (compliance_test.go)
 	t.Run("27_component", testComponent)
+	t.Run("28_channel_binding", testChannelBinding) // cb-plus branch (channelbinding_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
@@ -112,6 +113,39 @@ func testLogin(t *testing.T) {
 		f := one(t, evs, "auth_failed")
 		if f.str("condition") != "not-authorized" {
 			t.Errorf("SASL failure condition %q, want not-authorized (RFC 6120 §6.5.10): %s", f.str("condition"), f.str("xml"))
+		}
+	})
+	t.Run("slixmpp_stock_tls13", func(t *testing.T) {
+		// Debian's slixmpp 1.8.3 unpatched (clients/slix.py,
+		// withhold_tls13_binding): on TLS 1.3 it asks for -PLUS with
+		// tls-unique, undefined there, then sends "y" although -PLUS
+		// was offered. Each is refused at once with malformed-request
+		// (RFC 5802 §6; no failed-login delay: no password was checked)
+		// and it still gets in, with PLAIN inside TLS.
+		evs := slix(t, s, "login", map[string]any{"user": "alice", "mode": "starttls", "stock_cb": true}).finish(t)
+		l := one(t, evs, "login")
+		fullJIDOf(t, "alice", l.str("jid"))
+		if l.str("tls_version") != "TLSv1.3" || l.str("mechanism") != "PLAIN" {
+			t.Errorf("stock slixmpp: %s with %s, want PLAIN after the refusals", l.str("tls_version"), l.str("mechanism"))
+		}
+		want := []struct{ mech, text string }{
+			{"SCRAM-SHA-256-PLUS", "tls-unique is not supported"},
+			{"SCRAM-SHA-1-PLUS", "tls-unique is not supported"},
+			{"SCRAM-SHA-256", "downgrade detected"},
+			{"SCRAM-SHA-1", "downgrade detected"},
+		}
+		fs, _ := l["failures"].([]any)
+		if len(fs) != len(want) {
+			t.Fatalf("refusals %v, want %d", fs, len(want))
+		}
+		for i, w := range want {
+			f, _ := fs[i].(map[string]any)
+			if f["mechanism"] != w.mech || f["condition"] != "malformed-request" || !strings.Contains(fmt.Sprint(f["text"]), w.text) {
+				t.Errorf("refusal %d = %v, want %s: malformed-request %q", i, f, w.mech, w.text)
+			}
+		}
+		if sec, _ := l.num("seconds"); sec > 3 {
+			t.Errorf("login took %.1fs: the refusals were delayed", sec)
 		}
 	})
 	t.Run("features_on_the_wire", func(t *testing.T) {

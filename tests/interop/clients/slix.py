@@ -49,13 +49,40 @@ def jid_of(user, resource=None):
 PLUGINS = ["xep_0030", "xep_0199", "xep_0203", "xep_0359", "xep_0184", "xep_0333", "xep_0092"]
 
 
-def make_client(user, resource=None, plugins=(), sm=False, name=None):
+def withhold_tls13_binding(c):
+    """Debian's slixmpp 1.8.3 takes Python's ssl tls-unique value (OpenSSL's
+    Finished message) as its channel binding on TLS 1.3 too, where
+    tls-unique is undefined (RFC 8446 §C.5, RFC 9266). Against a server
+    offering SCRAM-*-PLUS it then asks for p=tls-unique, which a correct
+    server refuses, then sends "y" on the plain SCRAM mechanisms, which a
+    server that offered -PLUS must refuse too (RFC 5802 §6), and ends on
+    PLAIN. Here the binding is withheld on TLS 1.3, so slixmpp sends "n" (no
+    channel binding) and logs in with SCRAM, as a client without the bug
+    does. The unpatched behaviour has its own test (01/slixmpp_stock_tls13)."""
+    fm = c["feature_mechanisms"]
+    orig = fm.sasl_callback
+
+    def creds(required, optional):
+        r = orig(required, optional)
+        if "channel_binding" in r:
+            ssl_obj = c.transport.get_extra_info("ssl_object") if c.transport else None
+            if ssl_obj is None or ssl_obj.version() == "TLSv1.3":
+                r["channel_binding"] = None
+        return r
+
+    fm.sasl_callback = creds
+
+
+def make_client(user, resource=None, plugins=(), sm=False, name=None, stock_cb=False):
     """A slixmpp ClientXMPP that trusts bluetick's self-signed certificate
-    and logs its raw traffic under `name`."""
+    and logs its raw traffic under `name`. Unless stock_cb, its TLS 1.3
+    channel binding bug is worked around (withhold_tls13_binding)."""
     name = name or user
     c = slixmpp.ClientXMPP(jid_of(user, resource or "slix-" + uuid.uuid4().hex[:6]), CFG["users"][user])
     c.ssl_context.check_hostname = False
     c.ssl_context.verify_mode = ssl.CERT_NONE
+    if not stock_cb:
+        withhold_tls13_binding(c)
     c.whitespace_keepalive = False
     for p in PLUGINS + list(plugins):
         c.register_plugin(p)
@@ -82,9 +109,11 @@ def make_client(user, resource=None, plugins=(), sm=False, name=None):
     return c
 
 
-async def login(c, direct_tls=False, timeout=10, presence=True, roster=False):
+async def login(c, direct_tls=False, timeout=10, presence=True, roster=False, retry_auth=False):
     """Connect (STARTTLS on the c2s port, or direct TLS), wait for
-    session_start. Returns a dict describing the session."""
+    session_start. Returns a dict describing the session. A SASL <failure/>
+    ends the login unless retry_auth, which lets slixmpp go on to its next
+    mechanism (the failures are in c.auth_failures)."""
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
 
@@ -97,7 +126,15 @@ async def login(c, direct_tls=False, timeout=10, presence=True, roster=False):
 
     c.add_event_handler("session_start", lambda e: done(True), disposable=True)
     c.add_event_handler("session_resumed", lambda e: done("resumed"), disposable=True)
-    c.add_event_handler("failed_auth", lambda e: done(exc=RuntimeError("%s: SASL authentication failed: %s" % (c.name, e))))
+    c.auth_failures, c.tried_mechs = [], []
+
+    def failed(e):  # runs before slixmpp picks its next mechanism
+        c.auth_failures.append(e)
+        c.tried_mechs.append(c["feature_mechanisms"].mech.name)
+
+    c.add_event_handler("failed_auth", failed)
+    if not retry_auth:
+        c.add_event_handler("failed_auth", lambda e: done(exc=RuntimeError("%s: SASL authentication failed: %s" % (c.name, e))))
     c.add_event_handler("failed_all_auth", lambda e: done(exc=RuntimeError("%s: no SASL mechanism left to try (offered: %s)" % (c.name, sorted(c["feature_mechanisms"].mech_list)))))
     c.add_event_handler("no_auth", lambda e: done(exc=RuntimeError("%s: no usable SASL mechanism offered" % c.name)))
     c.add_event_handler("connection_failed", lambda e: done(exc=RuntimeError("%s: connection failed: %s" % (c.name, e))))
@@ -230,6 +267,18 @@ async def sc_login():
             emit("auth_failed", error=str(e), condition=f["condition"] if f is not None else None,
                  xml=str(f) if f is not None else None)
         c.abort()
+        return
+    if arg("stock_cb"):
+        # Unpatched slixmpp (see withhold_tls13_binding): it retries
+        # mechanism after mechanism; report what it went through.
+        c = make_client(user, stock_cb=True)
+        start = time.monotonic()
+        info = await login(c, direct_tls=arg("mode") == "direct", presence=False, retry_auth=True)
+        info["seconds"] = time.monotonic() - start
+        info["failures"] = [{"mechanism": m, "condition": f["condition"], "text": f["text"]}
+                            for m, f in zip(c.tried_mechs, c.auth_failures)]
+        emit("login", **info)
+        await disconnect(c)
         return
     info = await login(c, direct_tls=arg("mode") == "direct", presence=False)
     emit("login", **info)

@@ -1,0 +1,91 @@
+package c2s
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+
+	"bluetick/internal/auth"
+	"bluetick/internal/xmlstream"
+)
+
+// nsSASLCB is XEP-0440 SASL Channel-Binding Type Capability.
+const nsSASLCB = "urn:xmpp:sasl-cb:0"
+
+// tlsStater is a transport that knows the TLS state of its connection:
+// TCP after STARTTLS or direct TLS, and WebSocket over HTTPS. BOSH and
+// WebSocket behind a TLS-terminating proxy do not, so they get no channel
+// binding: the TLS the client sees is not one this process can bind to.
+type tlsStater interface {
+	// tlsState returns the state after the handshake, nil without TLS.
+	tlsState() *tls.ConnectionState
+}
+
+func (t *tcpTransport) tlsState() *tls.ConnectionState {
+	t.wmu.Lock()
+	tc, ok := t.conn.(*tls.Conn)
+	t.wmu.Unlock()
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
+}
+
+func (t *wsTransport) tlsState() *tls.ConnectionState { return t.tls }
+
+// channelBinding is what SASL on this stream can bind to (see
+// auth.ChannelBinding). It depends only on the connection, so the features
+// and the exchange that follows them always agree on it; SASL2 takes it
+// from here too.
+func (st *stream) channelBinding() auth.ChannelBinding {
+	ts, ok := st.t.(tlsStater)
+	if !ok {
+		return auth.ChannelBinding{}
+	}
+	return auth.TLSChannelBinding(ts.tlsState(), st.svc.serverCert())
+}
+
+// saslMechanisms is the mechanism list this stream advertises and accepts:
+// PLAIN only inside TLS, the -PLUS mechanisms only where channel binding
+// works. It is also the Offered list of auth.Config, which XEP-0474 hashes.
+func (st *stream) saslMechanisms() []string {
+	return auth.MechanismsFor(st.t.Secure(), st.channelBinding())
+}
+
+// channelBindingFeature is the XEP-0440 stream feature listing the
+// channel binding types of this connection, or nil when there are none
+// (the feature must not be empty).
+func (st *stream) channelBindingFeature() *xmlstream.Element {
+	cb := st.channelBinding()
+	if !cb.Available() {
+		return nil
+	}
+	f := xmlstream.New(nsSASLCB, "sasl-channel-binding")
+	for _, typ := range cb.Types {
+		f.Append(xmlstream.New(nsSASLCB, "channel-binding", "type", typ))
+	}
+	return f
+}
+
+// serverCert is the certificate this service presents, for
+// tls-server-end-point. The server side of crypto/tls does not record which
+// certificate it sent, so it is known only when there is exactly one (as
+// certs.Load configures; the HTTPS listener serves a clone of the same
+// configuration); otherwise tls-server-end-point is not offered.
+func (s *Service) serverCert() *x509.Certificate {
+	if s.tls == nil || s.tls.GetCertificate != nil || s.tls.GetConfigForClient != nil || len(s.tls.Certificates) != 1 {
+		return nil
+	}
+	c := s.tls.Certificates[0]
+	if c.Leaf != nil {
+		return c.Leaf
+	}
+	if len(c.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
