@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// ErrReplay is returned by UseFastToken when the <fast count=''/> it is
+// ErrReplay is returned by UseFastToken when the <fast count="..."/> it is
 // given is not above the highest count already processed for the token
 // (XEP-0484's replay protection).
 var ErrReplay = errors.New("store: count already used")
@@ -28,7 +28,7 @@ type FastToken struct {
 	Created   time.Time
 	Expires   time.Time
 	LastUsed  time.Time // last successful login with it; zero: never used
-	// Count is the highest <fast count=''/> processed for the token (0:
+	// Count is the highest <fast count="..."/> processed for the token (0:
 	// none yet).
 	Count        int64
 	Revoked      time.Time // zero: not revoked
@@ -40,7 +40,7 @@ type FastUse struct {
 	User string
 	Hash []byte
 	At   time.Time
-	// Count is the login's <fast count=''/>; 0 when the client sent none.
+	// Count is the login's <fast count="..."/>; 0 when the client sent none.
 	Count int64
 	// Invalidate removes the token (and every other live token of its
 	// client) instead of keeping it: <fast invalidate='true'/>.
