@@ -53,7 +53,12 @@ func Devices(ctx context.Context, st store.FastTokens, user string, now time.Tim
 	for i, d := range out {
 		res[i] = *d
 	}
-	sort.SliceStable(res, func(i, j int) bool { return res[i].LastUsed.After(res[j].LastUsed) })
+	sort.SliceStable(res, func(i, j int) bool {
+		if !res[i].LastUsed.Equal(res[j].LastUsed) {
+			return res[i].LastUsed.After(res[j].LastUsed)
+		}
+		return res[i].AgentID < res[j].AgentID
+	})
 	return res, nil
 }
 
