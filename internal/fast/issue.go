@@ -114,15 +114,18 @@ func clip(s string) string {
 // An error means no token could be issued (e.g. ErrNoAgent): the login
 // itself still succeeded, so log it and send <success/> without one.
 func (s *Service) TokenAfterSuccess(ctx context.Context, user string, c Client, in Inline, n *Negotiator) (*Token, error) {
-	mech := in.RequestToken
+	mech, rotation := in.RequestToken, false
 	if mech == "" {
 		if n == nil || !n.RotationDue() {
 			return nil, nil
 		}
-		mech = n.mech
+		mech, rotation = n.mech, true
+	}
+	tok, err := s.Issue(ctx, user, c, mech)
+	if err == nil && rotation {
 		s.Metrics.Rotated.Add(1)
 	}
-	return s.Issue(ctx, user, c, mech)
+	return tok, err
 }
 
 // Inline is what XEP-0484 adds to a SASL2 <authenticate/>.
