@@ -17,6 +17,8 @@ Usage:
   bluetick user del NAME
   bluetick user list
   bluetick user info NAME                 failed logins since the last success, known addresses
+  bluetick user tokens list NAME [--all]  the devices holding login tokens (XEP-0484 FAST)
+  bluetick user tokens revoke NAME --agent ID|--all   log devices out (their tokens stop working)
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
   bluetick version
 

@@ -209,6 +209,8 @@ func serve(args []string) error {
 	mux := http.NewServeMux()
 	mets := newMetrics(svc.Gate(), svc.LoginMetrics())
 	mets.add(svc.WritePrometheus, svc.Shaper.WritePrometheus, im.WritePrometheus)
+	tokens := startFast(ctx, cfg, st, im, log)
+	mets.add(tokens.Metrics.WritePrometheus)
 	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {
 		return err

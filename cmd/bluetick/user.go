@@ -13,6 +13,7 @@ import (
 
 	"bluetick/internal/auth"
 	"bluetick/internal/c2s"
+	"bluetick/internal/fast"
 	"bluetick/internal/jid"
 	"bluetick/internal/store"
 )
@@ -21,9 +22,12 @@ import (
 // runs (SQLite in WAL mode allows a second process, PostgreSQL any number).
 func userCmd(args []string) error {
 	if len(args) == 0 {
-		return errors.New("user: say add, passwd, del, list or info (e.g. bluetick user add alice)")
+		return errors.New("user: say add, passwd, del, list, info or tokens (e.g. bluetick user add alice)")
 	}
 	sub := args[0]
+	if sub == "tokens" {
+		return tokensCmd(args[1:])
+	}
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	pw := fs.String("password", "", "password (read from stdin when absent)")
 	// Accept "user add NAME --password X" as well as flags first.
@@ -96,11 +100,20 @@ func userCmd(args []string) error {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no user %s (create it with bluetick user add %s)", name, name)
 			}
+			if err == nil {
+				// The devices' login tokens were earned with the old password.
+				if err = fast.PasswordChanged(ctx, st, name); err != nil {
+					err = fmt.Errorf("password changed, but revoking the login tokens failed: %w", err)
+				}
+			}
 		}
 		if err != nil {
 			return err
 		}
 		fmt.Printf("%s %s@%s\n", map[string]string{"add": "created", "passwd": "password changed for"}[sub], name, cfg.Domain)
+		if sub == "passwd" {
+			fmt.Println("its devices' login tokens are revoked: they log in with the new password next time")
+		}
 	case "del":
 		if err := st.DeleteUser(ctx, name); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user %s", name)
@@ -125,7 +138,7 @@ func userCmd(args []string) error {
 		}
 		printLogins(os.Stdout, name+"@"+cfg.Domain, ls, c2s.ThrottleConfig(cfg), time.Now())
 	default:
-		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list or info)", sub)
+		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list, info or tokens)", sub)
 	}
 	return nil
 }

@@ -75,6 +75,7 @@ type Config struct {
 	Contact      Contact `toml:"contact"`
 	MUC          MUC     `toml:"muc"`
 	Push         Push    `toml:"push"`
+	Fast         Fast    `toml:"fast"` // XEP-0484 login tokens (fast.go)
 	// Components are the XEP-0114 external components allowed to attach.
 	Components []Component `toml:"components"`
 }
@@ -612,6 +613,7 @@ func Default() Config {
 			FCM:          PushFCM{Endpoint: "https://fcm.googleapis.com"},
 			APNs:         PushAPNs{Endpoint: "https://api.push.apple.com", PushType: "alert"},
 		},
+		Fast: DefaultFast(),
 	}
 }
 
@@ -799,6 +801,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateUpload(); err != nil {
+		return err
+	}
+	if err := c.Fast.validate(); err != nil {
 		return err
 	}
 	return c.Push.validate()

@@ -58,6 +58,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[offline]\ndurable = 'off'", "off-loses-acked-on-crash"}, // the old spelling names the new one
 		{"[offline]\ndurable = 'maybe'", "offline.durable"},
 		{"[stream]\nresume_timeout = '-5m'", "stream.resume_timeout"},
+		{"[fast]\ntoken_lifetime = '10m'", "fast.token_lifetime"},
+		{"[fast]\nmax_tokens_per_account = -1", "fast.max_tokens_per_account"},
+		{"[fast]\nlifetime = '14d'", "fast.lifetime"},
 		{"[archive]\nmode = 'forever'", "archive.mode"},
 		{"[archive]\nretention = '0s'", "archive.retention"},
 		{"[upload]\nmax_file_size = 0", "upload.max_file_size"},

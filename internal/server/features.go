@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"bluetick/internal/auth"
+	"bluetick/internal/fast"
 	"bluetick/internal/pep"
 	"bluetick/internal/privacy"
 	"bluetick/internal/stanza"
@@ -58,6 +59,9 @@ func (s *Server) registerFeatures() {
 func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if node := iq.Payload.Attr("node"); node != "" {
 		if iq.To == s.Domain {
+			if q := s.mux.commandInfo(node); q != nil {
+				return q, nil
+			}
 			return nil, stanza.ErrItemNotFound
 		}
 		return s.pep.NodeInfo(ctx, iq.From, iq.To, node)
@@ -120,7 +124,9 @@ func (s *Server) appendServerInfo(q *xmlstream.Element, identities bool) {
 // discoItems lists the services of the server (XEP-0030 §4.1), so clients
 // find the group chat service; accounts have no items.
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
-	if iq.Payload.Attr("node") != "" {
+	if node := iq.Payload.Attr("node"); node == NSCommands && iq.To == s.Domain && len(s.mux.commands) > 0 {
+		return s.mux.commandItems(s.Domain), nil
+	} else if node != "" {
 		return nil, stanza.ErrItemNotFound
 	}
 	if iq.To != s.Domain {
@@ -241,5 +247,13 @@ func (s *Server) registerSet(ctx context.Context, iq *IQ) (*xmlstream.Element, e
 	if err != nil {
 		return nil, stanza.NewError("not-acceptable", "password is not acceptable: "+err.Error())
 	}
-	return nil, s.store.SetCredentials(ctx, user, creds)
+	if err := s.store.SetCredentials(ctx, user, creds); err != nil {
+		return nil, err
+	}
+	// The devices' FAST tokens were earned with the old password.
+	if err := fast.PasswordChanged(ctx, s.store, user); err != nil {
+		s.log.Error("password change: revoking login tokens", "user", user, "err", err)
+		return nil, err
+	}
+	return nil, nil
 }

@@ -51,6 +51,7 @@ type Mux struct {
 	// forms (XEP-0128), e.g. HTTP upload's store/file identity and its
 	// max-file-size form, which clients read before asking for a slot.
 	serverInfo []*xmlstream.Element
+	commands   []command // XEP-0050 commands on the domain (commands.go)
 }
 
 func newMux() *Mux {

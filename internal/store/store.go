@@ -263,6 +263,7 @@ type Store interface {
 	Rooms
 	Push
 	Logins
+	FastTokens // XEP-0484 login tokens (fast.go)
 	Close() error
 }
 

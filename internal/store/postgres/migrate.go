@@ -293,6 +293,28 @@ CREATE TABLE login_known (
 	PRIMARY KEY (username, prefix)
 );
 `,
+
+	// 8: XEP-0484 (FAST) login tokens (store.FastTokens, package fast),
+	// the same table as the SQLite store's step 7. Shared by every node,
+	// so a token issued by one node logs in on any of them.
+	`
+CREATE TABLE fast_tokens (
+	username      TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	hash          BYTEA NOT NULL,
+	agent_id      TEXT COLLATE "C" NOT NULL,
+	mechanism     TEXT NOT NULL,
+	software      TEXT NOT NULL DEFAULT '',
+	device        TEXT NOT NULL DEFAULT '',
+	created       TIMESTAMPTZ NOT NULL,
+	expires       TIMESTAMPTZ NOT NULL,
+	last_used     TIMESTAMPTZ,            -- NULL: never used
+	last_count    BIGINT NOT NULL DEFAULT 0,
+	revoked       TIMESTAMPTZ,            -- NULL: live
+	revoke_reason TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (username, hash)
+);
+CREATE INDEX fast_tokens_expires ON fast_tokens (expires);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

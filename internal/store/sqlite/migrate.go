@@ -278,6 +278,30 @@ CREATE TABLE login_known (
 	PRIMARY KEY (user, prefix)
 ) WITHOUT ROWID;
 `,
+
+	// 7: XEP-0484 (FAST) login tokens (store.FastTokens, package fast).
+	// hash is SHA-256 of the token, never the token itself; the primary
+	// key is per user because a login names its user and then tries that
+	// user's few tokens. revoked rows stay (so the holder can be told
+	// why) until the sweeper removes them with the expired ones.
+	`
+CREATE TABLE fast_tokens (
+	user          TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	hash          BLOB NOT NULL,
+	agent_id      TEXT NOT NULL,
+	mechanism     TEXT NOT NULL,
+	software      TEXT NOT NULL DEFAULT '',
+	device        TEXT NOT NULL DEFAULT '',
+	created       INTEGER NOT NULL, -- Unix microseconds, UTC
+	expires       INTEGER NOT NULL,
+	last_used     INTEGER NOT NULL DEFAULT 0, -- 0: never used
+	last_count    INTEGER NOT NULL DEFAULT 0,
+	revoked       INTEGER NOT NULL DEFAULT 0, -- 0: live
+	revoke_reason TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (user, hash)
+) WITHOUT ROWID;
+CREATE INDEX fast_tokens_expires ON fast_tokens (expires);
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it
