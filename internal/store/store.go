@@ -263,6 +263,7 @@ type Store interface {
 	Rooms
 	Push
 	Logins
+	UserAgents // sasl2 branch
 	Close() error
 }
 

@@ -293,6 +293,21 @@ CREATE TABLE login_known (
 	PRIMARY KEY (username, prefix)
 );
 `,
+
+	// 8 (sasl2 branch): the client installations that logged in to each
+	// account with SASL2 (store.UserAgents), the same table as the SQLite
+	// store's step 7.
+	`
+CREATE TABLE user_agents (
+	username  TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	id        TEXT COLLATE "C" NOT NULL,
+	software  TEXT NOT NULL,
+	device    TEXT NOT NULL,
+	last_seen TIMESTAMPTZ NOT NULL,
+	last_addr TEXT NOT NULL,
+	PRIMARY KEY (username, id)
+);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, s.archiveTests()...) // mam branch
 	tests = append(tests, s.pushTests()...)
 	tests = append(tests, s.loginTests()...)
+	tests = append(tests, s.userAgentTests()...) // sasl2 branch
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
 	}
