@@ -114,8 +114,9 @@ func (c *Client) Expect(name string) *xmlstream.Element {
 	return nil
 }
 
-// Auth does STARTTLS and PLAIN and reopens the stream.
-func (c *Client) Auth(user, password string) {
+// StartTLS opens a stream, does STARTTLS and returns the features of the
+// encrypted stream.
+func (c *Client) StartTLS() *xmlstream.Element {
 	c.T.Helper()
 	f := c.Open()
 	if f.Child(NSTLS, "starttls") == nil {
@@ -131,7 +132,13 @@ func (c *Client) Auth(user, password string) {
 	}
 	c.Conn = tc
 	c.dec = xmlstream.NewDecoder(tc, xmlstream.Limits{MaxElementBytes: 1 << 20})
-	c.Open()
+	return c.Open()
+}
+
+// Auth does STARTTLS and PLAIN and reopens the stream.
+func (c *Client) Auth(user, password string) {
+	c.T.Helper()
+	c.StartTLS()
 	c.Send(fmt.Sprintf("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>",
 		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password))))
 	if el := c.Next(); el.Name != "success" {
