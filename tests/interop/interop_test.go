@@ -41,6 +41,7 @@ func TestInterop(t *testing.T) {
 	t.Run("25_csi", testCSI)                                       // compliance branch (csi_test.go)
 	t.Run("26_avatar_bookmarks_compat", testAvatarBookmarksCompat) // compliance branch (compliance_test.go)
 	t.Run("27_component", testComponent)
+	t.Run("28_xmppjs_sasl2", testSASL2) // sasl2 branch (sasl2_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.
