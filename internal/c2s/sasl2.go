@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -186,7 +187,7 @@ func parseUserAgent(el *xmlstream.Element) (*userAgent, *auth.Failure) {
 		}
 		v := strings.TrimSpace(c.Text())
 		if len(v) > maxUAText {
-			return nil, malformed("<" + c.Name + "/> is longer than 256 bytes")
+			return nil, malformed("<" + c.Name + "/> is longer than " + strconv.Itoa(maxUAText) + " bytes")
 		}
 		if strings.ContainsFunc(v, isControl) {
 			return nil, malformed("<" + c.Name + "/> holds control characters")
