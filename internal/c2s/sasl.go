@@ -131,11 +131,13 @@ func (st *stream) admitAddress() *auth.Failure {
 	return nil
 }
 
-// offers reports whether mech is one of the password mechanisms offered
-// on this stream (the same list in <mechanisms/> and in SASL2's
-// <authentication/>).
+// mechanisms are the password mechanisms offered on this stream, the one
+// list both <mechanisms/> and SASL2's <authentication/> advertise.
+func (st *stream) mechanisms() []string { return mechanisms(st.t.Secure()) }
+
+// offers reports whether mech is one of st.mechanisms().
 func (st *stream) offers(mech string) bool {
-	for _, m := range mechanisms(st.t.Secure()) {
+	for _, m := range st.mechanisms() {
 		if m == mech {
 			return true
 		}

@@ -265,7 +265,7 @@ func (st *stream) sasl2Feature() *xmlstream.Element {
 		return nil
 	}
 	a := xmlstream.New(nsSASL2, "authentication")
-	for _, m := range mechanisms(st.t.Secure()) {
+	for _, m := range st.mechanisms() {
 		a.Append(xmlstream.New(nsSASL2, "mechanism").AppendText(m))
 	}
 	inline := xmlstream.New(nsSASL2, "inline")

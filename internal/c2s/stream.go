@@ -332,7 +332,7 @@ func (st *stream) features() *xmlstream.Element {
 		}
 		if !st.tlsRequired() {
 			mechs := xmlstream.New(nsSASL, "mechanisms")
-			for _, m := range mechanisms(st.t.Secure()) {
+			for _, m := range st.mechanisms() {
 				mechs.Append(xmlstream.New(nsSASL, "mechanism").AppendText(m))
 			}
 			f.Append(mechs)
