@@ -137,6 +137,11 @@ func userCmd(args []string) error {
 			return err
 		}
 		printLogins(os.Stdout, name+"@"+cfg.Domain, ls, c2s.ThrottleConfig(cfg), time.Now())
+		uas, err := st.UserAgents(ctx, name)
+		if err != nil {
+			return err
+		}
+		printUserAgents(os.Stdout, uas)
 	default:
 		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list, info or tokens)", sub)
 	}
@@ -172,5 +177,27 @@ func printLogins(w io.Writer, account string, ls store.LoginStats, tc auth.Throt
 	fmt.Fprintln(w)
 	for _, k := range ls.Known {
 		fmt.Fprintf(w, "    %-40s last %s\n", k.Prefix, k.LastSeen.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+}
+
+// printUserAgents lists the client installations that logged in with
+// SASL2 (XEP-0388 <user-agent/>), most recently seen first.
+func printUserAgents(w io.Writer, uas []store.UserAgent) {
+	fmt.Fprintf(w, "  devices (SASL2 user agents):")
+	if len(uas) == 0 {
+		fmt.Fprintf(w, " none")
+	}
+	fmt.Fprintln(w)
+	for _, ua := range uas {
+		what := strings.TrimSpace(ua.Software + " on " + ua.Device)
+		switch {
+		case ua.Software == "" && ua.Device == "":
+			what = "(no description)"
+		case ua.Device == "":
+			what = ua.Software
+		case ua.Software == "":
+			what = ua.Device
+		}
+		fmt.Fprintf(w, "    %s  %q  last %s from %s\n", ua.ID, what, ua.LastSeen.UTC().Format("2006-01-02 15:04:05 MST"), ua.LastAddr)
 	}
 }

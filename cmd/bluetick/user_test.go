@@ -64,6 +64,10 @@ func TestUserInfoShowsFailedLogins(t *testing.T) {
 	if err := st.RecordLogins(t.Context(), evs, store.LoginPolicy{StreakWindow: time.Hour, KeepKnown: 10}); err != nil {
 		t.Fatal(err)
 	}
+	ua := store.UserAgent{ID: "d4565fa7-4d72-4749-b3d3-740edbf87770", Software: "AwesomeXMPP", Device: "Kiva's Phone", LastSeen: now, LastAddr: "192.0.2.7"}
+	if err := st.PutUserAgent(t.Context(), "alice", ua, 0); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 
 	out := captureStdout(t, func() error { return userCmd([]string{"info", "alice", "--data", dir}) })
@@ -74,6 +78,8 @@ func TestUserInfoShowsFailedLogins(t *testing.T) {
 		"last failed login:          " + now.Add(-time.Second).Format("2006-01-02 15:04:05 UTC") + " from 10.0.0.11",
 		"login throttle streak): 12; logins from new addresses refused until",
 		"192.0.2.1",
+		"devices (SASL2 user agents):",
+		"d4565fa7-4d72-4749-b3d3-740edbf87770  \"AwesomeXMPP on Kiva's Phone\"  last " + now.Format("2006-01-02 15:04:05 UTC") + " from 192.0.2.7",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("user info lacks %q:\n%s", want, out)

@@ -70,10 +70,42 @@ func (st *stream) adopt(s *session.Session) {
 
 // resume takes over a session after a dropped connection (XEP-0198 §5).
 func (st *stream) resume(el *xmlstream.Element) (bool, error) {
-	id := el.Attr("previd")
-	h, err := strconv.ParseUint(el.Attr("h"), 10, 32)
+	r, failed, err := st.takeOver(el.Attr("previd"), el.Attr("h"))
+	if err != nil {
+		return false, err
+	}
+	if failed != nil {
+		return false, st.t.Write([]*xmlstream.Element{failed})
+	}
+	if err := st.t.Write([]*xmlstream.Element{r.answer}); err != nil {
+		return false, err
+	}
+	st.resumed(r)
+	return true, nil
+}
+
+// resumption is a session a new connection has taken over, before the
+// client is told.
+type resumption struct {
+	sess   *session.Session
+	answer *xmlstream.Element // <resumed/>
+	remote bool               // taken over from another node of the cluster
+}
+
+// takeOver takes over the resumable session previd of st.user with the
+// client's count h (XEP-0198 §5), from this node or, in cluster mode, from
+// the node that holds it; it is then this stream's session. With no
+// session to resume it returns the <failed/> to send instead; a count of
+// stanzas never sent ends the session (its queue goes to the offline
+// store) and returns the stream error of XEP-0198 §4.
+//
+// The caller writes r.answer (alone for <resume/>, inside <success/> for
+// SASL2's inline resumption) and then calls resumed, which writes what
+// the client has not acknowledged.
+func (st *stream) takeOver(id, hAttr string) (*resumption, *xmlstream.Element, error) {
+	h, err := strconv.ParseUint(hAttr, 10, 32)
 	if err != nil || id == "" {
-		return false, st.t.Write([]*xmlstream.Element{smFailed("bad-request", "previd and h are required")})
+		return nil, smFailed("bad-request", "previd and h are required"), nil
 	}
 	st.svc.rmu.Lock()
 	o := st.svc.sessions[id]
@@ -90,10 +122,10 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 	}
 	st.svc.rmu.Unlock()
 	if !ok && o == nil && st.svc.remote != nil {
-		return st.resumeRemote(id, uint32(h))
+		return st.takeOverRemote(id, uint32(h))
 	}
 	if !ok {
-		return false, st.t.Write([]*xmlstream.Element{smFailed("item-not-found", "no session to resume")})
+		return nil, smFailed("item-not-found", "no session to resume"), nil
 	}
 	s := o.sess
 	if prev != nil {
@@ -106,7 +138,7 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 		o.owner = nil
 		st.svc.rmu.Unlock()
 		go st.svc.end(s)
-		return false, handledTooHigh(s, h)
+		return nil, nil, handledTooHigh(s, h)
 	}
 	if len(seqs) > 0 {
 		st.svc.im.Hooks().Delivered(s, seqs)
@@ -115,12 +147,24 @@ func (st *stream) resume(el *xmlstream.Element) (bool, error) {
 	st.cur.Store(s)
 	st.bound.Store(true)
 	st.log = st.log.With("jid", s.JID().String(), "resumed", id)
-	resumed := xmlstream.New(nsSM, "resumed", "previd", id, "h", strconv.FormatUint(uint64(s.InboundH()), 10))
-	if err := st.t.Write([]*xmlstream.Element{resumed}); err != nil {
-		return false, err
+	return &resumption{sess: s, answer: resumedElement(s, id)}, nil, nil
+}
+
+// resumedElement is XEP-0198's <resumed/> for session s, formerly previd.
+func resumedElement(s *session.Session, previd string) *xmlstream.Element {
+	return xmlstream.New(nsSM, "resumed", "previd", previd, "h", strconv.FormatUint(uint64(s.InboundH()), 10))
+}
+
+// resumed continues a resumption once the client has been told: the
+// session writes everything unacknowledged to this connection.
+func (st *stream) resumed(r *resumption) {
+	s := r.sess
+	s.Attach(st.t)
+	// Messages that arrived during a hand-over from another node went
+	// to the store.
+	if r.remote && s.Available() && s.Priority() >= 0 {
+		st.svc.im.Router.Drain(context.Background(), s)
 	}
-	s.Attach(st.t) // writes everything still unacknowledged
-	return true, nil
 }
 
 // smNonza handles <enable/>, <r/> and <a/> on a bound session.
@@ -132,14 +176,7 @@ func (st *stream) smNonza(el *xmlstream.Element) error {
 			s.SendControl(smFailed("unexpected-request", "stream management is already enabled"))
 			return nil
 		}
-		resume := el.Attr("resume") == "true" || el.Attr("resume") == "1"
-		s.EnableSM(resume)
-		en := xmlstream.New(nsSM, "enabled", "id", s.ID())
-		if resume {
-			en.SetAttr("resume", "true")
-			en.SetAttr("max", strconv.Itoa(int(st.svc.cfg.Stream.ResumeTimeout.Seconds())))
-		}
-		s.SendControl(en)
+		s.SendControl(st.enableSM(s, el))
 	case "r":
 		if sm, _ := s.SM(); !sm {
 			return nil
@@ -172,6 +209,19 @@ func (st *stream) smNonza(el *xmlstream.Element) error {
 	return nil
 }
 
+// enableSM enables stream management on s as <enable/> asks (XEP-0198
+// §3) and returns the <enabled/> answer.
+func (st *stream) enableSM(s *session.Session, enable *xmlstream.Element) *xmlstream.Element {
+	resume := enable.Attr("resume") == "true" || enable.Attr("resume") == "1"
+	s.EnableSM(resume)
+	en := xmlstream.New(nsSM, "enabled", "id", s.ID())
+	if resume {
+		en.SetAttr("resume", "true")
+		en.SetAttr("max", strconv.Itoa(int(st.svc.cfg.Stream.ResumeTimeout.Seconds())))
+	}
+	return en
+}
+
 // smFailed is XEP-0198's <failed/> with a stanza error condition.
 func smFailed(cond, text string) *xmlstream.Element {
 	f := xmlstream.New(nsSM, "failed")
@@ -193,26 +243,17 @@ func handledTooHigh(s *session.Session, h uint64) *stanza.StreamError {
 	}
 }
 
-// resumeRemote takes the session over from the node that holds it
-// (cluster mode) and resumes it here.
-func (st *stream) resumeRemote(id string, h uint32) (bool, error) {
+// takeOverRemote takes the session over from the node that holds it
+// (cluster mode) for takeOver.
+func (st *stream) takeOverRemote(id string, h uint32) (*resumption, *xmlstream.Element, error) {
 	ctx := context.Background()
 	snap, err := st.svc.remote.Resume(ctx, id, st.user, h)
 	if err != nil {
-		return false, st.t.Write([]*xmlstream.Element{smFailed("item-not-found", "no session to resume")})
+		return nil, smFailed("item-not-found", "no session to resume"), nil
 	}
 	s := session.Restore(snap, st.svc.cfg.Limits.MaxQueue, st.hooks())
 	st.adopt(s)
 	st.svc.im.Bound(ctx, s)
 	st.log = st.log.With("jid", s.JID().String(), "resumed", id, "from_node", true)
-	resumed := xmlstream.New(nsSM, "resumed", "previd", id, "h", strconv.FormatUint(uint64(s.InboundH()), 10))
-	if err := st.t.Write([]*xmlstream.Element{resumed}); err != nil {
-		return false, err
-	}
-	s.Attach(st.t)
-	// Messages that arrived during the hand-over went to the store.
-	if s.Available() && s.Priority() >= 0 {
-		st.svc.im.Router.Drain(ctx, s)
-	}
-	return true, nil
+	return &resumption{sess: s, answer: resumedElement(s, id), remote: true}, nil, nil
 }

@@ -49,6 +49,10 @@ type Service struct {
 	rmu      sync.Mutex
 	sessions map[string]*owned
 
+	// sasl2x are the SASL2 inline extensions (sasl2.go), set before
+	// serving and read-only afterwards.
+	sasl2x []sasl2Extension
+
 	// remote finds resumable sessions on other nodes (cluster mode).
 	remote RemoteResumer
 

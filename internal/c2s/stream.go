@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,7 @@ type stream struct {
 	log *slog.Logger
 	id  string
 
+	from     string           // the 'from' of the client's stream header (a hint, never trusted)
 	user     string           // authenticated localpart, "" before SASL success
 	sess     *session.Session // bound session; read by the stream goroutine only
 	failures int              // failed authentications on this stream
@@ -272,6 +274,7 @@ func (st *stream) header() error {
 			return &stanza.StreamError{Condition: "host-unknown", Text: "this server serves " + st.svc.cfg.Domain}
 		}
 	}
+	st.from = strings.Clone(h.Attr("from"))
 	if v := h.Attr("version"); v == "" || v[0] != '1' {
 		return &stanza.StreamError{Condition: "unsupported-version", Text: "version 1.0 is required"}
 	}
@@ -299,37 +302,7 @@ func (st *stream) negotiate() error {
 		if err := st.header(); err != nil {
 			return err
 		}
-		f := xmlstream.New(xmlstream.NSStream, "features")
-		if st.user == "" {
-			if st.t.CanStartTLS() && st.svc.tls != nil {
-				tlsF := xmlstream.New(nsTLS, "starttls")
-				if st.tlsRequired() {
-					tlsF.Append(xmlstream.New(nsTLS, "required"))
-				}
-				f.Append(tlsF)
-			}
-			if !st.tlsRequired() {
-				mechs := xmlstream.New(nsSASL, "mechanisms")
-				for _, m := range st.saslMechanisms() {
-					mechs.Append(xmlstream.New(nsSASL, "mechanism").AppendText(m))
-				}
-				f.Append(mechs)
-				if cb := st.channelBindingFeature(); cb != nil {
-					f.Append(cb) // XEP-0440
-				}
-				if st.svc.cfg.Registration == "open" {
-					f.Append(xmlstream.New(nsRegFeat, "register"))
-				}
-			}
-		} else {
-			f.Append(xmlstream.New(nsBind, "bind"))
-			f.Append(xmlstream.New(nsSession, "session").Append(xmlstream.New(nsSession, "optional")))
-			f.Append(xmlstream.New(nsSM, "sm"))
-			f.Append(xmlstream.New(nsCSI, "csi"))
-		}
-		if c := st.svc.im.Caps(); c != nil {
-			f.Append(c)
-		}
+		f := st.features()
 		if err := st.sendFeatures(f); err != nil {
 			return err
 		}
@@ -339,6 +312,57 @@ func (st *stream) negotiate() error {
 		}
 		st.t.Restart()
 	}
+}
+
+// features are the stream features of this point of the negotiation
+// (RFC 6120 §4.3.2): before authentication, STARTTLS or the mechanisms of
+// both SASL profiles; after it, binding and stream management; after a
+// SASL2 success that bound a session inline (Bind2), what may still be
+// enabled on it (SASL2 sends features after <success/> with no restart).
+func (st *stream) features() *xmlstream.Element {
+	f := xmlstream.New(xmlstream.NSStream, "features")
+	switch {
+	case st.user == "":
+		if st.t.CanStartTLS() && st.svc.tls != nil {
+			tlsF := xmlstream.New(nsTLS, "starttls")
+			if st.tlsRequired() {
+				tlsF.Append(xmlstream.New(nsTLS, "required"))
+			}
+			f.Append(tlsF)
+		}
+		if !st.tlsRequired() {
+			mechs := xmlstream.New(nsSASL, "mechanisms")
+			for _, m := range st.mechanisms() {
+				mechs.Append(xmlstream.New(nsSASL, "mechanism").AppendText(m))
+			}
+			f.Append(mechs)
+			if cb := st.channelBindingFeature(); cb != nil {
+				f.Append(cb) // XEP-0440
+			}
+			if a := st.sasl2Feature(); a != nil {
+				f.Append(a)
+			}
+			if st.svc.cfg.Registration == "open" {
+				f.Append(xmlstream.New(nsRegFeat, "register"))
+			}
+		}
+	case st.sess == nil:
+		f.Append(xmlstream.New(nsBind, "bind"))
+		f.Append(xmlstream.New(nsSession, "session").Append(xmlstream.New(nsSession, "optional")))
+		f.Append(xmlstream.New(nsSM, "sm"))
+		f.Append(xmlstream.New(nsCSI, "csi"))
+	default:
+		// No <sm/> once enabled inline: a client would take it for an
+		// offer to resume.
+		if sm, _ := st.sess.SM(); !sm {
+			f.Append(xmlstream.New(nsSM, "sm"))
+		}
+		f.Append(xmlstream.New(nsCSI, "csi"))
+	}
+	if c := st.svc.im.Caps(); c != nil {
+		f.Append(c)
+	}
+	return f
 }
 
 // negotiateStep handles elements until the stream restarts (after STARTTLS
@@ -372,6 +396,20 @@ func (st *stream) negotiateStep() (restart bool, err error) {
 			if ok {
 				return true, nil
 			}
+		case el.Space == nsSASL2 && el.Name == "authenticate":
+			if st.user != "" {
+				// XEP-0388 §6.10: a second authentication is a stream error.
+				return false, &stanza.StreamError{Condition: "policy-violation", Text: "already authenticated"}
+			}
+			if st.sasl2Feature() == nil {
+				return false, &stanza.StreamError{Condition: "policy-violation", Text: "SASL2 is not offered on this transport"}
+			}
+			bound, err := st.sasl2(el)
+			if err != nil || bound {
+				return false, err
+			}
+			// Authenticated, or a <failure/> to retry after: go on
+			// without a restart (the features were sent after <success/>).
 		case st.user == "" && streamNS(el) == xmlstream.NSClient && el.Name == "iq" && st.svc.cfg.Registration == "open":
 			if err := st.register(el); err != nil {
 				return false, err
@@ -430,6 +468,11 @@ func (st *stream) serve() error {
 				return err
 			}
 			continue
+		}
+		if el.Space == nsSASL2 {
+			// XEP-0388 §6.10: once authenticated, <authenticate/> is a
+			// stream error (a session bound inline gets here).
+			return &stanza.StreamError{Condition: "policy-violation", Text: "already authenticated"}
 		}
 		if el.Space == nsCSI {
 			switch el.Name {

@@ -264,6 +264,7 @@ type Store interface {
 	Push
 	Logins
 	FastTokens // XEP-0484 login tokens (fast.go)
+	UserAgents // XEP-0388 user agents
 	Close() error
 }
 

@@ -117,21 +117,7 @@ func (c *Client) Expect(name string) *xmlstream.Element {
 // Auth does STARTTLS and PLAIN and reopens the stream.
 func (c *Client) Auth(user, password string) {
 	c.T.Helper()
-	f := c.Open()
-	if f.Child(NSTLS, "starttls") == nil {
-		c.T.Fatalf("no starttls offered: %v", f)
-	}
-	c.Send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-	if el := c.Next(); el.Name != "proceed" {
-		c.T.Fatalf("starttls: %v", el)
-	}
-	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true, ServerName: c.Domain})
-	if err := tc.Handshake(); err != nil {
-		c.T.Fatal(err)
-	}
-	c.Conn = tc
-	c.dec = xmlstream.NewDecoder(tc, xmlstream.Limits{MaxElementBytes: 1 << 20})
-	c.Open()
+	c.StartTLS(&tls.Config{InsecureSkipVerify: true, ServerName: c.Domain})
 	c.Send(fmt.Sprintf("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>",
 		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password))))
 	if el := c.Next(); el.Name != "success" {

@@ -233,3 +233,9 @@ func DialTLS(t testing.TB, addr, domain string, cfg *tls.Config) *Client {
 	t.Cleanup(func() { c.Close() })
 	return &Client{T: t, Conn: c, Domain: domain, dec: xmlstream.NewDecoder(c, xmlstream.Limits{MaxElementBytes: 1 << 20})}
 }
+
+// NewSCRAM returns the client of one SCRAM-SHA-256 exchange without
+// channel binding.
+func NewSCRAM(user, pass string) *SCRAM {
+	return &SCRAM{Mechanism: "SCRAM-SHA-256", User: user, Password: pass}
+}

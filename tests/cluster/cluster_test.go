@@ -5,6 +5,8 @@ package cluster_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -348,6 +350,50 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		t.Fatalf("after cross-node resumption got %v, want m2 only", m)
 	}
 	// The session lives on node 2 now: messages reach it there.
+	time.Sleep(300 * time.Millisecond)
+	alice.Send("<message to='u1@localhost' type='chat' id='m3'><body>three</body></message>")
+	if m := bob2.Expect("message"); m.Attr("id") != "m3" {
+		t.Fatalf("got %v, want m3", m)
+	}
+}
+
+// SASL2's inline resumption (XEP-0388 with XEP-0198 §6.2) on another node:
+// the <success/> holds <resumed/>, the session is taken over from the node
+// that held it exactly as with <resume/>, and the unacknowledged message
+// follows at once.
+func TestSASL2ResumeOnAnotherNode(t *testing.T) {
+	c := startCluster(t, 2)
+	bob := c.loginOn(0, "u1", "phone")
+	bob.Send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	id := bob.Expect("enabled").Attr("id")
+	bob.Send("<presence/>")
+	bob.Expect("presence")
+	alice := c.loginOn(2, "u2", "pc")
+	time.Sleep(300 * time.Millisecond)
+	alice.Send("<message to='u1@localhost' type='chat' id='m1'><body>one</body></message>")
+	if m := bob.Expect("message"); m.Attr("id") != "m1" {
+		t.Fatalf("got %v", m)
+	}
+	bob.Conn.Close()
+	alice.Send("<message to='u1@localhost' type='chat' id='m2'><body>two</body></message>")
+	alice.Send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+	alice.Expect("iq")
+
+	bob2 := xmpptest.Dial(t, c.nodes[1].c2s, "localhost")
+	if f := bob2.StartTLS(&tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}); f.Child("urn:xmpp:sasl:2", "authentication") == nil {
+		t.Fatalf("no SASL2 offered: %v", f)
+	}
+	bob2.Send("<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>" +
+		base64.StdEncoding.EncodeToString([]byte("\x00u1\x00pw")) + "</initial-response>" +
+		"<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='2'/>" +
+		"<bind xmlns='urn:xmpp:bind:0'><tag>Phone</tag></bind></authenticate>")
+	succ := bob2.Next()
+	if succ.Name != "success" || succ.Child("urn:xmpp:sm:3", "resumed") == nil || succ.Child("urn:xmpp:sm:3", "resumed").Attr("previd") != id {
+		t.Fatalf("want <success/> with <resumed previd='%s'/>, got %v", id, succ)
+	}
+	if m := bob2.Next(); m.Name != "message" || m.Attr("id") != "m2" {
+		t.Fatalf("after the inline cross-node resumption got %v, want m2 at once", m)
+	}
 	time.Sleep(300 * time.Millisecond)
 	alice.Send("<message to='u1@localhost' type='chat' id='m3'><body>three</body></message>")
 	if m := bob2.Expect("message"); m.Attr("id") != "m3" {

@@ -315,6 +315,21 @@ CREATE TABLE fast_tokens (
 );
 CREATE INDEX fast_tokens_expires ON fast_tokens (expires);
 `,
+
+	// 9: the client installations that logged in to each
+	// account with SASL2 (store.UserAgents), the same table as the SQLite
+	// store's step 8.
+	`
+CREATE TABLE user_agents (
+	username  TEXT COLLATE "C" NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+	id        TEXT COLLATE "C" NOT NULL,
+	software  TEXT NOT NULL,
+	device    TEXT NOT NULL,
+	last_seen TIMESTAMPTZ NOT NULL,
+	last_addr TEXT NOT NULL,
+	PRIMARY KEY (username, id)
+);
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

@@ -302,6 +302,20 @@ CREATE TABLE fast_tokens (
 ) WITHOUT ROWID;
 CREATE INDEX fast_tokens_expires ON fast_tokens (expires);
 `,
+
+	// 8: the client installations that logged in to each
+	// account with SASL2 (store.UserAgents, XEP-0388 <user-agent/>).
+	`
+CREATE TABLE user_agents (
+	user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	id        TEXT NOT NULL, -- the client's installation id (a UUID)
+	software  TEXT NOT NULL,
+	device    TEXT NOT NULL,
+	last_seen INTEGER NOT NULL, -- Unix microseconds, UTC
+	last_addr TEXT NOT NULL,
+	PRIMARY KEY (user, id)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it
