@@ -211,6 +211,7 @@ func serve(args []string) error {
 	mets.add(svc.WritePrometheus, svc.Shaper.WritePrometheus, im.WritePrometheus)
 	tokens := startFast(ctx, cfg, st, im, log)
 	mets.add(tokens.Metrics.WritePrometheus)
+	svc.EnableFAST(tokens)
 	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {
 		return err

@@ -118,6 +118,9 @@ func (st *stream) bind2(ctx context.Context, req *bind2Request, ua *userAgent) (
 		return nil, nil, &stanza.StreamError{Condition: "internal-server-error", Text: "no resource could be bound"}
 	}
 	s := session.New(server.NewID(), full, st.svc.cfg.Limits.MaxQueue, st.hooks())
+	if ua != nil {
+		s.SetUserAgentID(ua.id) // a revoked device is logged out by it
+	}
 	bound := xmlstream.New(nsBind2, "bound")
 	if a := st.svc.im.Archive(); a != nil {
 		// Before the session is bound: whatever arrives later is either

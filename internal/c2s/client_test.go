@@ -12,6 +12,7 @@ import (
 	"bluetick/internal/auth"
 	"bluetick/internal/certs"
 	"bluetick/internal/config"
+	"bluetick/internal/fast"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
@@ -80,6 +81,7 @@ func startServerWith(t testing.TB, mod func(*config.Config), wrap func(store.Sto
 		}
 	}
 	svc := New(cfg, im, tlsConf, log)
+	svc.EnableFAST(fast.New(fast.Config{Fast: cfg.Fast}, ss, log))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -98,6 +98,9 @@ type sasl2Request struct {
 	// el is the whole element, for extensions to read their own children
 	// (in their namespaces, which the parser leaves alone).
 	el *xmlstream.Element
+	// neg runs the exchange (set when it starts): an extension's success
+	// learns from it how the client authenticated.
+	neg auth.Negotiator
 }
 
 // userAgent is a parsed <user-agent/> (XEP-0388 §2.3).
@@ -380,6 +383,7 @@ func (st *stream) sasl2Negotiator(req *sasl2Request, attempt **auth.Attempt) (au
 	for _, x := range st.svc.sasl2x {
 		neg, err := x.negotiator(st, req, cfg)
 		if err != nil || neg != nil {
+			req.neg = neg
 			return neg, err
 		}
 	}
@@ -389,7 +393,9 @@ func (st *stream) sasl2Negotiator(req *sasl2Request, attempt **auth.Attempt) (au
 		}
 		return nil, &auth.Failure{Condition: "invalid-mechanism", Text: "mechanism " + req.mechanism + " is not offered"}
 	}
-	return auth.NewNegotiator(req.mechanism, cfg)
+	neg, err := auth.NewNegotiator(req.mechanism, cfg)
+	req.neg = neg
+	return neg, err
 }
 
 // sasl2Success completes an authenticated exchange (XEP-0388 §2.6.1):

@@ -115,6 +115,8 @@ type Session struct {
 	jid  jid.JID // full JID
 	max  int     // queue bound
 	hook Hooks
+	// agentID is the client's XEP-0388 <user-agent id/> ("" if unknown).
+	agentID string
 
 	mu sync.Mutex
 	// queue holds unacknowledged stanzas in order: queue[:written] were
@@ -168,6 +170,14 @@ type Session struct {
 func New(id string, j jid.JID, max int, h Hooks) *Session {
 	return &Session{id: id, jid: j, max: max, hook: h}
 }
+
+// SetUserAgentID records the XEP-0388 <user-agent id/> of the client
+// that bound the session (call it before the session is shared).
+func (s *Session) SetUserAgentID(id string) { s.agentID = id }
+
+// UserAgentID is the client's XEP-0388 <user-agent id/>, "" if unknown:
+// revoking a device's tokens logs its sessions out by it.
+func (s *Session) UserAgentID() string { return s.agentID }
 
 // ID is the resumption id.
 func (s *Session) ID() string { return s.id }

@@ -42,7 +42,7 @@ func TestInterop(t *testing.T) {
 	t.Run("26_avatar_bookmarks_compat", testAvatarBookmarksCompat) // compliance branch (compliance_test.go)
 	t.Run("27_component", testComponent)
 	t.Run("28_channel_binding", testChannelBinding) // cb-plus branch (channelbinding_test.go)
-	t.Run("29_xmppjs_sasl2", testSASL2) // sasl2 branch (sasl2_test.go)
+	t.Run("29_xmppjs_sasl2", testSASL2)             // sasl2 branch (sasl2_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.

@@ -63,7 +63,9 @@ type wire struct {
 }
 
 var (
-	authRe      = regexp.MustCompile(`<auth [^>]*>([A-Za-z0-9+/=]+)</auth>`)
+	// RFC 6120's <auth/>, or SASL2's <initial-response/> (go-xmpp uses
+	// XEP-0388 when offered).
+	authRe      = regexp.MustCompile(`(?:<auth [^>]*>|<initial-response>)([A-Za-z0-9+/=]+)</(?:auth|initial-response)>`)
 	challengeRe = regexp.MustCompile(`<challenge [^>]*>([A-Za-z0-9+/=\s]+)</challenge>`)
 )
 
