@@ -235,7 +235,7 @@ type sasl2Offer struct {
 }
 
 // ErrNoSASL2 is the error of a sasl2 run against a server without SASL2.
-var ErrNoSASL2 = errors.New("server does not offer SASL2 (XEP-0388: no <authentication xmlns='urn:xmpp:sasl:2'/> in the stream features)")
+var ErrNoSASL2 = errors.New("server does not offer SASL2 (XEP-0388: no `<authentication xmlns='urn:xmpp:sasl:2'/>` in the stream features)")
 
 // parseSASL2 reads the SASL2 offer of the stream features.
 func parseSASL2(f *Elem) (*sasl2Offer, error) {
@@ -285,15 +285,15 @@ func (o *sasl2Offer) check(passwordMech string) error {
 		miss = append(miss, "the password mechanism "+passwordMech)
 	}
 	if !o.fast[tokenMech] {
-		miss = append(miss, "FAST (XEP-0484) with "+tokenMech+" (<fast xmlns='urn:xmpp:fast:0'><mechanism>"+tokenMech+"</mechanism></fast> in <inline/>)")
+		miss = append(miss, "FAST (XEP-0484) with "+tokenMech+" (`<fast xmlns='urn:xmpp:fast:0'><mechanism>"+tokenMech+"</mechanism></fast>` in `<inline/>`)")
 	}
 	if !o.inlineSM {
-		miss = append(miss, "inline stream resumption (<sm xmlns='urn:xmpp:sm:3'/> in <inline/>)")
+		miss = append(miss, "inline stream resumption (`<sm xmlns='urn:xmpp:sm:3'/>` in `<inline/>`)")
 	}
 	if o.bindNS == "" {
-		miss = append(miss, "Bind 2 (XEP-0386: <bind xmlns='urn:xmpp:bind:0'/> in <inline/>)")
+		miss = append(miss, "Bind 2 (XEP-0386: `<bind xmlns='urn:xmpp:bind:0'/>` in `<inline/>`)")
 	} else if !o.bindSM {
-		miss = append(miss, "stream management inline in Bind 2 (<feature var='urn:xmpp:sm:3'/> in <bind><inline/>)")
+		miss = append(miss, "stream management inline in Bind 2 (`<feature var='urn:xmpp:sm:3'/>` in Bind 2's `<inline/>`)")
 	}
 	if len(miss) > 0 {
 		return errors.New("server offers SASL2 but not " + strings.Join(miss, ", nor "))
