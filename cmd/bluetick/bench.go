@@ -20,7 +20,7 @@ import (
 const benchUsage = `bluetick bench — load generator for Bluetick, ejabberd, Prosody (any XMPP server)
 
 Usage:
-  bluetick bench --server HOST:PORT --scenario conns|chat|offline|storm|group|register [flags]
+  bluetick bench --server HOST:PORT --scenario conns|chat|offline|storm|group|reconnect|register [flags]
   bluetick bench report [--base bluetick] [--md FILE] [--png FILE] [--json FILE] RESULT.json...
 
 Scenarios (each bounded in count and by --duration):
@@ -33,6 +33,12 @@ Scenarios (each bounded in count and by --duration):
   group     user1 creates a MUC room on --muc-service (instant room, then configured open and persistent),
             --group-members join it, --group-senders of them send --group-messages groupchat messages each
             (at most --window not yet reflected); deliveries/s, send-to-receive latency, lost, duplicates
+  reconnect --reconnect-clients clients log in once, then each drops its TCP connection and reconnects
+            --reconnects times (direct TLS by default: point --server at the XEP-0368 port, --c2s-tls);
+            --reconnect-mode legacy (SASL SCRAM, stream restart, XEP-0198 <resume/>), sasl2 (one SASL2
+            <authenticate/> with a FAST HT-SHA-256-NONE token and inline <resume/>) or both, side by side:
+            reconnects/s, reconnect time p50/p99 (TCP connect to session usable), round trips per
+            reconnect (TCP connect, TLS handshake, each XMPP wait), server CPU per reconnect (--pid)
   register  only register --register-count users in-band
 
 `
@@ -47,7 +53,7 @@ func benchCmd(args []string) error {
 	cfg := &loadgen.Config{Opt: opt}
 	fs.StringVar(&opt.Server, "server", "127.0.0.1:5222", "server host:port")
 	fs.StringVar(&opt.Domain, "domain", "", "XMPP domain (default: the server host)")
-	fs.StringVar(&opt.TLS, "tls", "starttls", "starttls (required), none, or direct")
+	fs.StringVar(&opt.TLS, "tls", "starttls", "starttls (required), none, or direct (XEP-0368; the default of --scenario reconnect)")
 	fs.StringVar(&opt.Mech, "mech", "SCRAM-SHA-1", "SASL mechanism: SCRAM-SHA-1, SCRAM-SHA-256 or PLAIN")
 	fs.StringVar(&opt.Resource, "resource", "bench", "resource to bind")
 	fs.BoolVar(&opt.SM, "sm", false, "enable XEP-0198 stream management when offered")
@@ -60,7 +66,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&cfg.Password, "password", "benchpass", "password of every user")
 	fs.BoolVar(&cfg.Register, "register", false, "register the scenario's users in-band first (existing ones are skipped)")
 	fs.IntVar(&cfg.RegisterN, "register-count", 0, "how many users to register (default: what the scenario uses)")
-	fs.StringVar(&cfg.Scenario, "scenario", "conns", "conns, chat, offline, storm, group or register")
+	fs.StringVar(&cfg.Scenario, "scenario", "conns", "conns, chat, offline, storm, group, reconnect or register")
 	fs.StringVar(&cfg.SaltCache, "scram-cache", "", "file keeping SCRAM salted passwords between runs (as real clients cache them)")
 	fs.BoolVar(&cfg.Warm, "warm", false, "after --register, log every user in once to fill --scram-cache")
 	jsonOut := fs.String("json", "", "write the result as JSON to FILE")
@@ -86,6 +92,10 @@ func benchCmd(args []string) error {
 	fs.IntVar(&cfg.GroupMessages, "group-messages", 200, "group: messages each sender sends")
 	fs.StringVar(&cfg.MUCService, "muc-service", "", "group: MUC service domain (default groups.<domain>; conference.<domain> on ejabberd and Prosody)")
 	fs.StringVar(&cfg.Room, "room", "", "group: room name (default bench-<run id>, a new room each run)")
+	fs.IntVar(&cfg.ReconnectClients, "reconnect-clients", 1000, "reconnect: concurrent clients")
+	fs.IntVar(&cfg.Reconnects, "reconnects", 5, "reconnect: drops and reconnects per client (after its first login)")
+	fs.StringVar(&cfg.ReconnectMode, "reconnect-mode", "both", "reconnect: legacy, sasl2 or both (one after the other, reported side by side)")
+	fs.DurationVar(&cfg.ReconnectPause, "reconnect-pause", 0, "reconnect: wait between a drop and the reconnect (0: at once)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to FILE (single-process runs)")
 	child := fs.String("child", "", "internal: shard i/n of a multi-process run")
 	t0 := fs.Int64("t0", 0, "internal: start of the run, unix nanoseconds")
@@ -97,6 +107,9 @@ func benchCmd(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if cfg.Scenario == "reconnect" && !flagSet(fs, "tls") {
+		opt.TLS = "direct" // the scenario measures reconnects over direct TLS (XEP-0368)
 	}
 	ips, err := parseSources(*sources)
 	if err != nil {
@@ -152,6 +165,13 @@ func benchCmd(args []string) error {
 		}
 	}
 	return err
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseSources reads "127.0.0.1,127.0.0.2" or the range form "127.0.0.1-4".

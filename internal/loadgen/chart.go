@@ -121,6 +121,8 @@ func shortName(scenario, metric string) (string, string) {
 		"login_p99": "login p99", "login_p50": "login p50", "drain_s": "drain s",
 		"deliveries_per_s": "deliv/s", "server_cpu_per_delivery": "cpu/deliv",
 		"ack_p50": "ack p50", "ack_p99": "ack p99",
+		"legacy_reconnect_p99": "legacy p99", "legacy_server_cpu_per_reconnect": "legacy cpu",
+		"sasl2_reconnect_p99": "sasl2 p99", "sasl2_server_cpu_per_reconnect": "sasl2 cpu",
 	}[metric]
 	if m == "" {
 		m = metric

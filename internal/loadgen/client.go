@@ -114,6 +114,8 @@ type Conn struct {
 	SM         bool // stream management enabled
 
 	nc   net.Conn
+	raw  net.Conn // the TCP connection under TLS and the counters (drop closes it)
+	from string   // 'from' of the stream headers sent ("" = none)
 	br   *bufio.Reader
 	r    *reader
 	wmu  sync.Mutex
@@ -191,12 +193,28 @@ func phase(p string, err error) error {
 // dial opens TCP (and TLS for direct TLS), sends the stream header and
 // returns the connection with its first features.
 func dial(ctx context.Context, opt *Options) (*Conn, *Elem, error) {
-	nc, err := opt.dialer().DialContext(ctx, "tcp", opt.Server)
+	return dialWith(ctx, opt, dialExtra{})
+}
+
+// dialExtra are dial's options for the reconnect scenario.
+type dialExtra struct {
+	from string // 'from' of the stream headers (XEP-0484 asks for the user's JID)
+	rt   *int   // when set, counts the round trips (see rtConn), the TCP connect included
+}
+
+// dialWith is dial with extras.
+func dialWith(ctx context.Context, opt *Options, x dialExtra) (*Conn, *Elem, error) {
+	raw, err := opt.dialer().DialContext(ctx, "tcp", opt.Server)
 	if err != nil {
 		return nil, nil, phase("connect", err)
 	}
-	c := &Conn{opt: opt, nc: countConn{nc, opt}}
-	c.stop = context.AfterFunc(ctx, func() { nc.Close() })
+	nc := raw
+	if x.rt != nil {
+		*x.rt++ // SYN → SYN-ACK
+		nc = &rtConn{Conn: raw, n: x.rt}
+	}
+	c := &Conn{opt: opt, nc: countConn{nc, opt}, raw: raw, from: x.from}
+	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
 	if opt.TLS == "direct" {
 		if err := c.startTLS(); err != nil {
 			c.Close()
@@ -263,8 +281,12 @@ func (c *Conn) startTLS() error {
 // features, with the negotiation timeout.
 func (c *Conn) openStream() (*Elem, error) {
 	c.nc.SetDeadline(time.Now().Add(c.opt.timeout()))
+	from := ""
+	if c.from != "" {
+		from = " from='" + escape(c.from) + "'"
+	}
 	if err := c.Send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" +
-		escape(c.opt.Domain) + "' version='1.0' xml:lang='en'>"); err != nil {
+		escape(c.opt.Domain) + "'" + from + " version='1.0' xml:lang='en'>"); err != nil {
 		return nil, err
 	}
 	if _, err := c.r.StreamHeader(); err != nil {

@@ -57,6 +57,14 @@ type Config struct {
 	MUCService    string // MUC domain ("" = groups.<domain>)
 	Room          string // room local part ("" = bench-<run id>)
 
+	// reconnect: ReconnectClients clients log in once, then each drops its
+	// connection and reconnects Reconnects times, ReconnectPause apart,
+	// in the ReconnectMode modes (legacy, sasl2 or both).
+	ReconnectClients int
+	Reconnects       int
+	ReconnectMode    string
+	ReconnectPause   time.Duration
+
 	// Child mode (set by the parent for its children).
 	Shard, Shards int
 	T0            time.Time
@@ -65,7 +73,7 @@ type Config struct {
 }
 
 // Scenarios is the list of scenario names.
-var Scenarios = []string{"conns", "chat", "offline", "storm", "group", "register"}
+var Scenarios = []string{"conns", "chat", "offline", "storm", "group", "reconnect", "register"}
 
 // User returns the name of the i-th user of the run (0-based).
 func (c *Config) User(i int) string {
@@ -85,6 +93,8 @@ func (c *Config) needed() int {
 		return c.Storm
 	case "group":
 		return c.GroupMembers
+	case "reconnect":
+		return c.ReconnectClients
 	case "register":
 		return c.RegisterN
 	}
@@ -132,6 +142,20 @@ func (c *Config) Validate() error {
 		}
 		if c.GroupSenders > c.GroupMembers {
 			return fmt.Errorf("--group-senders %d is more than --group-members %d (senders are members)", c.GroupSenders, c.GroupMembers)
+		}
+	}
+	if c.Scenario == "reconnect" {
+		if c.ReconnectClients == 0 {
+			c.ReconnectClients = 1000
+		}
+		if c.Reconnects == 0 {
+			c.Reconnects = 5
+		}
+		if c.ReconnectClients < 0 || c.Reconnects < 0 || c.ReconnectPause < 0 {
+			return errors.New("--reconnect-clients, --reconnects and --reconnect-pause must not be negative")
+		}
+		if _, err := reconnectModes(c.ReconnectMode); err != nil {
+			return err
 		}
 	}
 	if c.First == 0 {
@@ -186,35 +210,37 @@ func (s Span) Seconds() float64 {
 
 // Partial is what one process measured; the parent merges them.
 type Partial struct {
-	Attempts   int                 `json:"attempts"`
-	OK         int                 `json:"ok"`
-	Failed     int                 `json:"failed"`
-	Errors     map[string]int      `json:"errors,omitempty"`
-	Registered int                 `json:"registered"`
-	Existing   int                 `json:"existing"`
-	RegFailed  int                 `json:"register_failed"`
-	Sent       int64               `json:"sent"`
-	Received   int64               `json:"received"`
-	Receipts   int64               `json:"receipts"`
-	Expected   int64               `json:"expected"`
-	Flushed    int64               `json:"flushed"`
-	Dropped    int64               `json:"dropped"` // connections lost during the measured phase
-	Duplicates int64               `json:"duplicates"`
-	MsgErrors  int64               `json:"message_errors"`
-	Lat        []int64             `json:"lat,omitempty"`
-	RTT        []int64             `json:"rtt,omitempty"`
-	Ack        []int64             `json:"ack,omitempty"` // sender's ✓: message to the server's XEP-0198 ack
-	Login      []int64             `json:"login,omitempty"`
-	Spans      map[string]Span     `json:"spans,omitempty"`
-	GenCPU     float64             `json:"gen_cpu"`
-	BytesIn    int64               `json:"bytes_in"`
-	BytesOut   int64               `json:"bytes_out"`
-	TLS        map[string]int      `json:"tls,omitempty"`
-	Timeline   map[string][]int64  `json:"timeline,omitempty"`
-	TimedOut   bool                `json:"timed_out"`
-	Notes      []string            `json:"notes,omitempty"`
-	mu         sync.Mutex          `json:"-"`
-	tl         map[string]*counter `json:"-"`
+	Attempts   int                `json:"attempts"`
+	OK         int                `json:"ok"`
+	Failed     int                `json:"failed"`
+	Errors     map[string]int     `json:"errors,omitempty"`
+	Registered int                `json:"registered"`
+	Existing   int                `json:"existing"`
+	RegFailed  int                `json:"register_failed"`
+	Sent       int64              `json:"sent"`
+	Received   int64              `json:"received"`
+	Receipts   int64              `json:"receipts"`
+	Expected   int64              `json:"expected"`
+	Flushed    int64              `json:"flushed"`
+	Dropped    int64              `json:"dropped"` // connections lost during the measured phase
+	Duplicates int64              `json:"duplicates"`
+	MsgErrors  int64              `json:"message_errors"`
+	Lat        []int64            `json:"lat,omitempty"`
+	RTT        []int64            `json:"rtt,omitempty"`
+	Ack        []int64            `json:"ack,omitempty"` // sender's ✓: message to the server's XEP-0198 ack
+	Login      []int64            `json:"login,omitempty"`
+	Spans      map[string]Span    `json:"spans,omitempty"`
+	GenCPU     float64            `json:"gen_cpu"`
+	BytesIn    int64              `json:"bytes_in"`
+	BytesOut   int64              `json:"bytes_out"`
+	TLS        map[string]int     `json:"tls,omitempty"`
+	Timeline   map[string][]int64 `json:"timeline,omitempty"`
+	TimedOut   bool               `json:"timed_out"`
+	Notes      []string           `json:"notes,omitempty"`
+	// reconnect: by mode (legacy, sasl2)
+	Reconnect map[string]*ReconnectPart `json:"reconnect,omitempty"`
+	mu        sync.Mutex                `json:"-"`
+	tl        map[string]*counter       `json:"-"`
 }
 
 // counter counts events per bucket of the timeline.
@@ -345,6 +371,9 @@ func (p *Partial) merge(o *Partial) {
 	}
 	p.TimedOut = p.TimedOut || o.TimedOut
 	p.Notes = append(p.Notes, o.Notes...)
+	for m, r := range o.Reconnect {
+		p.rcPart(m).merge(r)
+	}
 }
 
 // barrierFunc waits until every process reached the named point and the
@@ -573,6 +602,8 @@ func (w *worker) run() error {
 		err = w.storm()
 	case "group":
 		err = w.group()
+	case "reconnect":
+		err = w.reconnect()
 	}
 	if w.cpu1 == 0 {
 		w.measureEnd()

@@ -44,7 +44,7 @@ type Report struct {
 	Results []*Result `json:"-"`
 }
 
-var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm": 3, "group": 4, "register": 5}
+var scenarioOrder = map[string]int{"conns": 0, "chat": 1, "offline": 2, "storm": 3, "group": 4, "reconnect": 5, "register": 6}
 
 // headline lists the metrics drawn in the chart.
 var headline = []string{
@@ -53,6 +53,8 @@ var headline = []string{
 	"offline.store_msgs_per_s", "offline.drain_msgs_per_s", "offline.server_cpu_per_msg",
 	"storm.logins_per_s", "storm.login_p99", "storm.server_cpu_per_login",
 	"group.deliveries_per_s", "group.latency_p99", "group.server_cpu_per_delivery",
+	"reconnect.legacy_reconnect_p99", "reconnect.legacy_server_cpu_per_reconnect",
+	"reconnect.sasl2_reconnect_p99", "reconnect.sasl2_server_cpu_per_reconnect",
 }
 
 // NewReport groups results by scenario and metric; base is the label the

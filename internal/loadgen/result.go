@@ -68,6 +68,8 @@ type Result struct {
 	RSS          []RSSPoint            `json:"server_rss,omitempty"`
 	TimedOut     bool                  `json:"timed_out"`
 	Notes        []string              `json:"notes,omitempty"`
+	// reconnect: by mode (legacy, sasl2)
+	Reconnect map[string]*ReconnectSummary `json:"reconnect,omitempty"`
 }
 
 func newResult(cfg *Config) *Result {
@@ -88,6 +90,9 @@ func newResult(cfg *Config) *Result {
 	case "group":
 		p["group_members"], p["group_senders"], p["group_messages"] = cfg.GroupMembers, cfg.GroupSenders, cfg.GroupMessages
 		p["window"], p["body_bytes"], p["muc_service"], p["room"] = cfg.Window, cfg.BodySize, cfg.MUCService, cfg.Room
+	case "reconnect":
+		p["reconnect_clients"], p["reconnects"], p["reconnect_mode"] = cfg.ReconnectClients, cfg.Reconnects, cfg.ReconnectMode
+		p["reconnect_pause_s"] = cfg.ReconnectPause.Seconds()
 	case "register":
 		p["register_count"] = cfg.RegisterN
 	}
@@ -228,6 +233,8 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 		add("lost", float64(r.Expected-r.Received), "deliveries", "lower")
 		add("duplicates", float64(r.Duplicates), "deliveries", "lower")
 		add("failed", float64(r.Failed+int(r.Dropped)), "", "lower")
+	case "reconnect":
+		r.fillReconnect(p, cpu, add)
 	case "register":
 		add("registered", float64(r.Registered+r.Existing), "users", "higher")
 	}
@@ -287,9 +294,13 @@ func ReadResult(path string) (*Result, error) {
 func (r *Result) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s — %s (%s)\n\n", r.Label, r.Scenario, r.Started.Format(time.RFC3339))
-	fmt.Fprintf(&b, "| metric | value | unit |\n|---|---:|---|\n")
-	for _, m := range r.Metrics {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, fmtNum(m.Value), m.Unit)
+	if r.Scenario == "reconnect" && len(r.Reconnect) > 0 {
+		r.reconnectTable(&b)
+	} else {
+		fmt.Fprintf(&b, "| metric | value | unit |\n|---|---:|---|\n")
+		for _, m := range r.Metrics {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, fmtNum(m.Value), m.Unit)
+		}
 	}
 	fmt.Fprintf(&b, "\nTLS: %v, SASL %s; logins %d/%d", r.TLS, r.Mech, r.OK, r.Attempts)
 	if r.Expected > 0 {

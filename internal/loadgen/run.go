@@ -110,6 +110,10 @@ func describe(cfg *Config) string {
 	case "group":
 		return fmt.Sprintf("room %s@%s, %d members, %d senders x %d messages, window %d", cfg.Room, cfg.MUCService,
 			cfg.GroupMembers, cfg.GroupSenders, cfg.GroupMessages, cfg.Window)
+	case "reconnect":
+		modes, _ := reconnectModes(cfg.ReconnectMode)
+		return fmt.Sprintf("%d clients x %d reconnects (%s), pause %s, TLS %s", cfg.ReconnectClients, cfg.Reconnects,
+			strings.Join(modes, " then "), cfg.ReconnectPause, cfg.Opt.TLS)
 	}
 	return fmt.Sprintf("%d users", cfg.RegisterN)
 }
