@@ -109,6 +109,8 @@ async function main() {
     sm_id: alice.streamManagement.id || null,
     // Anything between <success/> and "online" that asked for binding or SM
     // the old way.
+    // FAST (XEP-0484): the token xmpp.js kept from <success/>, if any.
+    token_mechanism: (await alice.fast.fetchToken())?.mechanism ?? null,
     legacy_after: wire
       .filter((w) => w.dir === "send" && (w.name === "enable" || (w.name === "iq" && w.xml.includes("xmpp-bind"))))
       .map((w) => w.xml),
