@@ -139,6 +139,15 @@ type Config struct {
 	// stream advertised of it (XEP-0440); the zero value means none, and
 	// then the -PLUS mechanisms are refused.
 	ChannelBinding ChannelBinding
+	// TriedPlus: this client already asked on this stream for a -PLUS
+	// mechanism with a binding type the connection lacks, and was refused
+	// (UnsupportedBinding: tls-unique on TLS 1.3, which slixmpp asks for).
+	// It saw the -PLUS offer, so its "y" afterwards is a fallback, not a
+	// sign that someone stripped the offer on the way: accepted, as "n".
+	// Refusing it only sends such a client on to PLAIN, which gives a man
+	// in the middle the password itself. A binding that did not match
+	// (not-authorized) does not count: a "y" after it stays refused.
+	TriedPlus bool
 }
 
 // admit runs cfg.Admit if there is one.
@@ -158,6 +167,9 @@ func admit(ctx context.Context, cfg Config, user string) *Failure {
 type Failure struct {
 	Condition string
 	Text      string
+	// UnsupportedBinding: refused because the client asked for a channel
+	// binding type this connection lacks (see Config.TriedPlus).
+	UnsupportedBinding bool
 }
 
 // Error implements error.

@@ -216,7 +216,7 @@ func checkBinding(g gs2, mech string, cfg Config) ([]byte, *Failure) {
 	case 'n':
 		return nil, nil
 	case 'y':
-		if offersPlus(cfg) {
+		if offersPlus(cfg) && !cfg.TriedPlus {
 			return nil, malformed("channel binding downgrade detected: this server offered SCRAM-*-PLUS but the client saw no channel binding")
 		}
 		return nil, nil
@@ -230,7 +230,9 @@ func checkBinding(g gs2, mech string, cfg Config) ([]byte, *Failure) {
 		if len(cb.Types) > 0 {
 			text += " (advertised: " + strings.Join(cb.Types, ", ") + ")"
 		}
-		return nil, malformed(text)
+		f := malformed(text)
+		f.UnsupportedBinding = true
+		return nil, f
 	}
 	data, err := cb.Data(g.cbName)
 	if err != nil || len(data) == 0 {

@@ -192,6 +192,21 @@ func TestChannelBindingRefusals(t *testing.T) {
 		t.Errorf("y without -PLUS offered: %v", err)
 	}
 
+	// After a refusal for a binding type the connection lacks (slixmpp's
+	// tls-unique on TLS 1.3), "y" is that client's fallback: let in.
+	n := mustNegotiator(t, SCRAMSHA256Plus, cfg)
+	_, _, err := n.Step(ctx, []byte("p=tls-unique,,n=juliet,r=abc"))
+	if f := wantFailure(t, err, "malformed-request"); !f.UnsupportedBinding {
+		t.Errorf("tls-unique refusal not marked UnsupportedBinding: %+v", f)
+	}
+	tried := cfg
+	tried.TriedPlus = true
+	c = newTestClient(SCRAMSHA256, "juliet", "romeo")
+	c.flag = "y"
+	if _, err := exchange(t, SCRAMSHA256, tried, c); err != nil {
+		t.Errorf("y after an unsupported binding type: %v", err)
+	}
+
 	// -PLUS is not even started without binding, nor a mechanism the
 	// stream did not offer.
 	for _, mech := range []string{SCRAMSHA256Plus, SCRAMSHA1Plus} {
@@ -200,7 +215,7 @@ func TestChannelBindingRefusals(t *testing.T) {
 	}
 	limited := cfg
 	limited.Offered = []string{SCRAMSHA256Plus}
-	_, err := NewNegotiator(SCRAMSHA1, limited)
+	_, err = NewNegotiator(SCRAMSHA1, limited)
 	wantFailure(t, err, "invalid-mechanism")
 }
 

@@ -61,6 +61,7 @@ func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 		if err != nil {
 			var f *auth.Failure
 			if errors.As(err, &f) {
+				st.triedPlus = st.triedPlus || f.UnsupportedBinding
 				return fail(f.Condition, f.Text)
 			}
 			st.log.Error("sasl", "err", err)
@@ -154,6 +155,7 @@ func (st *stream) authConfig(attempt **auth.Attempt) auth.Config {
 		// SASL2 offers the same list).
 		Offered:        st.mechanisms(),
 		ChannelBinding: st.channelBinding(),
+		TriedPlus:      st.triedPlus,
 		// Whatever the address (loopback too), before any password
 		// check: refused at once, nothing sleeps for the back-off.
 		Admit: func(ctx context.Context, user string) *auth.Failure {

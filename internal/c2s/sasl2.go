@@ -332,6 +332,8 @@ func (st *stream) sasl2(el *xmlstream.Element) (bool, error) {
 			var f *auth.Failure
 			if !errors.As(err, &f) {
 				st.log.Error("sasl2", "err", err)
+			} else {
+				st.triedPlus = st.triedPlus || f.UnsupportedBinding
 			}
 			return fail(asFailure(err))
 		}

@@ -39,6 +39,9 @@ type stream struct {
 	user     string           // authenticated localpart, "" before SASL success
 	sess     *session.Session // bound session; read by the stream goroutine only
 	failures int              // failed authentications on this stream
+	// triedPlus: the client asked on this stream for a channel binding
+	// type the connection lacks (see auth.Config.TriedPlus).
+	triedPlus bool
 
 	// cur mirrors sess for the watchdog, which runs on a timer goroutine.
 	cur atomic.Pointer[session.Session]

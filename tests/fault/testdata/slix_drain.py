@@ -84,7 +84,7 @@ async def run():
     c.add_event_handler("sm_enabled", on_sm_enabled)
     c.add_event_handler("disconnected", on_disconnected)
     c.add_event_handler("message", on_message)
-    c.add_event_handler("failed_auth", lambda e: started.done() or started.set_exception(RuntimeError("auth failed")))
+    c.add_event_handler("failed_all_auth", lambda e: started.done() or started.set_exception(RuntimeError("auth failed")))
     c.connect((host, int(port)), force_starttls=True)
     await asyncio.wait_for(started, 10)
     state["last"] = time.monotonic()

@@ -96,7 +96,7 @@ class Client:
         c.add_event_handler("disconnected", self.on_disconnected)
         c.add_event_handler("message", self.on_message)
         c.add_event_handler("stanza_acked", self.on_acked)
-        c.add_event_handler("failed_auth", self.on_failed_auth)
+        c.add_event_handler("failed_all_auth", self.on_failed_auth)
 
     def connect(self):
         host, port = CFG["addr"].rsplit(":", 1)
