@@ -56,6 +56,9 @@ type Service struct {
 	// remote finds resumable sessions on other nodes (cluster mode).
 	remote RemoteResumer
 
+	// uaSeen: when this node last recorded each SASL2 user agent.
+	uaSeen seenAgents
+
 	// bosh holds the live BOSH sessions by sid.
 	bosh sync.Map
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -487,9 +488,50 @@ func (st *stream) recordUserAgent(ctx context.Context, ua *userAgent) {
 		return
 	}
 	rec := store.UserAgent{ID: ua.id, Software: ua.software, Device: ua.device, LastSeen: time.Now(), LastAddr: st.t.Remote().String()}
+	key := st.user + "\x00" + ua.id + "\x00" + ua.software + "\x00" + ua.device + "\x00" + rec.LastAddr
+	if !st.svc.uaSeen.due(key, rec.LastSeen) {
+		return // recorded as it is within the hour: a reconnect writes nothing
+	}
 	if err := st.svc.im.Store().PutUserAgent(ctx, st.user, rec, maxUserAgents); err != nil {
+		st.svc.uaSeen.forget(key)
 		st.log.Warn("sasl2: recording the user agent", "err", err)
 	}
+}
+
+// uaRecentlyRecorded: a device that reconnects many times an hour (a
+// phone on a bad network) has its user-agent record written once an hour,
+// not at every login: the write was a quarter of a token login's CPU.
+// last_seen is then at most an hour old.
+const uaRecentlyRecorded = time.Hour
+
+// seenAgents remembers when this node last wrote each user-agent record
+// (account, id, software, device, address), bounded: past maxSeenAgents
+// it starts over.
+type seenAgents struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+const maxSeenAgents = 100000
+
+// due reports whether key should be written now, and notes it written.
+func (s *seenAgents) due(key string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.at[key]; ok && now.Sub(t) < uaRecentlyRecorded {
+		return false
+	}
+	if s.at == nil || len(s.at) >= maxSeenAgents {
+		s.at = map[string]time.Time{}
+	}
+	s.at[key] = now
+	return true
+}
+
+func (s *seenAgents) forget(key string) {
+	s.mu.Lock()
+	delete(s.at, key)
+	s.mu.Unlock()
 }
 
 // validTag reports whether tag can start a resource (RFC 7622 §3.4).
