@@ -12,16 +12,18 @@ import (
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
 	"bluetick/internal/config"
+	"bluetick/internal/fast"
 	"bluetick/internal/loadgen"
 	"bluetick/internal/muc"
 	"bluetick/internal/server"
 	"bluetick/internal/store/sqlite"
 )
 
-// startBluetick runs Bluetick in this process — c2s with STARTTLS on a
-// loopback port, open registration, the group service on groups.<domain> —
+// startBluetick runs Bluetick in this process — c2s on a loopback port,
+// with STARTTLS or, if directTLS, direct TLS (XEP-0368); open
+// registration; the group service on groups.<domain>; FAST login tokens —
 // over a fresh SQLite store, and returns the c2s address.
-func startBluetick(t *testing.T) string {
+func startBluetick(t *testing.T, directTLS bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -50,11 +52,12 @@ func startBluetick(t *testing.T) string {
 	}
 	im.RegisterService(cfg.MUCDomain(), "Groups", groups)
 	svc := c2s.New(cfg, im, tlsConf, log)
+	svc.EnableFAST(fast.New(fast.Config{Fast: cfg.Fast}, st, log))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go svc.ServeTCP(ln, false)
+	go svc.ServeTCP(ln, directTLS)
 	t.Cleanup(func() { ln.Close(); svc.Shutdown(context.Background()) })
 	return ln.Addr().String()
 }
@@ -75,7 +78,7 @@ func TestGroupScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	addr := startBluetick(t)
+	addr := startBluetick(t, false)
 	cfg := groupConfig(addr, 8, 2, 10)
 	res, err := loadgen.Run(context.Background(), cfg, io.Discard)
 	if err != nil {
