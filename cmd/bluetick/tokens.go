@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -30,17 +29,9 @@ func tokensCmd(args []string) error {
 		"revoke": "revoke the tokens of every client of the account",
 	}[sub])
 	agent := fs.String("agent", "", "revoke: the client id (from bluetick user tokens list) whose tokens to revoke")
-	var name string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	cfg, err := loadConfig(fs, rest)
+	name, cfg, err := loadNamed(fs, args[1:])
 	if err != nil {
 		return err
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
 	}
 	if name == "" {
 		return fmt.Errorf("user tokens %s: which user? (e.g. bluetick user tokens %s alice)", sub, sub)

@@ -13,6 +13,7 @@ import (
 
 	"bluetick/internal/auth"
 	"bluetick/internal/c2s"
+	"bluetick/internal/config"
 	"bluetick/internal/fast"
 	"bluetick/internal/jid"
 	"bluetick/internal/store"
@@ -30,18 +31,9 @@ func userCmd(args []string) error {
 	}
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	pw := fs.String("password", "", "password (read from stdin when absent)")
-	// Accept "user add NAME --password X" as well as flags first.
-	var name string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	cfg, err := loadConfig(fs, rest)
+	name, cfg, err := loadNamed(fs, args[1:])
 	if err != nil {
 		return err
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
 	}
 	if sub != "list" && name == "" {
 		return fmt.Errorf("user %s: which user? (e.g. bluetick user %s alice)", sub, sub)
@@ -200,4 +192,20 @@ func printUserAgents(w io.Writer, uas []store.UserAgent) {
 		}
 		fmt.Fprintf(w, "    %s  %q  last %s from %s\n", ua.ID, what, ua.LastSeen.UTC().Format("2006-01-02 15:04:05 MST"), ua.LastAddr)
 	}
+}
+
+// loadNamed parses a user subcommand's flags and config, taking the user's
+// name before the flags ("user add NAME --password X") or after them; name
+// is "" when none is given.
+func loadNamed(fs *flag.FlagSet, args []string) (name string, cfg config.Config, err error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if cfg, err = loadConfig(fs, args); err != nil {
+		return "", cfg, err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	return name, cfg, nil
 }
