@@ -116,11 +116,13 @@ type Conn struct {
 	nc   net.Conn
 	raw  net.Conn // the TCP connection under TLS and the counters (drop closes it)
 	from string   // 'from' of the stream headers sent ("" = none)
-	br   *bufio.Reader
-	r    *reader
-	wmu  sync.Mutex
-	bw   *bufio.Writer
-	smIn uint32 // stanzas handled (reader goroutine only)
+	// early goes with the first stream header inside TLS (dialExtra).
+	early string
+	br    *bufio.Reader
+	r     *reader
+	wmu   sync.Mutex
+	bw    *bufio.Writer
+	smIn  uint32 // stanzas handled (reader goroutine only)
 	// Sender's ✓: stanzas sent since <enabled/> and the send times of
 	// those whose ack is timed (guarded by wmu); AckLat gets the time
 	// from sending each to the server's <a/> covering it (reader only).
@@ -200,6 +202,10 @@ func dial(ctx context.Context, opt *Options) (*Conn, *Elem, error) {
 type dialExtra struct {
 	from string // 'from' of the stream headers (XEP-0484 asks for the user's JID)
 	rt   *int   // when set, counts the round trips (see rtConn), the TCP connect included
+	// early is sent with the (first TLS) stream header, before its
+	// features are read: a client that knows the server from its last
+	// connection does not wait for them (a SASL2 <authenticate/>).
+	early string
 }
 
 // dialWith is dial with extras.
@@ -213,7 +219,7 @@ func dialWith(ctx context.Context, opt *Options, x dialExtra) (*Conn, *Elem, err
 		*x.rt++ // SYN → SYN-ACK
 		nc = &rtConn{Conn: raw, n: x.rt}
 	}
-	c := &Conn{opt: opt, nc: countConn{nc, opt}, raw: raw, from: x.from}
+	c := &Conn{opt: opt, nc: countConn{nc, opt}, raw: raw, from: x.from, early: x.early}
 	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
 	if opt.TLS == "direct" {
 		if err := c.startTLS(); err != nil {
@@ -285,8 +291,12 @@ func (c *Conn) openStream() (*Elem, error) {
 	if c.from != "" {
 		from = " from='" + escape(c.from) + "'"
 	}
+	early := ""
+	if c.TLSVersion != 0 {
+		early, c.early = c.early, ""
+	}
 	if err := c.Send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" +
-		escape(c.opt.Domain) + "'" + from + " version='1.0' xml:lang='en'>"); err != nil {
+		escape(c.opt.Domain) + "'" + from + " version='1.0' xml:lang='en'>" + early); err != nil {
 		return nil, err
 	}
 	if _, err := c.r.StreamHeader(); err != nil {

@@ -107,6 +107,9 @@ type rcState struct {
 	token string // FAST token ("" = none yet)
 	count int64  // <fast count=""/> last used with token
 	conn  *Conn
+	// offer is the server's SASL2 offer seen at the last connection: with
+	// a token, the next <authenticate/> goes with the stream header.
+	offer *sasl2Offer
 }
 
 func newRCState(user string) *rcState {
@@ -330,7 +333,16 @@ func probeSASL2(ctx context.Context, opt *Options) error {
 // resume, an inline <resume/>, which the server tries first.
 func sasl2Connect(ctx context.Context, opt *Options, st *rcState, password string) (*Conn, rcOutcome, error) {
 	var out rcOutcome
-	c, f, err := dialWith(ctx, opt, dialExtra{from: bareJID(st.user, opt.Domain), rt: &out.rt})
+	// With a token and the server known, <authenticate/> goes with the
+	// stream header inside TLS (see dialExtra.early): one round trip
+	// after TLS.
+	var early *sasl2Req
+	x := dialExtra{from: bareJID(st.user, opt.Domain), rt: &out.rt}
+	if st.token != "" && st.offer != nil && (opt.TLS == "direct" || opt.TLS == "starttls") {
+		early = st.tokenRequest(st.offer)
+		x.early = early.xml
+	}
+	c, f, err := dialWith(ctx, opt, x)
 	if err != nil {
 		return nil, out, err
 	}
@@ -343,9 +355,16 @@ func sasl2Connect(ctx context.Context, opt *Options, st *rcState, password strin
 		c.Close()
 		return nil, out, phase("sasl2", err)
 	}
+	st.offer = o
 	for {
 		useToken := st.token != ""
-		err := c.sasl2Auth(o, st, password, &out)
+		var err error
+		if early != nil {
+			err = c.sasl2Read(st, early, &out)
+			early = nil
+		} else {
+			err = c.sasl2Auth(o, st, password, &out)
+		}
 		if err == nil {
 			return c, out, nil
 		}
@@ -374,33 +393,57 @@ func (e *tokenFailure) Error() string {
 
 // sasl2Auth runs one <authenticate/> exchange to its <success/>.
 func (c *Conn) sasl2Auth(o *sasl2Offer, st *rcState, password string, out *rcOutcome) error {
-	b64 := base64.StdEncoding
+	if st.token != "" {
+		req := st.tokenRequest(o)
+		if err := c.Send(req.xml); err != nil {
+			return err
+		}
+		return c.sasl2Read(st, req, out)
+	}
 	var (
-		mech    string
+		mech    = passwordMech(c.opt)
 		initial []byte
 		sc      *scramClient
-		token   = st.token
+		token   string
 	)
-	if token != "" {
-		mech = tokenMech
-		initial = fast.InitialResponse(st.user, token, nil)
-		st.count++
-	} else {
-		mech = passwordMech(c.opt)
-		switch mech {
-		case "PLAIN":
-			initial = []byte("\x00" + st.user + "\x00" + password)
-		default:
-			var err error
-			if sc, err = newSCRAM(mech, st.user, password, ""); err != nil {
-				return err
-			}
-			initial = []byte(sc.First())
+	switch mech {
+	case "PLAIN":
+		initial = []byte("\x00" + st.user + "\x00" + password)
+	default:
+		var err error
+		if sc, err = newSCRAM(mech, st.user, password, ""); err != nil {
+			return err
 		}
+		initial = []byte(sc.First())
 	}
+	req := &sasl2Req{xml: st.authenticateXML(o, mech, initial, token), mech: mech, token: token, sc: sc}
+	if err := c.Send(req.xml); err != nil {
+		return err
+	}
+	return c.sasl2Read(st, req, out)
+}
+
+// sasl2Req is an <authenticate/> sent, and what its answers are checked
+// against.
+type sasl2Req struct {
+	xml, mech, token string
+	sc               *scramClient // the password mechanism's client, nil for a token
+}
+
+// tokenRequest is the <authenticate/> of a token login (the count is
+// taken).
+func (st *rcState) tokenRequest(o *sasl2Offer) *sasl2Req {
+	st.count++
+	return &sasl2Req{xml: st.authenticateXML(o, tokenMech, fast.InitialResponse(st.user, st.token, nil), st.token), mech: tokenMech, token: st.token}
+}
+
+// authenticateXML is the <authenticate/> of st: user agent, <fast/> with
+// the count (token) or <request-token/> (password), <resume/> if there is
+// a session, and Bind 2 enabling stream management.
+func (st *rcState) authenticateXML(o *sasl2Offer, mech string, initial []byte, token string) string {
 	var b strings.Builder
 	b.WriteString("<authenticate xmlns='" + nsSASL2 + "' mechanism='" + mech + "'><initial-response>")
-	b.WriteString(b64.EncodeToString(initial))
+	b.WriteString(base64.StdEncoding.EncodeToString(initial))
 	b.WriteString("</initial-response><user-agent id='" + st.agent + "'><software>bluetick bench</software></user-agent>")
 	if token != "" {
 		b.WriteString("<fast xmlns='" + nsFAST + "' count='" + strconv.FormatInt(st.count, 10) + "'/>")
@@ -411,9 +454,13 @@ func (c *Conn) sasl2Auth(o *sasl2Offer, st *rcState, password string, out *rcOut
 		b.WriteString("<resume xmlns='" + nsSM + "' previd='" + escape(st.smID) + "' h='" + strconv.FormatUint(uint64(st.h), 10) + "'/>")
 	}
 	b.WriteString("<bind xmlns='" + o.bindNS + "'><tag>bench</tag><enable xmlns='" + nsSM + "' resume='true'/></bind></authenticate>")
-	if err := c.Send(b.String()); err != nil {
-		return err
-	}
+	return b.String()
+}
+
+// sasl2Read reads the server's answers to req up to <success/>.
+func (c *Conn) sasl2Read(st *rcState, req *sasl2Req, out *rcOutcome) error {
+	b64 := base64.StdEncoding
+	mech, token, sc := req.mech, req.token, req.sc
 	for {
 		e, err := c.next()
 		if err != nil {
