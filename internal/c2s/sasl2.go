@@ -459,6 +459,11 @@ func (st *stream) sasl2Success(ctx context.Context, req *sasl2Request, neg auth.
 	// there whatever it does next.
 	st.recordUserAgent(ctx, req.ua)
 
+	if r == nil && s != nil {
+		// Routed to from now on (its stanzas wait for Attach below), so a
+		// login that replaces it, however soon, finds it and kicks it.
+		st.svc.im.Bound(ctx, s)
+	}
 	out := []*xmlstream.Element{succ}
 	if r == nil {
 		// XEP-0388 §2.6.1: features follow <success/>; XEP-0198 §6.2:
@@ -472,8 +477,7 @@ func (st *stream) sasl2Success(ctx context.Context, req *sasl2Request, neg auth.
 	case r != nil:
 		st.resumed(r)
 	case s != nil:
-		s.Attach(st.t)
-		st.svc.im.Bound(ctx, s) // routed to from now on; publishes its carbons state
+		s.Attach(st.t) // after <success/>: a kick meanwhile is applied here
 	}
 	if prev.Failed > 0 {
 		st.svc.loginNotice(ctx, st.user, prev, st.t.Remote().String())

@@ -140,10 +140,17 @@ func appendFrame(b []byte, el *xmlstream.Element) []byte {
 
 func (t *wsTransport) Close(se *stanza.StreamError) {
 	if !t.wmu.TryLock() {
-		// A write is blocked on a client that does not read: cut it
-		// (the connection goes with it) rather than wait behind it.
-		t.cancel()
-		t.wmu.Lock()
+		// A write is in progress: it gets closeWriteTimeout to finish;
+		// one blocked on a client that does not read is then cut (the
+		// connection goes with it) rather than waited for.
+		locked := make(chan struct{})
+		go func() { t.wmu.Lock(); close(locked) }()
+		select {
+		case <-locked:
+		case <-time.After(closeWriteTimeout):
+			t.cancel()
+			<-locked
+		}
 	}
 	defer t.wmu.Unlock()
 	if t.closed {

@@ -139,6 +139,7 @@ type Session struct {
 	writing bool      // a writer goroutine of generation wgen is running
 	reqOut  bool      // an <r/> is outstanding
 	detachT *time.Timer
+	kicked  *stanza.StreamError // Kick while no connection was attached
 	// writeStart is when the write in progress began (zero: none): a
 	// write that takes long means the client is not reading.
 	writeStart time.Time

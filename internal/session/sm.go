@@ -143,6 +143,11 @@ func (s *Session) Hibernate(timeout time.Duration, expire func()) {
 func (s *Session) Kick(condition, text string) {
 	s.mu.Lock()
 	w := s.w
+	if w == nil {
+		// Not attached yet (bound before its client heard of it) or
+		// hibernated: the connection that attaches gets it.
+		s.kicked = streamError(condition, text)
+	}
 	s.mu.Unlock()
 	if w != nil {
 		w.Close(streamError(condition, text))

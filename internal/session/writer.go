@@ -31,6 +31,13 @@ func (s *Session) Attach(w Writer) {
 	s.writing = false
 	s.written = 0
 	s.reqOut = false
+	if se := s.kicked; se != nil {
+		// Replaced before this connection attached: it ends at once.
+		s.kicked = nil
+		s.mu.Unlock()
+		w.Close(se)
+		return
+	}
 	start, gen := s.kickLocked()
 	s.mu.Unlock()
 	if start {
