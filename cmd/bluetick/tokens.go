@@ -42,12 +42,7 @@ func tokensCmd(args []string) error {
 	if sub == "revoke" && (*agent == "") == !*all {
 		return errors.New("user tokens revoke: say which client with --agent ID, or --all")
 	}
-	if cfg.Store == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-	}
-	st, err := openStore(cfg)
+	st, err := openUserStore(cfg)
 	if err != nil {
 		return err
 	}

@@ -38,15 +38,7 @@ func userCmd(args []string) error {
 	if sub != "list" && name == "" {
 		return fmt.Errorf("user %s: which user? (e.g. bluetick user %s alice)", sub, sub)
 	}
-	// Only SQLite lives in the data directory: with PostgreSQL there is
-	// nothing to put there, so none is created (on a machine that only
-	// administers accounts, in whatever directory the command runs).
-	if cfg.Store == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return err
-		}
-	}
-	st, err := openStore(cfg)
+	st, err := openUserStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -208,4 +200,17 @@ func loadNamed(fs *flag.FlagSet, args []string) (name string, cfg config.Config,
 		name = fs.Arg(0)
 	}
 	return name, cfg, nil
+}
+
+// openUserStore opens the store for a user subcommand. Only SQLite lives
+// in the data directory: with PostgreSQL there is nothing to put there,
+// so none is created (on a machine that only administers accounts, in
+// whatever directory the command runs).
+func openUserStore(cfg config.Config) (store.Store, error) {
+	if cfg.Store == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return openStore(cfg)
 }

@@ -488,15 +488,7 @@ func (c *Conn) auth(f *Elem, user, password string) error {
 	if e.Local() != "challenge" {
 		return saslFailure(e)
 	}
-	sf, err := b64.DecodeString(strings.TrimSpace(e.Text))
-	if err != nil {
-		return errors.New("bad base64 in challenge")
-	}
-	final, err := sc.Final(string(sf))
-	if err != nil {
-		return err
-	}
-	if err := c.Send("<response xmlns='" + nsSASL + "'>" + b64.EncodeToString([]byte(final)) + "</response>"); err != nil {
+	if err := c.scramResponse(sc, e, nsSASL); err != nil {
 		return err
 	}
 	for {
@@ -706,3 +698,19 @@ func (c *Conn) Ping(id string) error {
 
 // bareJID returns local@domain.
 func bareJID(user, domain string) string { return user + "@" + domain }
+
+// scramResponse answers a SCRAM server-first-message (the <challenge/>
+// ch) with the client-final-message in a <response/> of namespace ns
+// (RFC 6120 SASL or SASL2).
+func (c *Conn) scramResponse(sc *scramClient, ch *Elem, ns string) error {
+	b64 := base64.StdEncoding
+	sf, err := b64.DecodeString(strings.TrimSpace(ch.Text))
+	if err != nil {
+		return errors.New("bad base64 in challenge")
+	}
+	final, err := sc.Final(string(sf))
+	if err != nil {
+		return err
+	}
+	return c.Send("<response xmlns='" + ns + "'>" + b64.EncodeToString([]byte(final)) + "</response>")
+}

@@ -459,7 +459,6 @@ func (st *rcState) authenticateXML(o *sasl2Offer, mech string, initial []byte, t
 
 // sasl2Read reads the server's answers to req up to <success/>.
 func (c *Conn) sasl2Read(st *rcState, req *sasl2Req, out *rcOutcome) error {
-	b64 := base64.StdEncoding
 	mech, token, sc := req.mech, req.token, req.sc
 	for {
 		e, err := c.next()
@@ -474,15 +473,7 @@ func (c *Conn) sasl2Read(st *rcState, req *sasl2Req, out *rcOutcome) error {
 			if sc == nil {
 				return fmt.Errorf("unexpected <challenge/> to %s", mech)
 			}
-			sf, err := b64.DecodeString(strings.TrimSpace(e.Text))
-			if err != nil {
-				return errors.New("bad base64 in challenge")
-			}
-			final, err := sc.Final(string(sf))
-			if err != nil {
-				return err
-			}
-			if err := c.Send("<response xmlns='" + nsSASL2 + "'>" + b64.EncodeToString([]byte(final)) + "</response>"); err != nil {
+			if err := c.scramResponse(sc, e, nsSASL2); err != nil {
 				return err
 			}
 		case "failure":
