@@ -96,6 +96,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&cfg.Reconnects, "reconnects", 5, "reconnect: drops and reconnects per client (after its first login)")
 	fs.StringVar(&cfg.ReconnectMode, "reconnect-mode", "both", "reconnect: legacy, sasl2 or both (one after the other, reported side by side)")
 	fs.DurationVar(&cfg.ReconnectPause, "reconnect-pause", 0, "reconnect: wait between a drop and the reconnect (0: at once)")
+	fs.BoolVar(&cfg.FastCount, "fast-count", false, "reconnect: sasl2 token logins send XEP-0484's replay counter <fast count=\"\"/> (the server then writes each login)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to FILE (single-process runs)")
 	child := fs.String("child", "", "internal: shard i/n of a multi-process run")
 	t0 := fs.Int64("t0", 0, "internal: start of the run, unix nanoseconds")

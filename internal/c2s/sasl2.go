@@ -492,7 +492,10 @@ func (st *stream) recordUserAgent(ctx context.Context, ua *userAgent) {
 		return
 	}
 	rec := store.UserAgent{ID: ua.id, Software: ua.software, Device: ua.device, LastSeen: time.Now(), LastAddr: st.t.Remote().String()}
-	key := st.user + "\x00" + ua.id + "\x00" + ua.software + "\x00" + ua.device + "\x00" + rec.LastAddr
+	// Not the address: a phone that moves between networks (or a load
+	// generator that spreads its clients over source addresses) would make
+	// every reconnect a write; last_addr is as fresh as last_seen.
+	key := st.user + "\x00" + ua.id + "\x00" + ua.software + "\x00" + ua.device
 	if !st.svc.uaSeen.due(key, rec.LastSeen) {
 		return // recorded as it is within the hour: a reconnect writes nothing
 	}
@@ -505,7 +508,7 @@ func (st *stream) recordUserAgent(ctx context.Context, ua *userAgent) {
 // uaRecentlyRecorded: a device that reconnects many times an hour (a
 // phone on a bad network) has its user-agent record written once an hour,
 // not at every login: the write was a quarter of a token login's CPU.
-// last_seen is then at most an hour old.
+// last_seen and last_addr are then at most an hour old.
 const uaRecentlyRecorded = time.Hour
 
 // seenAgents remembers when this node last wrote each user-agent record

@@ -624,3 +624,53 @@ func TestMetricsText(t *testing.T) {
 		}
 	}
 }
+
+// TestLastUsedWrites: a login with nothing else to record writes the
+// token's last use at most once per lastUsedRefresh, so a phone that
+// reconnects every minute costs a read, not a write; a count, an older
+// token to remove or an invalidation is always written.
+func TestLastUsedWrites(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := Params{AgentID: phone.AgentID}
+	tok := e.issue("alice", phone, HTSHA256None)
+	in := InitialResponse("alice", tok.Token, nil)
+	lastUsed := func() time.Time {
+		t.Helper()
+		toks, err := e.st.FastTokens(ctx, "alice")
+		if err != nil || len(toks) != 1 {
+			t.Fatalf("tokens = %+v, %v", toks, err)
+		}
+		return toks[0].LastUsed
+	}
+	login := func(p Params) {
+		t.Helper()
+		if _, _, err := e.login(HTSHA256None, p, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login(p) // never used: written
+	first := e.clk.Now()
+	if !lastUsed().Equal(first) {
+		t.Fatalf("first use not recorded: %v", lastUsed())
+	}
+	e.clk.Add(time.Minute)
+	login(p)
+	if !lastUsed().Equal(first) {
+		t.Fatalf("a reconnect a minute later wrote last use %v", lastUsed())
+	}
+	e.clk.Add(lastUsedRefresh)
+	login(p)
+	if !lastUsed().Equal(e.clk.Now()) {
+		t.Fatalf("after %v last use is still %v", lastUsedRefresh, lastUsed())
+	}
+	// A count is always recorded (and checked: its replay is refused).
+	e.clk.Add(time.Minute)
+	login(Params{AgentID: phone.AgentID, Count: 7})
+	if n, _, err := e.login(HTSHA256None, Params{AgentID: phone.AgentID, Count: 7}, in); failure(t, err).Condition != "not-authorized" || n.Reason() != ReasonReplay {
+		t.Fatalf("count 7 again: %v", err)
+	}
+	if !lastUsed().Equal(e.clk.Now()) {
+		t.Fatal("a login with a count did not record its use")
+	}
+}

@@ -64,6 +64,7 @@ type Config struct {
 	Reconnects       int
 	ReconnectMode    string
 	ReconnectPause   time.Duration
+	FastCount        bool // sasl2 token logins send <fast count=""/>
 
 	// Child mode (set by the parent for its children).
 	Shard, Shards int

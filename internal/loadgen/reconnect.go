@@ -105,15 +105,19 @@ type rcState struct {
 	smID  string // XEP-0198 id of the resumable session ("" = none)
 	h     uint32 // stanzas handled from the server on that session
 	token string // FAST token ("" = none yet)
-	count int64  // <fast count=""/> last used with token
-	conn  *Conn
+	count int64  // logins with token (the <fast count=""/> when sendCount)
+	// sendCount: the token logins carry count='' (XEP-0484's replay
+	// counter, required only with TLS 0-RTT; xmpp.js sends none). The
+	// server writes each count it accepts.
+	sendCount bool
+	conn      *Conn
 	// offer is the server's SASL2 offer seen at the last connection: with
 	// a token, the next <authenticate/> goes with the stream header.
 	offer *sasl2Offer
 }
 
-func newRCState(user string) *rcState {
-	return &rcState{user: user, agent: newUUID()}
+func newRCState(user string, sendCount bool) *rcState {
+	return &rcState{user: user, agent: newUUID(), sendCount: sendCount}
 }
 
 // newUUID is a random (version 4) UUID.
@@ -445,9 +449,12 @@ func (st *rcState) authenticateXML(o *sasl2Offer, mech string, initial []byte, t
 	b.WriteString("<authenticate xmlns='" + nsSASL2 + "' mechanism='" + mech + "'><initial-response>")
 	b.WriteString(base64.StdEncoding.EncodeToString(initial))
 	b.WriteString("</initial-response><user-agent id='" + st.agent + "'><software>bluetick bench</software></user-agent>")
-	if token != "" {
+	switch {
+	case token != "" && st.sendCount:
 		b.WriteString("<fast xmlns='" + nsFAST + "' count='" + strconv.FormatInt(st.count, 10) + "'/>")
-	} else {
+	case token != "":
+		b.WriteString("<fast xmlns='" + nsFAST + "'/>")
+	default:
 		b.WriteString("<request-token xmlns='" + nsFAST + "' mechanism='" + tokenMech + "'/>")
 	}
 	if st.smID != "" {
@@ -701,7 +708,7 @@ func (w *worker) reconnectMode(mode string, idx []int) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				st := newRCState(cfg.User(i))
+				st := newRCState(cfg.User(i), cfg.FastCount)
 				start := time.Now()
 				c, _, err := connect(w.ctx, cfg.Opt, st, cfg.Password)
 				w.p.mu.Lock()

@@ -332,7 +332,7 @@ func TestSASL2ReconnectAgainstFakeServer(t *testing.T) {
 	opt := f.opt()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st := newRCState("alice")
+	st := newRCState("alice", true)
 
 	c, out, err := sasl2Connect(ctx, opt, st, "pencil")
 	if err != nil {

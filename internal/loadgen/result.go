@@ -93,6 +93,7 @@ func newResult(cfg *Config) *Result {
 	case "reconnect":
 		p["reconnect_clients"], p["reconnects"], p["reconnect_mode"] = cfg.ReconnectClients, cfg.Reconnects, cfg.ReconnectMode
 		p["reconnect_pause_s"] = cfg.ReconnectPause.Seconds()
+		p["fast_count"] = cfg.FastCount
 	case "register":
 		p["register_count"] = cfg.RegisterN
 	}

@@ -93,11 +93,20 @@ func usedFromDB(us int64) time.Time {
 	return fromDB(us)
 }
 
+// The statements of a token login, prepared once (Store.stmtFast*).
+const (
+	fastTokensSQL = `
+SELECT hash, agent_id, mechanism, software, device, created, expires, last_used, last_count, revoked, revoke_reason
+FROM fast_tokens WHERE user = ? ORDER BY created, hash`
+	fastUseGetSQL     = `SELECT agent_id, expires, last_count, revoked FROM fast_tokens WHERE user = ? AND hash = ?`
+	fastUseSQL        = `UPDATE fast_tokens SET last_used = ?, last_count = ? WHERE user = ? AND hash = ?`
+	fastSupersedeSQL  = `DELETE FROM fast_tokens WHERE user = ? AND agent_id = ? AND hash <> ? AND revoked = 0 AND expires <= ?`
+	fastInvalidateSQL = `DELETE FROM fast_tokens WHERE user = ? AND agent_id = ? AND revoked = 0`
+)
+
 // FastTokens implements store.FastTokens.
 func (s *Store) FastTokens(ctx context.Context, user string) ([]store.FastToken, error) {
-	rows, err := s.db.QueryContext(ctx, `
-SELECT hash, agent_id, mechanism, software, device, created, expires, last_used, last_count, revoked, revoke_reason
-FROM fast_tokens WHERE user = ? ORDER BY created, hash`, user)
+	rows, err := s.stmtFastTokens.QueryContext(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: fast tokens: %w", err)
 	}
@@ -117,41 +126,54 @@ FROM fast_tokens WHERE user = ? ORDER BY created, hash`, user)
 	return out, rows.Err()
 }
 
-// UseFastToken implements store.FastTokens. The write transaction
-// (BEGIN IMMEDIATE) serializes concurrent logins, so a count is accepted
-// once.
+// UseFastToken implements store.FastTokens. Token uses share group-commit
+// transactions (a login that sends a count writes at every login, and a
+// transaction each made such logins cost more than a SCRAM login); the
+// write lock serializes them, so a count is accepted once.
 func (s *Store) UseFastToken(ctx context.Context, u store.FastUse) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		var agent string
-		var expires, count, revoked int64
-		err := tx.QueryRowContext(ctx, `
-SELECT agent_id, expires, last_count, revoked FROM fast_tokens WHERE user = ? AND hash = ?`, u.User, nonNil(u.Hash)).
-			Scan(&agent, &expires, &count, &revoked)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && revoked != 0 {
-			return notFound("use fast token of %q", u.User)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: use fast token: %w", err)
-		}
-		if u.Count > 0 && u.Count <= count {
-			return fmt.Errorf("sqlite: use fast token of %q: count %d: %w", u.User, u.Count, store.ErrReplay)
-		}
-		if u.Invalidate {
-			_, err = tx.ExecContext(ctx, `DELETE FROM fast_tokens WHERE user = ? AND agent_id = ? AND revoked = 0`, u.User, agent)
-			return err
-		}
-		if u.Count > 0 {
-			count = u.Count
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE fast_tokens SET last_used = ?, last_count = ? WHERE user = ? AND hash = ?`,
-			toDB(u.At), count, u.User, nonNil(u.Hash)); err != nil {
-			return fmt.Errorf("sqlite: use fast token: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, `
-DELETE FROM fast_tokens WHERE user = ? AND agent_id = ? AND hash <> ? AND revoked = 0 AND expires <= ?`,
-			u.User, agent, nonNil(u.Hash), expires)
+	if err := ctx.Err(); err != nil {
 		return err
-	})
+	}
+	r := &fastUseReq{u: u}
+	s.fastUseGC.do(s, r)
+	return r.err
+}
+
+// fastUseReq is one UseFastToken in a group commit, err its answer.
+type fastUseReq struct {
+	u   store.FastUse
+	err error
+}
+
+// useFast applies r in the batch's transaction. A refusal (no such live
+// token, a replayed count) is r's answer; an error fails the batch.
+func (s *Store) useFast(tx *sql.Tx, r *fastUseReq) error {
+	ctx, u := context.Background(), r.u
+	var agent string
+	var expires, count, revoked int64
+	err := tx.StmtContext(ctx, s.stmtFastUseGet).QueryRowContext(ctx, u.User, nonNil(u.Hash)).
+		Scan(&agent, &expires, &count, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && revoked != 0:
+		r.err = notFound("use fast token of %q", u.User)
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlite: use fast token: %w", err)
+	case u.Count > 0 && u.Count <= count:
+		r.err = fmt.Errorf("sqlite: use fast token of %q: count %d: %w", u.User, u.Count, store.ErrReplay)
+		return nil
+	case u.Invalidate:
+		_, err = tx.StmtContext(ctx, s.stmtFastInvalidate).ExecContext(ctx, u.User, agent)
+		return err
+	}
+	if u.Count > 0 {
+		count = u.Count
+	}
+	if _, err := tx.StmtContext(ctx, s.stmtFastUse).ExecContext(ctx, toDB(u.At), count, u.User, nonNil(u.Hash)); err != nil {
+		return fmt.Errorf("sqlite: use fast token: %w", err)
+	}
+	_, err = tx.StmtContext(ctx, s.stmtFastSupersede).ExecContext(ctx, u.User, agent, nonNil(u.Hash), expires)
+	return err
 }
 
 // RevokeFastTokens implements store.FastTokens.

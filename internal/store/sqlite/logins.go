@@ -71,15 +71,22 @@ func (s *Store) RecordLogins(ctx context.Context, events []store.LoginEvent, p s
 	})
 }
 
+// LoginStats' statements, prepared once (Store.stmtLogin*): every
+// password login reads them.
+const (
+	loginStatsSQL = `
+SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1),
+	l.failed, l.last_failure, l.last_failure_addr, l.last_success, l.last_success_addr, l.streak, l.streak_last
+FROM (SELECT 1) LEFT JOIN login_stats l ON l.user = ?1`
+	loginKnownSQL = `SELECT prefix, last_seen FROM login_known WHERE user = ? ORDER BY last_seen DESC, prefix`
+)
+
 // LoginStats implements store.Logins.
 func (s *Store) LoginStats(ctx context.Context, user string) (store.LoginStats, error) {
 	var ls store.LoginStats
 	var lf, lsu, sl sql.NullInt64
 	var ok bool
-	err := s.db.QueryRowContext(ctx, `
-SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1),
-	l.failed, l.last_failure, l.last_failure_addr, l.last_success, l.last_success_addr, l.streak, l.streak_last
-FROM (SELECT 1) LEFT JOIN login_stats l ON l.user = ?1`, user).Scan(&ok,
+	err := s.stmtLoginStats.QueryRowContext(ctx, user).Scan(&ok,
 		nullInt{&ls.Failed}, &lf, nullStr{&ls.LastFailureAddr}, &lsu, nullStr{&ls.LastSuccessAddr}, nullInt{&ls.Streak}, &sl)
 	if err != nil {
 		return store.LoginStats{}, fmt.Errorf("sqlite: login stats: %w", err)
@@ -88,7 +95,7 @@ FROM (SELECT 1) LEFT JOIN login_stats l ON l.user = ?1`, user).Scan(&ok,
 		return store.LoginStats{}, notFound("login stats of %q", user)
 	}
 	ls.LastFailure, ls.LastSuccess, ls.StreakLast = optTime(lf), optTime(lsu), optTime(sl)
-	rows, err := s.db.QueryContext(ctx, `SELECT prefix, last_seen FROM login_known WHERE user = ? ORDER BY last_seen DESC, prefix`, user)
+	rows, err := s.stmtLoginKnown.QueryContext(ctx, user)
 	if err != nil {
 		return store.LoginStats{}, fmt.Errorf("sqlite: known login addresses: %w", err)
 	}

@@ -59,6 +59,7 @@ type Store struct {
 	offlineGC groupCommit[*offlineReq]
 	archiveGC groupCommit[*archiveReq]
 	roomGC    groupCommit[*roomArchiveReq]
+	fastUseGC groupCommit[*fastUseReq] // token logins that write (fast.go)
 
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
@@ -74,6 +75,16 @@ type Store struct {
 	stmtBatchOne    *sql.Stmt
 	stmtBatchUsers  *sql.Stmt
 	stmtBatchDelete *sql.Stmt
+	// A token login's (fast.go): the read runs on every one, the writes
+	// when it has something to record.
+	stmtFastTokens     *sql.Stmt
+	stmtFastUseGet     *sql.Stmt
+	stmtFastUse        *sql.Stmt
+	stmtFastSupersede  *sql.Stmt
+	stmtFastInvalidate *sql.Stmt
+	stmtLoginStats     *sql.Stmt // every password login (logins.go)
+	stmtLoginKnown     *sql.Stmt
+	stmts              []*sql.Stmt // all of the above, for Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -115,6 +126,7 @@ func Open(path string) (*Store, error) {
 
 	s := &Store{db: db, wsem: make(chan struct{}, 1)}
 	s.offlineGC = groupCommit[*offlineReq]{apply: s.storeOne, failed: func(r *offlineReq, err error) { r.err, r.seq = err, 0 }}
+	s.fastUseGC = groupCommit[*fastUseReq]{apply: s.useFast, failed: func(r *fastUseReq, err error) { r.err = err }}
 	s.archiveGC = groupCommit[*archiveReq]{apply: s.appendOne, failed: func(r *archiveReq, err error) { r.err = err }}
 	s.roomGC = groupCommit[*roomArchiveReq]{apply: archiveOne, failed: func(r *roomArchiveReq, err error) { r.err, r.seq = err, 0 }}
 	if err := s.init(memory); err != nil {
@@ -187,6 +199,13 @@ WHERE user = ? AND mechanism = ?`},
 		{&s.stmtBatchOne, batchInsertSQL(1)},
 		{&s.stmtBatchUsers, batchUsersSQL},
 		{&s.stmtBatchDelete, batchDeleteSQL},
+		{&s.stmtFastTokens, fastTokensSQL},
+		{&s.stmtFastUseGet, fastUseGetSQL},
+		{&s.stmtFastUse, fastUseSQL},
+		{&s.stmtFastSupersede, fastSupersedeSQL},
+		{&s.stmtFastInvalidate, fastInvalidateSQL},
+		{&s.stmtLoginStats, loginStatsSQL},
+		{&s.stmtLoginKnown, loginKnownSQL},
 	} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -194,6 +213,7 @@ WHERE user = ? AND mechanism = ?`},
 			return fmt.Errorf("preparing %q: %w", strings.TrimSpace(p.sql), err)
 		}
 		*p.st = st
+		s.stmts = append(s.stmts, st)
 	}
 	return nil
 }
@@ -209,11 +229,8 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.stmtStoreOffline, s.stmtUserExists, s.stmtOffline, s.stmtDeleteOne, s.stmtCredential,
-		s.stmtBatchQuota, s.stmtBatchInsert, s.stmtBatchOne, s.stmtBatchUsers, s.stmtBatchDelete} {
-		if st != nil {
-			st.Close()
-		}
+	for _, st := range s.stmts {
+		st.Close()
 	}
 }
 
