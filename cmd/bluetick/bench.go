@@ -36,7 +36,8 @@ Scenarios (each bounded in count and by --duration):
   reconnect --reconnect-clients clients log in once, then each drops its TCP connection and reconnects
             --reconnects times (direct TLS by default: point --server at the XEP-0368 port, --c2s-tls);
             --reconnect-mode legacy (SASL SCRAM, stream restart, XEP-0198 <resume/>), sasl2 (one SASL2
-            <authenticate/> with a FAST HT-SHA-256-NONE token and inline <resume/>) or both, side by side:
+            <authenticate/> with a FAST HT-SHA-256-NONE token and inline <resume/>), both (legacy, sasl2),
+            full (a new session each time: SCRAM, bind, roster, presence) or all, side by side:
             reconnects/s, reconnect time p50/p99 (TCP connect to session usable), round trips per
             reconnect (TCP connect, TLS handshake, each XMPP wait), server CPU per reconnect (--pid)
   register  only register --register-count users in-band
@@ -94,7 +95,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&cfg.Room, "room", "", "group: room name (default bench-<run id>, a new room each run)")
 	fs.IntVar(&cfg.ReconnectClients, "reconnect-clients", 1000, "reconnect: concurrent clients")
 	fs.IntVar(&cfg.Reconnects, "reconnects", 5, "reconnect: drops and reconnects per client (after its first login)")
-	fs.StringVar(&cfg.ReconnectMode, "reconnect-mode", "both", "reconnect: legacy, sasl2 or both (one after the other, reported side by side)")
+	fs.StringVar(&cfg.ReconnectMode, "reconnect-mode", "both", "reconnect: full, legacy, sasl2, both (legacy and sasl2) or all (one after the other, reported side by side)")
 	fs.DurationVar(&cfg.ReconnectPause, "reconnect-pause", 0, "reconnect: wait between a drop and the reconnect (0: at once)")
 	fs.BoolVar(&cfg.FastCount, "fast-count", false, "reconnect: sasl2 token logins send XEP-0484's replay counter <fast count=\"\"/> (the server then writes each login)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile to FILE (single-process runs)")

@@ -32,9 +32,13 @@ import (
 
 // Reconnect modes (--reconnect-mode).
 const (
+	ModeFull   = "full"
 	ModeLegacy = "legacy"
 	ModeSASL2  = "sasl2"
 )
+
+// allModes is every mode, in the order the tables show them.
+var allModes = []string{ModeFull, ModeLegacy, ModeSASL2}
 
 // Namespaces of the SASL2 path.
 const (
@@ -49,10 +53,12 @@ func reconnectModes(m string) ([]string, error) {
 	switch m {
 	case "", "both":
 		return []string{ModeLegacy, ModeSASL2}, nil
-	case ModeLegacy, ModeSASL2:
+	case "all":
+		return allModes, nil
+	case ModeFull, ModeLegacy, ModeSASL2:
 		return []string{m}, nil
 	}
-	return nil, fmt.Errorf("--reconnect-mode %q: use legacy, sasl2 or both", m)
+	return nil, fmt.Errorf("--reconnect-mode %q: use full, legacy, sasl2, both (legacy and sasl2) or all", m)
 }
 
 // rtConn counts round trips: each read that follows a write is one (the
@@ -147,66 +153,128 @@ type connectFunc func(ctx context.Context, opt *Options, st *rcState, password s
 // <enable resume='true'/>.
 func legacyConnect(ctx context.Context, opt *Options, st *rcState, password string) (*Conn, rcOutcome, error) {
 	var out rcOutcome
-	c, f, err := dialWith(ctx, opt, dialExtra{rt: &out.rt})
+	c, err := scramConnect(ctx, opt, st, password, true, &out)
+	return c, out, err
+}
+
+// fullConnect is a full SCRAM login, what a client without stream
+// resumption (or whose session has expired) does at every connection:
+// SASL, stream restart, bind, <enable/> for acks only, the roster and the
+// initial presence. The session is usable once the roster has come.
+func fullConnect(ctx context.Context, opt *Options, st *rcState, password string) (*Conn, rcOutcome, error) {
+	st.smID, st.h = "", 0
+	var out rcOutcome // its rt counts on: the connection holds &out.rt
+	c, err := scramConnect(ctx, opt, st, password, false, &out)
 	if err != nil {
 		return nil, out, err
+	}
+	if err := c.Send("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>"); err != nil {
+		c.Close()
+		return nil, out, phase("roster", err)
+	}
+	for {
+		e, err := c.next()
+		if err != nil {
+			c.Close()
+			return nil, out, phase("roster", err)
+		}
+		if e.Local() == "iq" && e.Attr("id") == "roster1" {
+			if e.Attr("type") != "result" {
+				c.Close()
+				return nil, out, phase("roster", fmt.Errorf("roster get answered type=%q", e.Attr("type")))
+			}
+			break
+		}
+	}
+	if err := c.Send("<presence/>"); err != nil {
+		c.Close()
+		return nil, out, phase("presence", err)
+	}
+	return c, out, nil
+}
+
+// scramConnect logs in with SASL and restarts the stream, then resumes
+// st's session when resumable and st has one, else binds and enables
+// stream management (resumable or not).
+func scramConnect(ctx context.Context, opt *Options, st *rcState, password string, resumable bool, out *rcOutcome) (*Conn, error) {
+	c, f, err := dialWith(ctx, opt, dialExtra{rt: &out.rt})
+	if err != nil {
+		return nil, err
 	}
 	c.User = st.user
 	if err := c.auth(f, st.user, password); err != nil {
 		c.Close()
-		return nil, out, phase("auth", err)
+		return nil, phase("auth", err)
 	}
 	if f, err = c.openStream(); err != nil {
 		c.Close()
-		return nil, out, phase("stream", err)
+		return nil, phase("stream", err)
 	}
 	if f.Child("sm", nsSM) == nil {
 		c.Close()
-		return nil, out, phase("sm", errors.New("server does not offer XEP-0198 stream management"))
+		return nil, phase("sm", errors.New("server does not offer XEP-0198 stream management"))
 	}
 	if st.smID != "" {
 		if err := c.Send("<resume xmlns='" + nsSM + "' previd='" + escape(st.smID) + "' h='" + strconv.FormatUint(uint64(st.h), 10) + "'/>"); err != nil {
 			c.Close()
-			return nil, out, phase("resume", err)
+			return nil, phase("resume", err)
 		}
 		e, err := c.next()
 		if err != nil {
 			c.Close()
-			return nil, out, phase("resume", err)
+			return nil, phase("resume", err)
 		}
 		switch e.Local() {
 		case "resumed":
 			c.SM, c.smIn, c.JID = true, st.h, st.jid
 			out.resumed = true
-			return c, out, nil
+			return c, nil
 		case "failed":
 			out.resumeFailed = true
 			st.smID, st.h = "", 0
 		default:
 			c.Close()
-			return nil, out, phase("resume", fmt.Errorf("got <%s> instead of <resumed/> or <failed/>", e.Name))
+			return nil, phase("resume", fmt.Errorf("got <%s> instead of <resumed/> or <failed/>", e.Name))
 		}
 	}
 	if err := c.bind(f); err != nil {
 		c.Close()
-		return nil, out, phase("bind", err)
+		return nil, phase("bind", err)
 	}
-	if err := c.Send("<enable xmlns='" + nsSM + "' resume='true'/>"); err != nil {
+	enable := "<enable xmlns='" + nsSM + "' resume='true'/>"
+	if !resumable {
+		enable = "<enable xmlns='" + nsSM + "'/>"
+	}
+	if err := c.Send(enable); err != nil {
 		c.Close()
-		return nil, out, phase("sm", err)
+		return nil, phase("sm", err)
 	}
 	e, err := c.next()
+	// A new session may hear of the account's other sessions first (their
+	// presence) before <enabled/>.
+	for err == nil && (e.Local() == "presence" || e.Local() == "message") {
+		e, err = c.next()
+	}
 	if err != nil {
 		c.Close()
-		return nil, out, phase("sm", err)
+		return nil, phase("sm", err)
+	}
+	if !resumable {
+		if e.Local() != "enabled" {
+			c.Close()
+			return nil, phase("sm", fmt.Errorf("got <%s> instead of <enabled/>", e.Name))
+		}
+		c.SM, c.smIn = true, 0
+		st.jid = c.JID
+		return c, nil
 	}
 	if err := st.enabled(e); err != nil {
 		c.Close()
-		return nil, out, phase("sm", err)
+		return nil, phase("sm", err)
 	}
 	c.SM, c.smIn = true, 0
 	st.jid = c.JID
-	return c, out, nil
+	return c, nil
 }
 
 // enabled takes the server's answer to <enable resume='true'/>.
@@ -676,10 +744,7 @@ func (w *worker) reconnect() error {
 
 func (w *worker) reconnectMode(mode string, idx []int) error {
 	cfg := w.cfg
-	connect := legacyConnect
-	if mode == ModeSASL2 {
-		connect = sasl2Connect
-	}
+	connect := map[string]connectFunc{ModeFull: fullConnect, ModeLegacy: legacyConnect, ModeSASL2: sasl2Connect}[mode]
 	w.p.mu.Lock()
 	part := w.p.rcPart(mode)
 	part.Clients += len(idx)
@@ -857,7 +922,7 @@ func medianHist(h map[int]int) float64 {
 // fillReconnect computes the reconnect metrics, prefixed by the mode.
 func (r *Result) fillReconnect(p *Partial, cpu func(a, b string) (float64, bool), add func(name string, v float64, unit, better string)) {
 	r.Reconnect = map[string]*ReconnectSummary{}
-	for _, m := range []string{ModeLegacy, ModeSASL2} {
+	for _, m := range allModes {
 		part := p.Reconnect[m]
 		if part == nil {
 			continue
@@ -897,7 +962,7 @@ func (r *Result) fillReconnect(p *Partial, cpu func(a, b string) (float64, bool)
 // reconnectTable writes the modes side by side.
 func (r *Result) reconnectTable(b *strings.Builder) {
 	var modes []string
-	for _, m := range []string{ModeLegacy, ModeSASL2} {
+	for _, m := range allModes {
 		if r.Reconnect[m] != nil {
 			modes = append(modes, m)
 		}

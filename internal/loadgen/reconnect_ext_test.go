@@ -14,7 +14,9 @@ import (
 // the legacy mode resumes every time, with 7 round trips (TCP, TLS 1.3,
 // features, the two SCRAM steps, the restart's features, <resume/>);
 // the sasl2 mode (SASL2, Bind2, a FAST token, inline resumption, the
-// <authenticate/> sent with the stream header) with 3.
+// <authenticate/> sent with the stream header) with 3; the full mode
+// binds a new session each time, with 9 (SCRAM's 6 to the restart's
+// features, bind, <enable/>, the roster).
 func TestReconnectScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
@@ -24,7 +26,7 @@ func TestReconnectScenario(t *testing.T) {
 		Opt:   &loadgen.Options{Server: addr, Domain: "bench.local", TLS: "direct", Mech: "SCRAM-SHA-1", Timeout: 10 * time.Second},
 		Label: "bluetick", Users: "ruser%d", Password: "benchpass", Register: true,
 		Scenario: "reconnect", Duration: time.Minute, Concurrency: 4,
-		ReconnectClients: 4, Reconnects: 3, ReconnectMode: "both",
+		ReconnectClients: 4, Reconnects: 3, ReconnectMode: "all",
 	}
 	res, err := loadgen.Run(context.Background(), cfg, io.Discard)
 	if err != nil {
@@ -46,8 +48,11 @@ func TestReconnectScenario(t *testing.T) {
 	if s2 := res.Reconnect[loadgen.ModeSASL2]; s2 == nil || s2.Unsupported != "" || s2.OK != 12 || s2.Failed != 0 || s2.Resumed != 12 || s2.RoundTrips != 3 {
 		t.Errorf("sasl2: %+v; errors %v", s2, res.Errors)
 	}
+	if full := res.Reconnect[loadgen.ModeFull]; full == nil || full.Unsupported != "" || full.OK != 12 || full.Failed != 0 || full.Resumed != 0 || full.RoundTrips != 9 {
+		t.Errorf("full: %+v; errors %v", full, res.Errors)
+	}
 	md := res.Markdown()
-	for _, want := range []string{"| reconnects_per_s | reconnects/s |", "| round_trips | median | 7.00 |", "| failed |  | 0 |"} {
+	for _, want := range []string{"| reconnects_per_s | reconnects/s |", "| round_trips | median | 9.00 | 7.00 | 3.00 |", "| failed |  | 0 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

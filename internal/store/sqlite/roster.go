@@ -29,6 +29,15 @@ func scanItem(sc interface{ Scan(...any) error }) (store.RosterItem, error) {
 
 // Roster implements store.Rosters. The items and the version are read in
 // one transaction, so the version always describes exactly these items.
+// Roster's statements, prepared once (Store.stmtRoster*): a new session
+// reads the roster four times (roster get, presence broadcast, probes,
+// pending subscriptions) and its end once more; parsing them again each
+// time was a quarter of a fresh login's server CPU.
+const (
+	rosterVersionSQL = `SELECT roster_version FROM users WHERE name = ?`
+	rosterItemsSQL   = `SELECT ` + rosterColumns + ` FROM roster WHERE user = ? ORDER BY contact`
+)
+
 // An unknown account has an empty roster at version 0.
 func (s *Store) Roster(ctx context.Context, user string) ([]store.RosterItem, int64, error) {
 	// ReadOnly makes it a plain (deferred) BEGIN: a WAL snapshot that
@@ -39,14 +48,14 @@ func (s *Store) Roster(ctx context.Context, user string) ([]store.RosterItem, in
 	}
 	defer tx.Rollback()
 	var ver int64
-	err = tx.QueryRowContext(ctx, `SELECT roster_version FROM users WHERE name = ?`, user).Scan(&ver)
+	err = tx.StmtContext(ctx, s.stmtRosterVersion).QueryRowContext(ctx, user).Scan(&ver)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: roster: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+rosterColumns+` FROM roster WHERE user = ? ORDER BY contact`, user)
+	rows, err := tx.StmtContext(ctx, s.stmtRosterItems).QueryContext(ctx, user)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: roster: %w", err)
 	}

@@ -84,6 +84,8 @@ type Store struct {
 	stmtFastInvalidate *sql.Stmt
 	stmtLoginStats     *sql.Stmt // every password login (logins.go)
 	stmtLoginKnown     *sql.Stmt
+	stmtRosterVersion  *sql.Stmt // a new session's roster reads (roster.go)
+	stmtRosterItems    *sql.Stmt
 	stmts              []*sql.Stmt // all of the above, for Close
 
 	closeOnce sync.Once
@@ -206,6 +208,8 @@ WHERE user = ? AND mechanism = ?`},
 		{&s.stmtFastInvalidate, fastInvalidateSQL},
 		{&s.stmtLoginStats, loginStatsSQL},
 		{&s.stmtLoginKnown, loginKnownSQL},
+		{&s.stmtRosterVersion, rosterVersionSQL},
+		{&s.stmtRosterItems, rosterItemsSQL},
 	} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
