@@ -338,6 +338,15 @@ async function registerAccount(c, local, password) {
   throw new UserError(cond === "conflict" ? "That user name is taken." : `Sign-up refused: ${text || cond || "unknown error"}`);
 }
 
+// Leaving the page ends the session cleanly, so contacts see "last seen"
+// now rather than when the server gives up on a resumable session.
+addEventListener("pagehide", () => {
+  const c = xmpp;
+  if (c && state.status === "online") {
+    c.send(xml("presence", { type: "unavailable" })).catch(() => {});
+  }
+});
+
 export async function signOut(wipe) {
   clearTimeout(retryTimer);
   const c = xmpp;
@@ -643,7 +652,9 @@ async function onPresence(c, st) {
   const type = st.attrs.type;
   if (type === "subscribe") {
     const r = state.roster.get(from);
-    if (r && (r.subscription === "from" || r.subscription === "both")) {
+    // Already approved, or someone we asked to see: approve at once (a
+    // chat started from either side ends with both seeing each other).
+    if (r && (r.subscription !== "none" || r.ask)) {
       c.send(xml("presence", { to: from, type: "subscribed" })).catch(() => {});
     } else {
       state.requests.add(from);

@@ -92,7 +92,7 @@ function SignIn() {
 
 function Banner() {
   if (state.status === "online") return null;
-  const text = state.status === "connecting" ? "Connecting…" : "Offline: messages you write are kept and sent when the connection returns.";
+  const text = state.status === "connecting" ? "Connecting…" : "Offline. Messages you write are kept and sent when you are back online.";
   return html`<div class="banner" role="status" data-status=${state.status}>
     <span>${text}</span>
     ${state.status === "offline" && html`<button class="link" onClick=${core.retryNow}>Retry now</button>`}
@@ -265,6 +265,11 @@ function App() {
     <${ChatPane} />
   </div>`;
 }
+
+// Escape closes the open chat (back to the list on a phone).
+addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && state.open && !e.defaultPrevented) core.openChat(null);
+});
 
 render(html`<${App} />`, document.getElementById("app"));
 core.boot().catch((e) => {
