@@ -319,13 +319,13 @@ func (fs facts) get(t *testing.T, name string) fact {
 	return nil
 }
 
-// run starts a server with users, runs scenarios/NAME.mjs against it and
-// returns its facts. The script must end with a "done" fact; "error" facts
-// and console errors fail the test.
-func run(t *testing.T, name string, users ...string) facts {
+// run starts a server with users (and extra `bluetick serve` flags), runs
+// scenarios/NAME.mjs against it and returns its facts. The script must end
+// with a "done" fact; "error" facts and console errors fail the test.
+func run(t *testing.T, name string, extra []string, users ...string) facts {
 	t.Helper()
 	need(t)
-	s := startServer(t, nil, users...)
+	s := startServer(t, extra, users...)
 	ctl := s.control(t)
 	cfg, _ := json.Marshal(map[string]any{
 		"url":      fmt.Sprintf("http://localhost:%d/", s.http),

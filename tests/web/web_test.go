@@ -1,6 +1,7 @@
 package web
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -11,12 +12,16 @@ import (
 func TestWeb(t *testing.T) {
 	t.Run("ticks", func(t *testing.T) { t.Parallel(); ticks(t) })
 	t.Run("offline", func(t *testing.T) { t.Parallel(); offline(t) })
+	t.Run("presence", func(t *testing.T) { t.Parallel(); presence(t) })
 }
 
 // ticks: every tick state in order, as alice's page shows it; HTML in a
 // body stays text; the phone layout.
 func ticks(t *testing.T) {
-	fs := run(t, "ticks", "alice", "bob")
+	fs := run(t, "ticks", nil, "alice", "bob")
+	if e := fs.get(t, "signup-closed").str("error"); !strings.Contains(e, "registration is closed") {
+		t.Errorf("signing up with registration closed shows %q", e)
+	}
 	if f := fs.get(t, "signed-in"); !f.boolean("alice_sw") || !f.boolean("bob_sw") {
 		t.Errorf("the service worker does not control the pages: %s", f)
 	}
@@ -49,7 +54,7 @@ func ticks(t *testing.T) {
 // offline: history with no network, the outgoing queue across a reload,
 // exactly once after a resend.
 func offline(t *testing.T) {
-	fs := run(t, "offline", "alice", "bob")
+	fs := run(t, "offline", nil, "alice", "bob")
 	r := fs.get(t, "offline-reload")
 	if !slices.Contains(r.strs("history"), "before the outage") {
 		t.Errorf("reload with the server stopped: history %q lacks the message", r.strs("history"))
@@ -71,5 +76,29 @@ func offline(t *testing.T) {
 	t.Logf("sent twice: bob's page received %v copies and shows %v", s.num("bob_received"), s.num("bob_count"))
 	if s.str("frozen") != "pending" || s.num("bob_count") != 1 || s.num("alice_count") != 1 {
 		t.Errorf("sent twice: %s, want pending while frozen and shown once on each side", s)
+	}
+}
+
+// presence: sign-up, a subscription request accepted, online, typing, last
+// seen from presence and from XEP-0012, sign-out wiping the device.
+func presence(t *testing.T) {
+	fs := run(t, "presence", []string{"--registration", "open"}, "alice")
+	if me := fs.get(t, "signed-up").str("me"); me != "carol@localhost" {
+		t.Errorf("signed up as %q, want carol@localhost", me)
+	}
+	ty := fs.get(t, "typing")
+	if !strings.Contains(ty.str("request"), "alice@localhost") {
+		t.Errorf("carol's subscription request: %q", ty.str("request"))
+	}
+	if ty.str("online") != "online" || ty.str("typing") != "typing…" || ty.str("list_typing") != "typing…" || ty.str("after_pause") != "online" {
+		t.Errorf("presence and typing in alice's page: %s", ty)
+	}
+	ls := fs.get(t, "last-seen")
+	re := regexp.MustCompile(`^last seen today at \d\d:\d\d$`)
+	if !re.MatchString(ls.str("presence")) || !re.MatchString(ls.str("iq")) {
+		t.Errorf("last seen: %s", ls)
+	}
+	if c, _ := ls["carol_after_signout"].(map[string]any); c["addr"] != "" || c["chats"] != 0.0 || c["messages"] != 0.0 || c["kv"] != 0.0 {
+		t.Errorf("carol signed out and wiped her device, yet: %v", c)
 	}
 }

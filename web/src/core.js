@@ -61,7 +61,11 @@ export function sortedChats() {
 // ---- start-up: the local store first, then the network ----------------------
 
 export async function boot() {
+  const t0 = performance.now();
+  const slow = setTimeout(() => console.warn("boot: the local store has not opened after 5 s"), 5000);
   const account = await store.kvGet("account");
+  clearTimeout(slow);
+  console.info(`boot: local store read in ${Math.round(performance.now() - t0)} ms`);
   if (!account) {
     state.phase = "signin";
     changed();
@@ -146,6 +150,10 @@ export async function signIn(address, password, register) {
   if (prev && prev.jid !== account.jid) {
     // Another account's data must not show under this one.
     await store.wipe();
+    state.chats.clear();
+    state.roster.clear();
+    state.open = null;
+    state.messages = [];
   }
   await store.kvDel("token");
   state.account = account;
@@ -682,6 +690,8 @@ async function queryLast(j) {
     const res = await c.iqCaller.request(xml("iq", { type: "get", to: j }, xml("query", { xmlns: NS.last })), 8000);
     const secs = Number(res.getChild("query", NS.last)?.attrs.seconds);
     if (Number.isFinite(secs) && !state.presence.get(j)?.online) {
+      // 0 is also "connected now", but then presence (we are subscribed)
+      // says online, and presence wins.
       state.presence.set(j, { online: false, lastSeen: Date.now() - secs * 1000 });
       changed();
     }

@@ -5,7 +5,7 @@
 //   chats     one per peer bare JID: name, last activity, preview, unread
 //   messages  key chat|dir|id; tick state of outgoing ones
 //   outbox    the outgoing queue, in order (autoincrement seq)
-import { openDB, deleteDB } from "idb";
+import { openDB } from "idb";
 
 const NAME = "bluetick";
 let dbp = null;
@@ -87,9 +87,12 @@ export async function dequeue(key) {
   await tx.done;
 }
 
+// wipe empties every store in one transaction. (Deleting the database
+// instead can wait forever on a connection another tab holds, and a page
+// reloaded meanwhile would wait behind it.)
 export async function wipe() {
-  const d = await dbp;
-  d?.close();
-  dbp = null;
-  await deleteDB(NAME);
+  const d = await db();
+  const names = [...d.objectStoreNames];
+  const tx = d.transaction(names, "readwrite");
+  await Promise.all([...names.map((n) => tx.objectStore(n).clear()), tx.done]);
 }

@@ -54,7 +54,14 @@ export async function page(ctx, who) {
   });
   // What the page's WebSockets receive, to count copies on the wire.
   p.frames_in = [];
-  p.on("websocket", (ws) => ws.on("framereceived", (f) => p.frames_in.push(String(f.payload))));
+  p.on("websocket", (ws) => {
+    ws.on("framereceived", (f) => p.frames_in.push(String(f.payload)));
+    if (process.env.BLUETICK_WEB_VERBOSE === "1") {
+      ws.on("framesent", (f) => log(`[${who} ws send] ${String(f.payload).slice(0, 400)}`));
+      ws.on("framereceived", (f) => log(`[${who} ws recv] ${String(f.payload).slice(0, 400)}`));
+      ws.on("close", () => log(`[${who} ws closed]`));
+    }
+  });
   await p.goto(cfg.url);
   return p;
 }

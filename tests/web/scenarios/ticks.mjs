@@ -13,6 +13,11 @@ await main(async () => {
   const bctx = await context();
   const alice = await page(actx, "alice");
   let bob = await page(bctx, "bob");
+  // Registration is closed by default: signing up says so.
+  await alice.fill("#addr", "mallory");
+  await alice.fill("#pw", "whatever");
+  await alice.getByRole("button", { name: "Create account" }).click();
+  emit("signup-closed", { error: await alice.textContent(".error", { timeout: 15000 }) });
   await signIn(alice, "alice");
   await signIn(bob, "bob");
   emit("signed-in", { alice_sw: await swReady(alice), bob_sw: await swReady(bob) });
