@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // Web is Bluetick Web, the browser app served at / on the HTTP listener
@@ -29,7 +30,7 @@ func (w *Web) validate() error {
 	if err != nil || !st.IsDir() {
 		return fmt.Errorf("config: web.dir = %q is not a directory (use the folder holding index.html, or \"\" for the built-in app)", w.Dir)
 	}
-	if _, err := os.Stat(w.Dir + "/index.html"); err != nil {
+	if _, err := os.Stat(filepath.Join(w.Dir, "index.html")); err != nil {
 		return fmt.Errorf("config: web.dir = %q has no index.html (build the app with `npm run build` in web/, or use \"\" for the built-in app)", w.Dir)
 	}
 	return nil

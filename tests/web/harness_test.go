@@ -275,6 +275,16 @@ func (s *server) control(t *testing.T) string {
 	do("/sigcont", func() error { return s.signal(syscall.SIGCONT) })
 	do("/stop", func() error { s.stop(); return nil })
 	do("/start", s.start)
+	// /revoke-alice: `bluetick user tokens revoke alice` (every device's
+	// FAST token) while the server runs.
+	do("/revoke-alice", func() error {
+		out, err := exec.Command(binPath, "user", "tokens", "revoke", "alice", "--all", "--data", s.dir, "--domain", domain).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		fmt.Fprintf(s.logs, "==== %s", out)
+		return nil
+	})
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })

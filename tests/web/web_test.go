@@ -101,4 +101,8 @@ func presence(t *testing.T) {
 	if c, _ := ls["carol_after_signout"].(map[string]any); c["addr"] != "" || c["chats"] != 0.0 || c["messages"] != 0.0 || c["kv"] != 0.0 {
 		t.Errorf("carol signed out and wiped her device, yet: %v", c)
 	}
+	rv := fs.get(t, "revoked")
+	if !strings.Contains(rv.str("error"), "Enter your password") || rv.str("addr") != "alice@localhost" || !rv.boolean("token_after") {
+		t.Errorf("token revoked: %s, want the password asked for alice@localhost, then a new token", rv)
+	}
 }

@@ -6,7 +6,7 @@
 //  - carol signs out (wiping her device): alice sees "last seen today at
 //    HH:MM" from presence, and again after a reload from XEP-0012;
 //  - carol's reloaded page is the sign-in form, her data gone.
-import { emit, sleep, main, context, page, signIn, openChatWith, send, shot, cfg } from "./lib.mjs";
+import { emit, sleep, control, main, context, page, signIn, openChatWith, send, shot, cfg } from "./lib.mjs";
 
 const status = (p) => p.evaluate(() => document.querySelector(".who .status")?.textContent ?? "");
 async function waitStatus(p, re, timeout = 20000) {
@@ -82,4 +82,22 @@ await main(async () => {
   await openChatWith(alice, "carol");
   const lastSeenIQ = await waitStatus(alice, /^last seen today at \d\d:\d\d$/, 15000);
   emit("last-seen", { presence: lastSeen, iq: lastSeenIQ, carol_after_signout: wiped });
+
+  // Alice's token is revoked (a lost device): the reloaded app asks for
+  // the password again, keeps her chats, and signs in with it.
+  await control("revoke-alice");
+  await alice.reload();
+  await alice.waitForSelector("#pw", { timeout: 20000 });
+  const asked = { error: await alice.textContent(".error"), addr: await alice.inputValue("#addr") };
+  await alice.fill("#pw", cfg.users.alice);
+  await alice.click("button[type=submit]");
+  await alice.waitForSelector('.chat[data-jid="carol@localhost"]', { timeout: 20000 });
+  await alice.waitForSelector(".banner", { state: "detached", timeout: 20000 });
+  emit("revoked", { ...asked, token_after: await alice.evaluate(() => new Promise((ok) => {
+    const r = indexedDB.open("bluetick");
+    r.onsuccess = () => {
+      const q = r.result.transaction("kv").objectStore("kv").get("token");
+      q.onsuccess = () => ok(Boolean(q.result?.token));
+    };
+  })) });
 });
