@@ -18,7 +18,7 @@ func TestWeb(t *testing.T) {
 // ticks: every tick state in order, as alice's page shows it; HTML in a
 // body stays text; the phone layout.
 func ticks(t *testing.T) {
-	fs := run(t, "ticks", nil, "alice", "bob")
+	fs := run(t, "ticks", nil, "alice", "bob", "carol")
 	if e := fs.get(t, "signup-closed").str("error"); !strings.Contains(e, "registration is closed") {
 		t.Errorf("signing up with registration closed shows %q", e)
 	}

@@ -41,10 +41,11 @@ function lastSeen(ts) {
 }
 const nameOf = (j) => state.roster.get(j)?.name || j.split("@")[0];
 const initial = (j) => (nameOf(j)[0] || "?").toUpperCase();
-function hue(s) {
+const COLORS = ["#00a884", "#53bdeb", "#a5b337", "#ff7eb6", "#7f66ff", "#fa6533", "#02a698", "#d3a53b", "#5e9cd6", "#c0504d"];
+function color(s) {
   let x = 0;
-  for (const ch of s) x = (x * 31 + ch.charCodeAt(0)) % 360;
-  return x;
+  for (const ch of s) x = (x * 31 + ch.charCodeAt(0)) >>> 0;
+  return COLORS[x % COLORS.length];
 }
 
 const TICK_LABEL = { pending: "waiting to send", sent: "sent", delivered: "delivered", read: "read" };
@@ -54,7 +55,7 @@ function Tick({ tick }) {
 }
 
 function Avatar({ jid, size = 40 }) {
-  return html`<div class="avatar" aria-hidden="true" style=${{ width: size + "px", height: size + "px", background: `hsl(${hue(jid)} 45% 55%)` }}>${initial(jid)}</div>`;
+  return html`<div class="avatar" aria-hidden="true" style=${{ width: size + "px", height: size + "px", background: color(jid) }}>${initial(jid)}</div>`;
 }
 
 // ---- sign in ------------------------------------------------------------------

@@ -22,6 +22,15 @@ await main(async () => {
   await signIn(bob, "bob");
   emit("signed-in", { alice_sw: await swReady(alice), bob_sw: await swReady(bob) });
 
+  // carol writes first: alice's list has two chats, one unread.
+  const cctx = await context();
+  const carol = await page(cctx, "carol");
+  await signIn(carol, "carol");
+  await openChatWith(carol, "alice");
+  await send(carol, "Lunch tomorrow? 🍝");
+  await waitTick(carol, "Lunch tomorrow? 🍝", "delivered");
+  await cctx.close();
+
   await openChatWith(alice, "bob");
   await send(alice, "hi bob");
   await waitTick(alice, "hi bob", "delivered");
