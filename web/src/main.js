@@ -1,17 +1,12 @@
 // Bluetick Web: the screens. Every piece of user content goes through
 // Preact's text rendering (no dangerouslySetInnerHTML anywhere).
 import { h, render } from "preact";
-import { useEffect, useRef, useState, useReducer } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as core from "./core.js";
 
 const html = htm.bind(h);
 const { state } = core;
-
-function useStore() {
-  const [, force] = useReducer((x) => x + 1, 0);
-  useEffect(() => core.subscribe(force), []);
-}
 
 // ---- formatting -------------------------------------------------------------
 
@@ -257,7 +252,6 @@ function ChatPane() {
 // ---- the app -----------------------------------------------------------------------
 
 function App() {
-  useStore();
   const [panel, setPanel] = useState(null);
   if (state.phase === "loading") return html`<div class="loading">Loading…</div>`;
   if (state.phase === "signin") return html`<${SignIn} />`;
@@ -272,7 +266,14 @@ addEventListener("keydown", (e) => {
   if (e.key === "Escape" && state.open && !e.defaultPrevented) core.openChat(null);
 });
 
-render(html`<${App} />`, document.getElementById("app"));
+// Every change of the state draws the app again (Preact diffs it). The
+// subscription is made here, before boot() runs, rather than in an effect:
+// an effect runs after the first paint, and a change made before it (the
+// local store read fast) would be missed.
+const root = document.getElementById("app");
+const draw = () => render(html`<${App} />`, root);
+core.subscribe(draw);
+draw();
 core.boot().catch((e) => {
   console.warn("boot:", e);
   state.phase = "signin";
