@@ -30,6 +30,7 @@ import (
 	"bluetick/internal/store/postgres"
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/turn"
+	"bluetick/internal/webapp"
 )
 
 func version() string {
@@ -267,6 +268,11 @@ func serve(args []string) error {
 	if up != nil {
 		mux.Handle("/upload/", up.Handler())
 		go up.Sweep(ctx, 10*time.Minute)
+	}
+	if cfg.Web.Enabled {
+		// Bluetick Web (docs/web.md): the catch-all, so every endpoint
+		// above keeps its path.
+		mux.Handle("/", webapp.Handler(webapp.Options{Dir: cfg.Web.Dir, Domain: cfg.Domain}))
 	}
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -24,11 +24,20 @@ type fastExtension struct{ svc *fast.Service }
 // offered lists the HT mechanisms this connection can run (the channel
 // bound ones need its binding data).
 func (x *fastExtension) offered(st *stream) []string {
-	return x.svc.Mechanisms(st.t.Secure(), st.channelBinding().Types...)
+	return x.svc.Mechanisms(st.confidential(), st.channelBinding().Types...)
 }
 
 func (x *fastExtension) inline(st *stream) *xmlstream.Element {
-	return x.svc.Feature(st.t.Secure(), st.channelBinding().Types...)
+	return x.svc.Feature(st.confidential(), st.channelBinding().Types...)
+}
+
+// confidential says a token may cross this connection: TLS, or loopback
+// unless tls.require_starttls = "always" (the rule passwords follow: on
+// loopback nothing crosses a network). Bluetick Web opened at
+// http://localhost:5280/ keeps a token instead of asking for the password
+// on every reload.
+func (st *stream) confidential() bool {
+	return st.t.Secure() || (st.svc.cfg.TLS.RequireSTARTTLS != "always" && st.t.Remote().IsLoopback())
 }
 
 // negotiator checks FAST's own children of every <authenticate/> (a bad

@@ -76,6 +76,7 @@ type Config struct {
 	MUC          MUC     `toml:"muc"`
 	Push         Push    `toml:"push"`
 	Fast         Fast    `toml:"fast"` // XEP-0484 login tokens (fast.go)
+	Web          Web     `toml:"web"`  // Bluetick Web, the browser app (web.go)
 	// Components are the XEP-0114 external components allowed to attach.
 	Components []Component `toml:"components"`
 }
@@ -614,6 +615,7 @@ func Default() Config {
 			APNs:         PushAPNs{Endpoint: "https://api.push.apple.com", PushType: "alert"},
 		},
 		Fast: DefaultFast(),
+		Web:  DefaultWeb(),
 	}
 }
 
@@ -804,6 +806,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Fast.validate(); err != nil {
+		return err
+	}
+	if err := c.Web.validate(); err != nil {
 		return err
 	}
 	return c.Push.validate()

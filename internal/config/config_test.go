@@ -61,6 +61,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[fast]\ntoken_lifetime = '10m'", "fast.token_lifetime"},
 		{"[fast]\nmax_tokens_per_account = -1", "fast.max_tokens_per_account"},
 		{"[fast]\nlifetime = '14d'", "fast.lifetime"},
+		{"[web]\ndir = '/nonexistent/bluetick-web'", "web.dir"},
+		{"[web]\ndirectory = 'x'", "web.directory"},
 		{"[archive]\nmode = 'forever'", "archive.mode"},
 		{"[archive]\nretention = '0s'", "archive.retention"},
 		{"[upload]\nmax_file_size = 0", "upload.max_file_size"},

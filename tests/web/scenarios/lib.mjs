@@ -1,0 +1,165 @@
+// Shared by the browser scenarios: the config from the Go harness, the
+// browser, signing a user in, server control, facts on stdout.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+export const cfg = JSON.parse(process.argv[2]);
+const require = createRequire(join(cfg.webDir, "package.json"));
+const { chromium } = require("playwright-core");
+
+export const emit = (event, fields = {}) => process.stdout.write(JSON.stringify({ event, ...fields }) + "\n");
+const t0 = Date.now();
+export const log = (...a) => process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(2)} ${a.join(" ")}\n`);
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// control asks the harness to act on the server: sigstop, sigcont, stop, start.
+export async function control(action) {
+  log(`[control] ${action}`);
+  const res = await fetch(cfg.control + "/" + action);
+  if (!res.ok) throw new Error(`control ${action}: ${res.status} ${await res.text()}`);
+}
+
+const consoleErrors = [];
+const networkErrors = [];
+export const dialogs = [];
+let browser;
+
+export async function launch() {
+  browser = await chromium.launch({ executablePath: cfg.chromium, args: ["--no-sandbox"] });
+  return browser;
+}
+
+// page opens the app in a context (one browser profile per user) and
+// watches the console.
+export async function page(ctx, who) {
+  const p = await ctx.newPage();
+  p.on("console", (m) => {
+    log(`[${who} console.${m.type()}] ${m.text()}`);
+    if (m.type() !== "error") return;
+    // Chromium itself logs a refused connection while a scenario has the
+    // server stopped; the app cannot silence that, and it is no app error.
+    if (/^(WebSocket connection to '.*' failed: .*net::ERR_CONNECTION_REFUSED|Failed to load resource: net::ERR_CONNECTION_REFUSED)/.test(m.text())) {
+      networkErrors.push(`${who}: ${m.text()}`);
+      return;
+    }
+    consoleErrors.push(`${who}: ${m.text()}`);
+  });
+  p.on("pageerror", (e) => {
+    log(`[${who} pageerror] ${e.stack ?? e}`);
+    consoleErrors.push(`${who}: pageerror ${e.message}`);
+  });
+  p.on("dialog", (d) => {
+    dialogs.push(`${who}: ${d.type()} ${d.message()}`);
+    d.dismiss().catch(() => {});
+  });
+  // What the page's WebSockets receive, to count copies on the wire.
+  p.frames_in = [];
+  p.on("websocket", (ws) => {
+    ws.on("framereceived", (f) => p.frames_in.push(String(f.payload)));
+    if (process.env.BLUETICK_WEB_VERBOSE === "1") {
+      ws.on("framesent", (f) => log(`[${who} ws send] ${String(f.payload).slice(0, 400)}`));
+      ws.on("framereceived", (f) => log(`[${who} ws recv] ${String(f.payload).slice(0, 400)}`));
+      ws.on("close", () => log(`[${who} ws closed]`));
+    }
+  });
+  await p.goto(cfg.url);
+  return p;
+}
+
+export async function context(viewport = { width: 1180, height: 760 }) {
+  return browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
+}
+
+// signIn fills the form with the user name only (the domain comes from
+// the server) and waits for the chat list.
+export async function signIn(p, user) {
+  await p.fill("#addr", user);
+  await p.fill("#pw", cfg.users[user]);
+  await p.click("button[type=submit]");
+  await p.waitForSelector(".side", { timeout: 15000 });
+  await online(p);
+}
+
+export const online = (p, timeout = 20000) => p.waitForSelector(".banner", { state: "detached", timeout });
+
+// The service worker controls the page (the app shell is cached).
+export const swReady = (p) => p.evaluate(() => navigator.serviceWorker.ready.then(() => Boolean(navigator.serviceWorker.controller)));
+
+export async function openChatWith(p, user) {
+  const jid = `${user}@${cfg.domain}`;
+  const row = p.locator(`.chat[data-jid="${jid}"]`);
+  if ((await row.count()) === 0) {
+    await p.getByRole("button", { name: "New chat" }).click();
+    await p.fill("#newchat", user);
+    await p.press("#newchat", "Enter");
+  } else {
+    await row.click();
+  }
+  await p.waitForSelector(`section.main[aria-label="Chat with ${user}"]`);
+}
+
+export async function send(p, text) {
+  await p.fill("textarea[aria-label=Message]", text);
+  await p.press("textarea[aria-label=Message]", "Enter");
+}
+
+// tickOf is the data-tick of the message with that text (last one).
+export async function tickOf(p, text) {
+  return p.evaluate((text) => {
+    const msgs = [...document.querySelectorAll(".msg.out")].filter((m) => m.querySelector(".text")?.textContent === text);
+    return msgs.at(-1)?.querySelector("[data-tick]")?.dataset.tick ?? null;
+  }, text);
+}
+
+const ORDER = ["pending", "sent", "delivered", "read"];
+
+// waitTick waits until the message shows tick (or, with atLeast, a later one).
+export async function waitTick(p, text, tick, timeout = 20000, atLeast = false) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const t = await tickOf(p, text);
+    if (t === tick || (atLeast && ORDER.indexOf(t) > ORDER.indexOf(tick))) return;
+    if (Date.now() > end) throw new Error(`"${text}": tick ${t}, waited for ${tick}`);
+    await sleep(50);
+  }
+}
+
+export async function shot(p, name) {
+  const path = join(cfg.shots, name + ".png");
+  await p.screenshot({ path });
+  emit("screenshot", { path });
+}
+
+// main runs a scenario, reports console errors, and exits.
+export async function main(fn) {
+  const killer = setTimeout(() => {
+    emit("error", { error: "scenario timed out" });
+    process.exit(3);
+  }, 110000);
+  try {
+    await launch();
+    await fn();
+    emit("console-errors", { errors: consoleErrors, network: networkErrors, dialogs });
+    emit("done");
+  } catch (e) {
+    // What each page showed when it failed.
+    let i = 0;
+    for (const ctx of browser?.contexts() ?? []) {
+      for (const p of ctx.pages()) {
+        const path = join(cfg.shots, `failed-${cfg.name ?? "scenario"}-${i++}.png`);
+        await p.screenshot({ path, timeout: 5000 }).then(() => log(`[failure screenshot] ${path}`)).catch(() => {});
+        log(`[failure page ${i - 1}] ${await p.evaluate(() => document.body.innerText.slice(0, 500)).catch((e) => e.message)}`);
+      }
+    }
+    emit("console-errors", { errors: consoleErrors, network: networkErrors, dialogs });
+    emit("error", { error: String(e?.stack ?? e) });
+    process.exitCode = 1;
+  } finally {
+    clearTimeout(killer);
+    await browser?.close().catch(() => {});
+  }
+}
+
+// received counts the message stanzas with that body the page's
+// WebSockets received.
+export const received = (p, text) => p.frames_in.filter((f) => f.startsWith("<message") && f.includes(`<body>${text}</body>`)).length;
