@@ -12,7 +12,8 @@ const usage = `bluetick — a WhatsApp-style XMPP messaging server
 
 Usage:
   bluetick serve [flags]                  run the server (zero config: localhost, ./bluetick-data)
-  bluetick user add NAME [--password P]   create an account (password read from stdin if not given)
+  bluetick user add NAME [--password P]   create an account (password read from stdin if not given);
+                                          NAME is alice or alice@DOMAIN, for every user subcommand
   bluetick user passwd NAME [--password P]
   bluetick user del NAME
   bluetick user list
