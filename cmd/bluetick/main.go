@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `bluetick — a WhatsApp-style XMPP messaging server
@@ -21,7 +22,7 @@ Usage:
   bluetick user tokens list NAME [--all]  the devices holding login tokens (XEP-0484 FAST)
   bluetick user tokens revoke NAME --agent ID|--all   log devices out (their tokens stop working)
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
-  bluetick version
+  bluetick version                        the build: module version, commit, Go, dependencies
 
 Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
 Run "bluetick serve -h" for all serve flags.
@@ -41,7 +42,8 @@ func main() {
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-v":
-		fmt.Println("bluetick", version())
+		bi, ok := debug.ReadBuildInfo()
+		printVersion(os.Stdout, bi, ok)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,13 +30,6 @@ import (
 	"bluetick/internal/store/sqlite"
 	"bluetick/internal/turn"
 )
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}
 
 // loadConfig parses the common flags and the config file; flags override
 // the file, which overrides the defaults.
