@@ -22,6 +22,8 @@ Usage:
   bluetick user tokens list NAME [--all]  the devices holding login tokens (XEP-0484 FAST)
   bluetick user tokens revoke NAME --agent ID|--all   log devices out (their tokens stop working)
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
+  bluetick backup FILE                    copy a running server's state (SQLite store, keys) into FILE (.tar or .tar.gz)
+  bluetick restore FILE                   put a backup back (the server must be stopped; the old state is kept aside)
   bluetick version                        the build: module version, commit, Go, dependencies
 
 Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
@@ -39,6 +41,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "user":
 		err = userCmd(os.Args[2:])
+	case "backup":
+		err = backupCmd(os.Args[2:])
+	case "restore":
+		err = restoreCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-v":

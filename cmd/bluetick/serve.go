@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"bluetick/internal/admission"
+	"bluetick/internal/backup"
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
@@ -105,6 +106,16 @@ func serve(args []string) error {
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %v", cfg.DataDir, err)
+	}
+	if cfg.Store == "" {
+		// One process at a time on a SQLite data directory: a second
+		// server would share its journal's log, and a restore must not
+		// swap the database under a running one.
+		unlock, err := backup.Lock(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("%v; stop it first, or give this server its own --data", err)
+		}
+		defer unlock()
 	}
 	st, err := openStore(cfg)
 	if err != nil {
