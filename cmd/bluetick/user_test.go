@@ -148,3 +148,14 @@ func TestUserCommandsTakeBareJID(t *testing.T) {
 		t.Fatalf("user list after del alice@localhost: %q", out)
 	}
 }
+
+// With PostgreSQL (cluster mode) backup and restore do nothing half-right:
+// they say how to use PostgreSQL's own tools, and fail.
+func TestBackupOnPostgresPrintsGuidance(t *testing.T) {
+	for _, cmd := range []func([]string) error{backupCmd, restoreCmd} {
+		err := cmd([]string{"b.tar.gz", "--store", "postgres://u@127.0.0.1:1/db", "--data", t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "pg_dump") || !strings.Contains(err.Error(), "docs/operations.md") {
+			t.Errorf("backup/restore on PostgreSQL: %v", err)
+		}
+	}
+}
