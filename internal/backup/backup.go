@@ -276,6 +276,12 @@ func Restore(ctx context.Context, file, dataDir string) (RestoreResult, error) {
 	}
 
 	aside := filepath.Join(dataDir, "before-restore-"+stamp)
+	for n := 2; ; n++ { // two restores within a second
+		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		aside = filepath.Join(dataDir, fmt.Sprintf("before-restore-%s-%d", stamp, n))
+	}
 	moved := false
 	moveAside := func(name string) error {
 		p := filepath.Join(dataDir, name)

@@ -135,3 +135,30 @@ func TestRestoreRefusesOtherFiles(t *testing.T) {
 		t.Fatal("a refused restore touched the database")
 	}
 }
+
+// Restoring twice within a second keeps both previous states.
+func TestRestoreTwice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	file := filepath.Join(t.TempDir(), "b.tar")
+	if _, err := Create(ctx, dir, filepath.Join(dir, DBName), file, "test", "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	to := t.TempDir()
+	var asides []string
+	for range 3 {
+		rr, err := Restore(ctx, file, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asides = append(asides, rr.Aside)
+	}
+	if asides[0] != "" || asides[1] == "" || asides[1] == asides[2] {
+		t.Fatalf("previous states kept in %q", asides)
+	}
+}
