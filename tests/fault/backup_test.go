@@ -26,7 +26,7 @@ import (
 // database while the backup runs) and offline (messages in the database).
 // A restore into the running server's data directory is refused.
 func TestBackupUnderLoadKeepsAcked(t *testing.T) {
-	const perPair = 40 // messages from each sender to each recipient: 10 x 20 x 40 = 8,000
+	const perPair = 60 // messages from each sender to each recipient: 10 x 20 x 60 = 12,000, over 2.4 s at least
 	// Hibernated sessions end 2 s after their connection drops, in the
 	// middle of the load: the backup starts just before, so their logged
 	// messages move to the database while it runs.
