@@ -186,3 +186,25 @@ func TestBackupUnderLoadKeepsAcked(t *testing.T) {
 	t.Logf("checked %d messages acknowledged to their senders before the backup; recipients acked %d before it ended, the restored server delivered %d; %s",
 		nAckedBefore, ackedFirst, fromBackup, total)
 }
+
+// A second server on a data directory in use exits at once, naming the
+// process that holds it: two servers would share one journal log.
+func TestSecondServerOnDataDirRefused(t *testing.T) {
+	s := startServer(t, "")
+	cmd := exec.Command(binary, "serve", "--data", s.dir, "--c2s", fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t)),
+		"--c2s-tls", "off", "--http", "off")
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("a second server on the same data directory kept running")
+	}
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("in use by process %d", s.cmd.Process.Pid)) {
+		t.Fatalf("second server: %v\n%s", err, out)
+	}
+}
