@@ -6,13 +6,15 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `bluetick — a WhatsApp-style XMPP messaging server
 
 Usage:
   bluetick serve [flags]                  run the server (zero config: localhost, ./bluetick-data)
-  bluetick user add NAME [--password P]   create an account (password read from stdin if not given)
+  bluetick user add NAME [--password P]   create an account (password read from stdin if not given);
+                                          NAME is alice or alice@DOMAIN, for every user subcommand
   bluetick user passwd NAME [--password P]
   bluetick user del NAME
   bluetick user list
@@ -20,7 +22,9 @@ Usage:
   bluetick user tokens list NAME [--all]  the devices holding login tokens (XEP-0484 FAST)
   bluetick user tokens revoke NAME --agent ID|--all   log devices out (their tokens stop working)
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
-  bluetick version
+  bluetick backup FILE                    copy a running server's state (SQLite store, keys) into FILE (.tar or .tar.gz)
+  bluetick restore FILE                   put a backup back (the server must be stopped; the old state is kept aside)
+  bluetick version                        the build: module version, commit, Go, dependencies
 
 Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
 Run "bluetick serve -h" for all serve flags.
@@ -37,10 +41,15 @@ func main() {
 		err = serve(os.Args[2:])
 	case "user":
 		err = userCmd(os.Args[2:])
+	case "backup":
+		err = backupCmd(os.Args[2:])
+	case "restore":
+		err = restoreCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-v":
-		fmt.Println("bluetick", version())
+		bi, ok := debug.ReadBuildInfo()
+		printVersion(os.Stdout, bi, ok)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

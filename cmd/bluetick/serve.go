@@ -12,11 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"bluetick/internal/admission"
+	"bluetick/internal/backup"
 	"bluetick/internal/c2s"
 	"bluetick/internal/certs"
 	"bluetick/internal/cluster"
@@ -32,13 +32,6 @@ import (
 	"bluetick/internal/turn"
 	"bluetick/internal/webapp"
 )
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}
 
 // loadConfig parses the common flags and the config file; flags override
 // the file, which overrides the defaults.
@@ -114,6 +107,16 @@ func serve(args []string) error {
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %s: %v", cfg.DataDir, err)
+	}
+	if cfg.Store == "" {
+		// One process at a time on a SQLite data directory: a second
+		// server would share its journal's log, and a restore must not
+		// swap the database under a running one.
+		unlock, err := backup.Lock(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("%v; stop it first, or give this server its own --data", err)
+		}
+		defer unlock()
 	}
 	st, err := openStore(cfg)
 	if err != nil {

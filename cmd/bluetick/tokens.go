@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"bluetick/internal/fast"
-	"bluetick/internal/jid"
 	"bluetick/internal/store"
 )
 
@@ -36,8 +35,8 @@ func tokensCmd(args []string) error {
 	if name == "" {
 		return fmt.Errorf("user tokens %s: which user? (e.g. bluetick user tokens %s alice)", sub, sub)
 	}
-	if name, err = jid.PrepareLocal(name); err != nil {
-		return fmt.Errorf("user name: %v", err)
+	if name, err = accountName(name, cfg.Domain); err != nil {
+		return err
 	}
 	if sub == "revoke" && (*agent == "") == !*all {
 		return errors.New("user tokens revoke: say which client with --agent ID, or --all")

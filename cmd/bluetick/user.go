@@ -38,17 +38,17 @@ func userCmd(args []string) error {
 	if sub != "list" && name == "" {
 		return fmt.Errorf("user %s: which user? (e.g. bluetick user %s alice)", sub, sub)
 	}
+	if name != "" {
+		if name, err = accountName(name, cfg.Domain); err != nil {
+			return err
+		}
+	}
 	st, err := openUserStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ctx := context.Background()
-	if name != "" {
-		if name, err = jid.PrepareLocal(name); err != nil {
-			return fmt.Errorf("user name: %v (use letters, digits and . _ -; no @ / : or spaces)", err)
-		}
-	}
 	password := func() (string, error) {
 		if *pw != "" {
 			return *pw, nil
@@ -213,4 +213,29 @@ func openUserStore(cfg config.Config) (store.Store, error) {
 		}
 	}
 	return openStore(cfg)
+}
+
+// accountName turns what the operator typed into the account's localpart:
+// a name ("alice") or the bare address ("alice@localhost"), which is what
+// users naturally type. An address on a domain this server does not serve
+// is refused, naming the one it does.
+func accountName(typed, domain string) (string, error) {
+	if !strings.ContainsAny(typed, "@/") {
+		name, err := jid.PrepareLocal(typed)
+		if err != nil {
+			return "", fmt.Errorf("user name %q: %v (use letters, digits and . _ -, or the address %s)", typed, err, "name@"+domain)
+		}
+		return name, nil
+	}
+	j, err := jid.Parse(typed)
+	if err != nil || j.Local() == "" {
+		return "", fmt.Errorf("user %q is neither a name nor an address (use e.g. alice or alice@%s)", typed, domain)
+	}
+	if !j.IsBare() {
+		return "", fmt.Errorf("user %q names a resource (a device); give the account: %s", typed, j.BareString())
+	}
+	if j.Domain() != domain {
+		return "", fmt.Errorf("user %q: %s is not this server's domain; this server serves %s (use %s@%s, or --domain/--config for another server)", typed, j.Domain(), domain, j.Local(), domain)
+	}
+	return j.Local(), nil
 }

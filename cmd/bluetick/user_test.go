@@ -108,3 +108,54 @@ func captureStdout(t *testing.T, fn func() error) string {
 	}
 	return string(b)
 }
+
+// A user types the full address: `bluetick user add alice@localhost`
+// works as `alice` does, for every subcommand taking a name; an address
+// on another domain is refused with the domain this server serves.
+func TestUserCommandsTakeBareJID(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"add", "alice@localhost", "--password", "pw"},
+		{"passwd", "Alice@LOCALHOST", "--password", "pw2"},
+		{"info", "alice@localhost"},
+		{"tokens", "list", "alice@localhost"},
+		{"tokens", "revoke", "alice@localhost", "--all"},
+	} {
+		args = append(args, "--data", dir)
+		captureStdout(t, func() error { return userCmd(args) })
+	}
+	out := captureStdout(t, func() error { return userCmd([]string{"list", "--data", dir}) })
+	if out != "alice@localhost\n" {
+		t.Fatalf("user list after add alice@localhost: %q", out)
+	}
+	for _, args := range [][]string{
+		{"add", "bob@example.com", "--password", "pw"},
+		{"del", "alice@example.com"},
+		{"tokens", "list", "alice@example.com"},
+	} {
+		err := userCmd(append(args, "--data", dir))
+		if err == nil || !strings.Contains(err.Error(), "example.com") || !strings.Contains(err.Error(), "serves localhost") {
+			t.Errorf("user %v: want a refusal naming the served domain, got %v", args, err)
+		}
+	}
+	if err := userCmd([]string{"del", "alice@localhost/phone", "--data", dir}); err == nil || !strings.Contains(err.Error(), "resource") {
+		t.Errorf("user del with a resource: %v", err)
+	}
+	if err := userCmd([]string{"del", "alice@localhost", "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if out := captureStdout(t, func() error { return userCmd([]string{"list", "--data", dir}) }); out != "" {
+		t.Fatalf("user list after del alice@localhost: %q", out)
+	}
+}
+
+// With PostgreSQL (cluster mode) backup and restore do nothing half-right:
+// they say how to use PostgreSQL's own tools, and fail.
+func TestBackupOnPostgresPrintsGuidance(t *testing.T) {
+	for _, cmd := range []func([]string) error{backupCmd, restoreCmd} {
+		err := cmd([]string{"b.tar.gz", "--store", "postgres://u@127.0.0.1:1/db", "--data", t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "pg_dump") || !strings.Contains(err.Error(), "docs/operations.md") {
+			t.Errorf("backup/restore on PostgreSQL: %v", err)
+		}
+	}
+}

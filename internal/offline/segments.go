@@ -104,6 +104,9 @@ func recoverSegments(dir string) (pending []*store.OfflineWrite, maxSeq int64, n
 	ins := map[int64]*store.OfflineWrite{}
 	for _, n := range nums {
 		f, err := os.Open(filepath.Join(dir, segName(n)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a running server deleted it: nothing in it was unacked (see Unacked)
+		}
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -274,4 +277,19 @@ func (s *segments) close() {
 		os.Remove(filepath.Join(s.dir, segName(s.num)))
 		delete(s.segs, s.num)
 	}
+}
+
+// Unacked returns the messages logged in dir that no tombstone covers, in
+// seq order: what the next start would move to the store. It may run while
+// a server appends to the log (bluetick backup). A segment deleted meanwhile
+// is skipped: each of its messages was acked by its recipient or moved to
+// the store (committed there before its tombstone was written). A record
+// being written at the end of a segment reads as torn and is left out: it
+// is not synced yet, so not acknowledged to its sender either.
+func Unacked(dir string) ([]*store.OfflineWrite, error) {
+	pending, _, _, err := recoverSegments(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no log: durable delivery off, or never started
+	}
+	return pending, err
 }

@@ -38,6 +38,7 @@ type client struct {
 	inH     int      // stanzas read since <enabled/>
 	out     []string // ids of the stanzas sent since <enable/>, "" for non-messages
 	acked   int      // the server's last h
+	sentH   int      // the last h this client sent in an <a/> (written)
 	msgs    []recvd  // messages read, in stream order
 	bounced []string // ids of our messages the server bounced
 	selfPr  bool     // our own available presence came back
@@ -53,6 +54,7 @@ type recvd struct {
 	from    string
 	delayed bool // XEP-0203 delay: came from the offline store
 	sess    int  // which of the recipient's sessions read it (set by the test)
+	n       int  // its number in the stream: the client's h once it has read it
 }
 
 // login connects to the c2s address addr (the server's, or a proxy's) as
@@ -114,7 +116,11 @@ func (c *client) read() {
 			c.mu.Lock()
 			h := c.inH
 			c.mu.Unlock()
-			c.write("<a xmlns='urn:xmpp:sm:3' h='" + strconv.Itoa(h) + "'/>")
+			if c.write("<a xmlns='urn:xmpp:sm:3' h='"+strconv.Itoa(h)+"'/>") == nil {
+				c.mu.Lock()
+				c.sentH = h
+				c.mu.Unlock()
+			}
 		case el.Space == xmpptest.NSSM && el.Name == "a":
 			h, _ := strconv.Atoi(el.Attr("h"))
 			c.mu.Lock()
@@ -134,7 +140,7 @@ func (c *client) read() {
 			case el.Name == "message" && el.Attr("type") == "error":
 				c.bounced = append(c.bounced, el.Attr("id"))
 			case el.Name == "message" && el.Child("", "body") != nil:
-				m := recvd{id: el.Attr("id"), from: el.Attr("from"), delayed: el.Child("urn:xmpp:delay", "delay") != nil}
+				m := recvd{id: el.Attr("id"), from: el.Attr("from"), delayed: el.Child("urn:xmpp:delay", "delay") != nil, n: c.inH}
 				if sid := el.Child(nsSID, "stanza-id"); sid != nil {
 					m.sid = sid.Attr("id")
 				}
@@ -231,6 +237,21 @@ func (c *client) ackedIDs() []string {
 	for _, id := range c.out[:min(c.acked, len(c.out))] {
 		if id != "" && !bounced[id] {
 			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// ackedReceived returns the messages this client has acknowledged to the
+// server (read, and covered by an <a/> it wrote): from then on the server
+// may forget them.
+func (c *client) ackedReceived() []recvd {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []recvd
+	for _, m := range c.msgs {
+		if m.n <= c.sentH {
+			out = append(out, m)
 		}
 	}
 	return out

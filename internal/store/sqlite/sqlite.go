@@ -154,8 +154,7 @@ func dsn(path string) string {
 	}
 	// As a file: URI, so that a '?' or '#' in the path is not taken for
 	// the start of the parameters; SQLite decodes %XX in the path.
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + esc + "?" + q
+	return "file:" + escapePath(path) + "?" + q
 }
 
 func (s *Store) init(memory bool) error {
