@@ -1,51 +1,37 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics serves /metrics on listen.metrics, off the public port: the Go
-// runtime, the process and the parts that are client_golang collectors,
-// then the counters other parts keep by hand, all in the Prometheus text
-// format. Parts are added while the server is wired, before it serves.
+// runtime, the process and every part's collectors, in one client_golang
+// registry. Parts are added while the server is wired, before it serves.
 type metrics struct {
-	reg     *prometheus.Registry
-	writers []func(io.Writer)
+	reg *prometheus.Registry
 }
 
 func newMetrics(cs ...prometheus.Collector) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(cs...)
-	return &metrics{reg: reg}
+	m := &metrics{reg: reg}
+	m.add(cs...)
+	return m
 }
 
-func (m *metrics) add(w ...func(io.Writer)) { m.writers = append(m.writers, w...) }
+// add registers cs; a conflict (two parts exporting one name differently)
+// is a programming error caught by the first test that starts a server.
+func (m *metrics) add(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
+// ServeHTTP answers a scrape.
 func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f := expfmt.NewFormat(expfmt.TypeTextPlain)
-	w.Header().Set("Content-Type", string(f))
-	if m.reg != nil {
-		mfs, err := m.reg.Gather()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		enc := expfmt.NewEncoder(w, f)
-		for _, mf := range mfs {
-			enc.Encode(mf)
-		}
-	}
-	for _, f := range m.writers {
-		f(w)
-	}
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // server returns the metrics listener's HTTP server.

@@ -37,7 +37,8 @@ func startPush(cfg config.Config, im *server.Server, groups *muc.Service, mets *
 		}
 	}
 	ps.Start()
-	mets.add(ps.Metrics.WritePrometheus, gw.Metrics().WritePrometheus)
+	mets.add(ps.Metrics.Collectors()...)
+	mets.add(gw.Metrics())
 	log.Info("push notifications enabled", "app_server", gw.JID().String())
 	return ps.Stop, nil
 }

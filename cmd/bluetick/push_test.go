@@ -65,7 +65,7 @@ func TestGroupMessagePushesAbsentMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	im.RegisterService(cfg.MUCDomain(), "Groups", groups)
-	stop, err := startPush(cfg, im, groups, &metrics{}, log)
+	stop, err := startPush(cfg, im, groups, newMetrics(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	im := server.New(cfg, st, log)
-	mets := &metrics{}
+	mets := newMetrics()
 	stop, err := startPush(cfg, im, nil, mets, log)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestWebPushLoopbackRefusedThroughXMPP(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	mets.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if !strings.Contains(rec.Body.String(), `bluetick_push_refused_total{provider="webpush",at="register",reason="loopback"} 3`) {
+	if !strings.Contains(rec.Body.String(), `bluetick_push_refused_total{at="register",provider="webpush",reason="loopback"} 3`) {
 		t.Errorf("metrics:\n%s", rec.Body.String())
 	}
 }

@@ -212,9 +212,11 @@ func serve(args []string) error {
 	// what is registered.
 	mux := http.NewServeMux()
 	mets := newMetrics(svc.Gate(), svc.LoginMetrics())
-	mets.add(svc.WritePrometheus, svc.Shaper.WritePrometheus, im.WritePrometheus)
+	mets.add(svc.Collectors()...)
+	mets.add(svc.Shaper.Collectors()...)
+	mets.add(im.Collectors()...)
 	tokens := startFast(ctx, cfg, st, im, log)
-	mets.add(tokens.Metrics.WritePrometheus)
+	mets.add(tokens.Metrics.Collectors()...)
 	svc.EnableFAST(tokens)
 	stopPush, err := startPush(cfg, im, groups, mets, log)
 	if err != nil {

@@ -1,14 +1,16 @@
 package c2s
 
 import (
-	"fmt"
-	"io"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"bluetick/internal/metrics"
 )
 
-// WritePrometheus writes the counts of sessions cut for not reading, in
-// the Prometheus text format.
-func (s *Service) WritePrometheus(w io.Writer) {
-	const name = "bluetick_c2s_sessions_cut_total"
-	fmt.Fprintf(w, "# HELP %s Sessions cut because the client did not read: a write made no progress for limits.write_timeout, or limits.max_queue stanzas waited.\n# TYPE %s counter\n", name, name)
-	fmt.Fprintf(w, "%s{reason=\"write_timeout\"} %d\n%s{reason=\"max_queue\"} %d\n", name, s.Stuck.Load(), name, s.Overflowed.Load())
+// Collectors are the counts of sessions cut for not reading.
+func (s *Service) Collectors() []prometheus.Collector {
+	const name, help = "bluetick_c2s_sessions_cut_total", "Sessions cut because the client did not read: a write made no progress for limits.write_timeout, or limits.max_queue stanzas waited."
+	return []prometheus.Collector{
+		metrics.Counter(name, help, prometheus.Labels{"reason": "write_timeout"}, metrics.Uint(&s.Stuck)),
+		metrics.Counter(name, help, prometheus.Labels{"reason": "max_queue"}, metrics.Uint(&s.Overflowed)),
+	}
 }

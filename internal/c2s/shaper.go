@@ -2,12 +2,14 @@ package c2s
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"bluetick/internal/metrics"
 	"bluetick/internal/ratelimit"
 	"bluetick/internal/stanza"
 	"bluetick/internal/xmlstream"
@@ -134,24 +136,19 @@ func approxSize(el *xmlstream.Element, parentNS string) int {
 	return n
 }
 
-// ShaperMetrics counts what the per-session stanza shaper did, in the
-// Prometheus text format (WritePrometheus).
+// ShaperMetrics counts what the per-session stanza shaper did (served at
+// /metrics through Collectors).
 type ShaperMetrics struct {
 	Shaped atomic.Uint64 // sessions slowed at least once
 	Cut    atomic.Uint64 // sessions cut for staying over the limit
 	Nanos  atomic.Uint64 // time reads were held back, summed over sessions
 }
 
-// WritePrometheus writes the counters in the Prometheus text format.
-func (m *ShaperMetrics) WritePrometheus(w io.Writer) {
-	for _, c := range []struct {
-		name, help string
-		v          float64
-	}{
-		{"bluetick_c2s_shaped_sessions_total", "Client sessions slowed by the stanza shaper (limits.stanzas_per_second, limits.bytes_per_second).", float64(m.Shaped.Load())},
-		{"bluetick_c2s_flood_disconnects_total", "Client sessions cut with policy-violation after limits.flood_disconnect over the rate.", float64(m.Cut.Load())},
-		{"bluetick_c2s_shaper_delay_seconds_total", "Time the shaper held back reading from clients.", float64(m.Nanos.Load()) / 1e9},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %g\n", c.name, c.help, c.name, c.name, c.v)
+// Collectors are the shaper's counters.
+func (m *ShaperMetrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		metrics.Counter("bluetick_c2s_shaped_sessions_total", "Client sessions slowed by the stanza shaper (limits.stanzas_per_second, limits.bytes_per_second).", nil, metrics.Uint(&m.Shaped)),
+		metrics.Counter("bluetick_c2s_flood_disconnects_total", "Client sessions cut with policy-violation after limits.flood_disconnect over the rate.", nil, metrics.Uint(&m.Cut)),
+		metrics.Counter("bluetick_c2s_shaper_delay_seconds_total", "Time the shaper held back reading from clients.", nil, func() float64 { return float64(m.Nanos.Load()) / 1e9 }),
 	}
 }

@@ -1,9 +1,11 @@
 package fast
 
 import (
-	"fmt"
-	"io"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"bluetick/internal/metrics"
 )
 
 // reasons are the label values of bluetick_fast_logins_total, in the
@@ -11,8 +13,8 @@ import (
 var reasons = []Reason{"ok", ReasonMalformed, ReasonUnknownUser, ReasonUnknownToken, ReasonExpired,
 	ReasonRevoked, ReasonWrongAgent, ReasonWrongMechanism, ReasonReplay, ReasonError}
 
-// Metrics counts what the service did, in the Prometheus text format
-// (WritePrometheus; served at /metrics by cmd/bluetick).
+// Metrics counts what the service did (served at /metrics through
+// Collectors).
 type Metrics struct {
 	logins  [10]atomic.Uint64 // by index in reasons
 	Issued  atomic.Uint64     // tokens issued (requested or rotated)
@@ -46,20 +48,16 @@ func (m *Metrics) Logins(r Reason) uint64 {
 	return 0
 }
 
-// WritePrometheus writes the counters in the Prometheus text format.
-func (m *Metrics) WritePrometheus(w io.Writer) {
-	fmt.Fprintf(w, "# HELP bluetick_fast_logins_total XEP-0484 token logins, by result (ok or why refused).\n# TYPE bluetick_fast_logins_total counter\n")
+// Collectors are the counters.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	var cs []prometheus.Collector
 	for i, r := range reasons {
-		fmt.Fprintf(w, "bluetick_fast_logins_total{result=%q} %d\n", string(r), m.logins[i].Load())
+		cs = append(cs, metrics.Counter("bluetick_fast_logins_total", "XEP-0484 token logins, by result (ok or why refused).",
+			prometheus.Labels{"result": string(r)}, metrics.Uint(&m.logins[i])))
 	}
-	for _, c := range []struct {
-		name, help string
-		v          *atomic.Uint64
-	}{
-		{"bluetick_fast_tokens_issued_total", "XEP-0484 tokens issued.", &m.Issued},
-		{"bluetick_fast_tokens_rotated_total", "XEP-0484 tokens issued because the one used was due for rotation.", &m.Rotated},
-		{"bluetick_fast_tokens_revoked_total", "XEP-0484 tokens revoked from a client's ad-hoc command.", &m.Revoked},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v.Load())
-	}
+	return append(cs,
+		metrics.Counter("bluetick_fast_tokens_issued_total", "XEP-0484 tokens issued.", nil, metrics.Uint(&m.Issued)),
+		metrics.Counter("bluetick_fast_tokens_rotated_total", "XEP-0484 tokens issued because the one used was due for rotation.", nil, metrics.Uint(&m.Rotated)),
+		metrics.Counter("bluetick_fast_tokens_revoked_total", "XEP-0484 tokens revoked from a client's ad-hoc command.", nil, metrics.Uint(&m.Revoked)),
+	)
 }

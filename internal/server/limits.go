@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"bluetick/internal/jid"
+	"bluetick/internal/metrics"
 	"bluetick/internal/ratelimit"
 	"bluetick/internal/stanza"
 )
@@ -58,11 +60,10 @@ func (s *Server) errRosterFull(whose string) *stanza.Error {
 		Text: fmt.Sprintf("%s roster is full (at most %d items)", whose, s.cfg.Roster.MaxItems)}
 }
 
-// WritePrometheus writes the roster limits' counters in the Prometheus
-// text format.
-func (s *Server) WritePrometheus(w io.Writer) {
-	const name = "bluetick_subscriptions_refused_total"
-	fmt.Fprintf(w, "# HELP %s Presence subscription requests refused by a [roster] bound.\n# TYPE %s counter\n", name, name)
+// Collectors are the roster limits' counters.
+func (s *Server) Collectors() []prometheus.Collector {
+	const name, help = "bluetick_subscriptions_refused_total", "Presence subscription requests refused by a [roster] bound."
+	var cs []prometheus.Collector
 	for _, c := range []struct {
 		reason string
 		v      *atomic.Uint64
@@ -72,8 +73,8 @@ func (s *Server) WritePrometheus(w io.Writer) {
 		{"roster_full", &s.lim.refusedFull},
 		{"no_account", &s.lim.absent},
 	} {
-		fmt.Fprintf(w, "%s{reason=%q} %d\n", name, c.reason, c.v.Load())
+		cs = append(cs, metrics.Counter(name, help, prometheus.Labels{"reason": c.reason}, metrics.Uint(c.v)))
 	}
-	const dup = "bluetick_subscriptions_duplicate_total"
-	fmt.Fprintf(w, "# HELP %s Repeated subscription requests not shown to the contact again.\n# TYPE %s counter\n%s %d\n", dup, dup, dup, s.lim.duplicates.Load())
+	return append(cs, metrics.Counter("bluetick_subscriptions_duplicate_total",
+		"Repeated subscription requests not shown to the contact again.", nil, metrics.Uint(&s.lim.duplicates)))
 }

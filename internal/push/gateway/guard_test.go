@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"bluetick/internal/dataform"
+	"bluetick/internal/metrics"
 	"bluetick/internal/stanza"
 	"bluetick/internal/store"
 	"bluetick/internal/store/sqlite"
@@ -200,10 +201,9 @@ func TestWebPushPrivateEndpointRefusedAtRegistration(t *testing.T) {
 	if n := g.Metrics().Refused("webpush", "register", "loopback"); n < 5 {
 		t.Errorf("bluetick_push_refused_total{webpush,register,loopback} = %d", n)
 	}
-	var b strings.Builder
-	g.Metrics().WritePrometheus(&b)
-	if !strings.Contains(b.String(), `bluetick_push_refused_total{provider="webpush",at="register",reason="ip_form"}`) {
-		t.Errorf("metrics:\n%s", b.String())
+	text, err := metrics.Text(g.Metrics())
+	if err != nil || !strings.Contains(text, `bluetick_push_refused_total{at="register",provider="webpush",reason="ip_form"}`) {
+		t.Errorf("metrics (%v):\n%s", err, text)
 	}
 	// A public endpoint is accepted.
 	if _, _, err := registerCmd(t, g, webpushCommand("https://push.example.net/push/1", ua)); err != nil {

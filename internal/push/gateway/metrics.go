@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"fmt"
-	"io"
-	"sort"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics counts pushes per provider, exposed in the Prometheus text
-// format (WritePrometheus; served at /metrics by cmd/bluetick).
+// Metrics counts pushes per provider; it is a prometheus.Collector
+// (served at /metrics by cmd/bluetick).
 type Metrics struct {
 	mu sync.Mutex
 	c  map[metricKey]uint64
@@ -64,49 +63,36 @@ func (m *Metrics) Refused(provider, at, reason string) uint64 {
 	return m.c[metricKey{"bluetick_push_refused_total", provider, at, reason}]
 }
 
-// WritePrometheus writes the counters in the Prometheus text format.
-func (m *Metrics) WritePrometheus(w io.Writer) {
+// descs are the counters' descriptions: by provider, and for
+// bluetick_push_refused_total by where (at) and why too.
+var descs = func() map[string]*prometheus.Desc {
+	d := map[string]*prometheus.Desc{}
+	for n, help := range metricHelp {
+		labels := []string{"provider"}
+		if n == "bluetick_push_refused_total" {
+			labels = append(labels, "at", "reason")
+		}
+		d[n] = prometheus.NewDesc(n, help, labels, nil)
+	}
+	return d
+}()
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the counters that have counted.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
-	keys := make([]metricKey, 0, len(m.c))
-	for k := range m.c {
-		keys = append(keys, k)
-	}
-	vals := make(map[metricKey]uint64, len(m.c))
+	defer m.mu.Unlock()
 	for k, v := range m.c {
-		vals[k] = v
-	}
-	m.mu.Unlock()
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].name != keys[j].name {
-			return keys[i].name < keys[j].name
+		labels := []string{k.provider}
+		if k.name == "bluetick_push_refused_total" {
+			labels = append(labels, k.at, k.reason)
 		}
-		if keys[i].provider != keys[j].provider {
-			return keys[i].provider < keys[j].provider
-		}
-		if keys[i].at != keys[j].at {
-			return keys[i].at < keys[j].at
-		}
-		return keys[i].reason < keys[j].reason
-	})
-	names := make([]string, 0, len(metricHelp))
-	for n := range metricHelp {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", n, metricHelp[n], n)
-		for _, k := range keys {
-			if k.name != n {
-				continue
-			}
-			labels := fmt.Sprintf("provider=%q", k.provider)
-			if k.at != "" {
-				labels += fmt.Sprintf(",at=%q", k.at)
-			}
-			if k.reason != "" {
-				labels += fmt.Sprintf(",reason=%q", k.reason)
-			}
-			fmt.Fprintf(w, "%s{%s} %d\n", n, labels, vals[k])
-		}
+		ch <- prometheus.MustNewConstMetric(descs[k.name], prometheus.CounterValue, float64(v), labels...)
 	}
 }

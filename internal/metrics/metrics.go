@@ -1,0 +1,61 @@
+// Package metrics holds the one shape most of Bluetick's Prometheus
+// metrics take: a counter kept as an atomic on a hot path (a stanza, a
+// login, a push), read by client_golang only when /metrics is scraped. The
+// hot path pays an atomic add, never a label lookup.
+package metrics
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Counter is a counter named name, with help and constant labels (nil for
+// none), whose value v reads at scrape time. Several with the same name
+// and help and different label values make one metric family.
+func Counter(name, help string, labels prometheus.Labels, v func() float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, v)
+}
+
+// Uint reads an atomic counter as a float for Counter.
+func Uint(c *atomic.Uint64) func() float64 {
+	return func() float64 { return float64(c.Load()) }
+}
+
+// Text is what a scrape of cs alone shows, in the text format, gathered by
+// a pedantic registry (which also checks that cs are consistent: one help
+// and one set of label names per metric name). Tests use it.
+func Text(cs ...prometheus.Collector) (string, error) {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(multi(cs)); err != nil {
+		return "", err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+// multi is several collectors registered as one.
+type multi []prometheus.Collector
+
+func (m multi) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m {
+		c.Describe(ch)
+	}
+}
+
+func (m multi) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m {
+		c.Collect(ch)
+	}
+}
