@@ -24,6 +24,7 @@ import (
 	"bluetick/internal/config"
 	"bluetick/internal/gctune"
 	"bluetick/internal/hostmeta"
+	stanzametrics "bluetick/internal/metrics"
 	"bluetick/internal/muc"
 	"bluetick/internal/server"
 	"bluetick/internal/store"
@@ -213,6 +214,7 @@ func serve(args []string) error {
 	mux := http.NewServeMux()
 	mets := newMetrics(svc.Gate(), svc.LoginMetrics())
 	mets.add(svc.Collectors()...)
+	mets.add(stanzametrics.StanzaCollectors()...)
 	mets.add(svc.Shaper.Collectors()...)
 	mets.add(im.Collectors()...)
 	tokens := startFast(ctx, cfg, st, im, log)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"bluetick/internal/admission"
 	"bluetick/internal/auth"
@@ -43,6 +44,7 @@ type Service struct {
 	Stuck, Overflowed atomic.Uint64
 
 	Shaper ShaperMetrics // the per-session stanza shaper (shaper.go)
+	logins *prometheus.CounterVec
 
 	// sessions maps session ids (the XEP-0198 resumption id) to every
 	// live session of this node, attached or hibernated.
@@ -138,6 +140,7 @@ func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Lo
 		auth:      admission.NewRateLimiter(cfg.Limits.LoginsPerIPPerMinute, time.Minute),
 		sessions:  map[string]*owned{},
 		park:      canPark(),
+		logins:    newLogins(),
 		parkAfter: defaultParkAfter,
 	}
 	s.guard = newThrottle(cfg, im.Store(), s)

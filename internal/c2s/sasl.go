@@ -27,6 +27,7 @@ const maxAuthFailures = 5
 func (st *stream) sasl(first *xmlstream.Element) (bool, error) {
 	ctx := context.Background()
 	mech := first.Attr("mechanism")
+	st.mech = mech
 	var attempt *auth.Attempt // admitted by the per-account throttle
 	fail := func(cond, text string) (bool, error) {
 		st.authFailed(cond, attempt, cond == "not-authorized" || cond == "invalid-authzid")
@@ -176,6 +177,7 @@ func (st *stream) authConfig(attempt **auth.Attempt) auth.Config {
 // each failure of the stream, at most 8 s).
 func (st *stream) authFailed(cond string, attempt *auth.Attempt, delay bool) {
 	st.failures++
+	st.svc.countLogin(st, "failed")
 	if cond == "not-authorized" {
 		st.svc.guard.Metrics.Failures.Add(1)
 		if attempt != nil {
@@ -207,6 +209,7 @@ func (st *stream) tooManyFailures() error {
 func (st *stream) authSucceeded(ctx context.Context, neg auth.Negotiator, attempt *auth.Attempt) store.LoginStats {
 	st.user = neg.Username()
 	st.log = st.log.With("user", st.user)
+	st.svc.countLogin(st, "ok")
 	var prev store.LoginStats
 	if attempt != nil {
 		var err error

@@ -318,6 +318,7 @@ func (st *stream) sasl2(el *xmlstream.Element) (bool, error) {
 	if f := st.admitAddress(); f != nil {
 		return fail(f)
 	}
+	st.mech = el.Attr("mechanism")
 	req, f := parseAuthenticate(el, st.svc.cfg.Domain)
 	if f != nil {
 		return fail(f)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bluetick/internal/jid"
+	"bluetick/internal/metrics"
 	"bluetick/internal/server"
 	"bluetick/internal/session"
 	"bluetick/internal/stanza"
@@ -39,6 +40,7 @@ type stream struct {
 	user     string           // authenticated localpart, "" before SASL success
 	sess     *session.Session // bound session; read by the stream goroutine only
 	failures int              // failed authentications on this stream
+	mech     string           // the SASL mechanism of the exchange in progress (a metrics label)
 	// triedPlus: the client asked on this stream for a channel binding
 	// type the connection lacks (see auth.Config.TriedPlus).
 	triedPlus bool
@@ -494,6 +496,7 @@ func (st *stream) serve() error {
 		if el.Space == "" {
 			qualify(el)
 		}
+		metrics.StanzasIn.Add(el.Name)
 		var finish func()
 		switch el.Name {
 		case "message", "presence":

@@ -59,3 +59,43 @@ func (m multi) Collect(ch chan<- prometheus.Metric) {
 		c.Collect(ch)
 	}
 }
+
+// Kinds counts stanzas by kind: message, presence, iq, and anything else
+// (stream management and other nonzas are not counted by their callers).
+type Kinds [4]atomic.Uint64
+
+var kindNames = [4]string{"message", "presence", "iq", "other"}
+
+// Add counts one stanza named name.
+func (k *Kinds) Add(name string) {
+	i := 3
+	switch name {
+	case "message":
+		i = 0
+	case "presence":
+		i = 1
+	case "iq":
+		i = 2
+	}
+	k[i].Add(1)
+}
+
+// Stanzas from clients (In, counted as the c2s streams read them) and to
+// clients (Out, as the sessions hand them to their connections), for the
+// whole process.
+var StanzasIn, StanzasOut Kinds
+
+// StanzaCollectors are bluetick_stanzas_total{direction,kind}.
+func StanzaCollectors() []prometheus.Collector {
+	const name, help = "bluetick_stanzas_total", "Stanzas read from clients (direction=in) and written to them (out), by kind."
+	var cs []prometheus.Collector
+	for _, d := range []struct {
+		dir string
+		k   *Kinds
+	}{{"in", &StanzasIn}, {"out", &StanzasOut}} {
+		for i, kind := range kindNames {
+			cs = append(cs, Counter(name, help, prometheus.Labels{"direction": d.dir, "kind": kind}, Uint(&d.k[i])))
+		}
+	}
+	return cs
+}

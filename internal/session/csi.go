@@ -119,6 +119,14 @@ func (s *Session) Asleep() bool {
 	return s.w == nil || s.inactive
 }
 
+// Inactive reports whether the client said it is in the background
+// (XEP-0352).
+func (s *Session) Inactive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inactive
+}
+
 // Detached reports whether no connection is attached (the session waits
 // for a resumption).
 func (s *Session) Detached() bool {

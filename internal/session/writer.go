@@ -3,6 +3,7 @@ package session
 import (
 	"time"
 
+	"bluetick/internal/metrics"
 	"bluetick/internal/xmlstream"
 )
 
@@ -76,6 +77,9 @@ func (s *Session) writeLoop(w Writer, gen uint64) {
 		ctrl, batch, n, ok := s.takeBatch(w, gen)
 		if !ok {
 			return
+		}
+		for _, el := range batch {
+			metrics.StanzasOut.Add(el.Name)
 		}
 		s.watchWrite(true)
 		err := w.Write(append(ctrl, batch...))
