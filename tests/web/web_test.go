@@ -55,6 +55,9 @@ func ticks(t *testing.T) {
 // exactly once after a resend.
 func offline(t *testing.T) {
 	fs := run(t, "offline", nil, "alice", "bob")
+	if n := fs.get(t, "reconnected").num("bob_got"); n != 1 {
+		t.Errorf("after a server restart without reload bob shows the new message %v times, want 1", n)
+	}
 	r := fs.get(t, "offline-reload")
 	if !slices.Contains(r.strs("history"), "before the outage") {
 		t.Errorf("reload with the server stopped: history %q lacks the message", r.strs("history"))

@@ -497,7 +497,8 @@ async function onStanza(c, st) {
 
 async function onMessage(c, st) {
   const from = st.attrs.from;
-  if (!from || st.attrs.type === "error") return;
+  // Groups and headlines are not in the app yet; errors are not messages.
+  if (!from || ["error", "groupchat", "headline"].includes(st.attrs.type)) return;
   const chat = bare(from);
   if (chat === state.account.jid) return;
   const received = st.getChild("received", NS.receipts);
@@ -623,7 +624,9 @@ export async function newChat(address) {
   if (!address) return "Enter an address.";
   if (!address.includes("@")) address += "@" + state.account.domain;
   try {
-    parseJID(address);
+    const j = parseJID(address);
+    if (!j.local) throw new Error("no user name");
+    address = j.bare().toString();
   } catch {
     return "That is not a valid address.";
   }

@@ -271,7 +271,12 @@ addEventListener("keydown", (e) => {
 // an effect runs after the first paint, and a change made before it (the
 // local store read fast) would be missed.
 const root = document.getElementById("app");
-const draw = () => render(html`<${App} />`, root);
+const draw = () => {
+  render(html`<${App} />`, root);
+  let unread = 0;
+  for (const c of state.chats.values()) unread += c.unread || 0;
+  document.title = unread ? `(${unread}) Bluetick` : "Bluetick";
+};
 core.subscribe(draw);
 draw();
 core.boot().catch((e) => {

@@ -22,8 +22,9 @@ self.addEventListener("fetch", (e) => {
   if (req.method !== "GET") return;
   const url = new URL(req.url);
   if (url.origin !== location.origin) return;
-  if (req.mode === "navigate") {
-    // The shell first: it opens instantly, online or not.
+  if (req.mode === "navigate" && (url.pathname === "/" || url.pathname === "/index.html")) {
+    // The shell first: it opens instantly, online or not. Other paths
+    // (an uploaded file opened in a tab, /healthz) go to the server.
     e.respondWith(caches.match("/", { cacheName: CACHE }).then((r) => r || fetch(req)));
     return;
   }

