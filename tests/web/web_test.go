@@ -58,6 +58,14 @@ func offline(t *testing.T) {
 	if n := fs.get(t, "reconnected").num("bob_got"); n != 1 {
 		t.Errorf("after a server restart without reload bob shows the new message %v times, want 1", n)
 	}
+	// Every XEP-0198 ack the pages sent counted every stanza they had
+	// received: a short count leaves the server's drain to a new session
+	// waiting for an ack that never comes, and every later message to
+	// that user waiting behind it.
+	sm := fs.get(t, "sm")
+	if a, b := sm.strs("alice"), sm.strs("bob"); len(a)+len(b) > 0 {
+		t.Errorf("XEP-0198 acks that miscount the stanzas received: alice %q, bob %q", a, b)
+	}
 	r := fs.get(t, "offline-reload")
 	if !slices.Contains(r.strs("history"), "before the outage") {
 		t.Errorf("reload with the server stopped: history %q lacks the message", r.strs("history"))

@@ -187,6 +187,19 @@ async function connect(creds) {
   c.fast.saveToken = (t) => store.kvSet("token", t);
   c.fast.deleteToken = () => store.kvDel("token");
 
+  // @xmpp/client 0.14 leaves iq results and errors out of its XEP-0198
+  // count: its iq caller takes the replies it waits for before the
+  // stream-management middleware sees them. The server then takes the
+  // stanzas after them as never received, and an offline drain to this
+  // session waited forever for their ack, holding every later message
+  // (tests/web offline: smMiscounts). Count such a reply here, before the
+  // middleware runs, while the caller still waits for it.
+  c.prependListener("element", (el) => {
+    const sm = c.streamManagement;
+    if (sm.enabled && el.name === "iq" && (el.attrs.type === "result" || el.attrs.type === "error") && c.iqCaller.handlers.has(el.attrs.id)) {
+      sm.inbound += 1;
+    }
+  });
   let features = null;
   c.on("element", (el) => {
     if (el.is("features", "http://etherx.jabber.org/streams")) features = el;

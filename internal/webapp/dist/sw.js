@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "9474414bc7";
-const SHELL = ["/","/app-1a424fbd33.js","/app-92b6855343.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "f73ffbb63a";
+const SHELL = ["/","/app-92b6855343.css","/app-d1179b3627.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -54,8 +54,15 @@ export async function page(ctx, who) {
   });
   // What the page's WebSockets receive, to count copies on the wire.
   p.frames_in = [];
+  p.sm = []; // per WebSocket, in order: ["in"|"out", payload]
   p.on("websocket", (ws) => {
-    ws.on("framereceived", (f) => p.frames_in.push(String(f.payload)));
+    const frames = [];
+    p.sm.push(frames);
+    ws.on("framereceived", (f) => {
+      p.frames_in.push(String(f.payload));
+      frames.push(["in", String(f.payload)]);
+    });
+    ws.on("framesent", (f) => frames.push(["out", String(f.payload)]));
     if (process.env.BLUETICK_WEB_VERBOSE === "1") {
       ws.on("framesent", (f) => log(`[${who} ws send] ${String(f.payload).slice(0, 400)}`));
       ws.on("framereceived", (f) => log(`[${who} ws recv] ${String(f.payload).slice(0, 400)}`));
@@ -158,6 +165,30 @@ export async function main(fn) {
     clearTimeout(killer);
     await browser?.close().catch(() => {});
   }
+}
+
+// smMiscounts checks the page's XEP-0198 acknowledgements: every <a h=N/>
+// it sent must count every stanza (message, presence, iq) it had received
+// since stream management was enabled on that WebSocket (<enabled/>, or
+// SASL2's <success/> with Bind2's inline enable, or <resumed/> with its
+// h). It returns the acks that did not, as "sent h=N after M stanzas".
+export function smMiscounts(p) {
+  const bad = [];
+  for (const frames of p.sm) {
+    let n = null;
+    for (const [dir, f] of frames) {
+      if (dir === "in") {
+        const resumed = /<resumed [^>]*xmlns='urn:xmpp:sm:3'/.test(f) || /<resumed xmlns='urn:xmpp:sm:3'/.test(f);
+        if (resumed) n = null; // the client's own count goes on; not checked after a resumption
+        else if (/<enabled [^>]*xmlns='urn:xmpp:sm:3'|<enabled xmlns='urn:xmpp:sm:3'/.test(f)) n = 0;
+        else if (n !== null && /^<(message|presence|iq)[ >]/.test(f)) n++;
+      } else if (n !== null) {
+        const m = /^<a xmlns="urn:xmpp:sm:3" h="(\d+)"/.exec(f);
+        if (m && +m[1] !== n) bad.push(`sent h=${m[1]} after ${n} stanzas`);
+      }
+    }
+  }
+  return bad;
 }
 
 // received counts the message stanzas with that body the page's
