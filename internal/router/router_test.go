@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -189,7 +190,11 @@ func TestOfflineAndErrors(t *testing.T) {
 	}
 }
 
-func TestDrainKeepsOrderWithLiveMessages(t *testing.T) {
+// A drain that has queued the store's last page (shorter than DrainPage)
+// is over: a live message goes to the session at once, behind the page,
+// without waiting for the page's acknowledgement (a client whose acks
+// fall short would otherwise hold every later message in the store).
+func TestDrainEndsWithTheLastPage(t *testing.T) {
 	off := newMem()
 	r := New(off, exists)
 	ctx := context.Background()
@@ -200,17 +205,40 @@ func TestDrainKeepsOrderWithLiveMessages(t *testing.T) {
 	if err := r.Drain(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	// A live message while the drained page is unacknowledged waits in
-	// the store behind the others.
 	if err := r.DeliverMessage(ctx, bob, chat("3")); err != nil {
 		t.Fatal(err)
 	}
-	if got := off.ids(bob); !eq(got, []string{"1", "2", "3"}) {
-		t.Fatalf("store = %v, want 1,2,3", got)
+	if got := off.ids(bob); !eq(got, []string{"1", "2"}) {
+		t.Fatalf("store = %v, want only the drained 1,2 (unacknowledged)", got)
 	}
-	got := pendingIDs(s)
-	if !eq(got, []string{"1", "2"}) {
-		t.Fatalf("session got %v, want the drained 1,2", got)
+	if got := pendingIDs(s); !eq(got, []string{"1", "2", "3"}) {
+		t.Fatalf("session got %v, want 1,2 then the live 3", got)
+	}
+}
+
+// While a full page is unacknowledged, the store may hold more: a live
+// message waits in the store behind them.
+func TestDrainKeepsOrderWithLiveMessages(t *testing.T) {
+	off := newMem()
+	r := New(off, exists)
+	ctx := context.Background()
+	for i := range DrainPage + 2 {
+		r.DeliverMessage(ctx, bob, chat(fmt.Sprint(i)))
+	}
+	s := session.New("phone", jid.MustParse("bob@localhost/phone"), 10*DrainPage, session.Hooks{})
+	r.Bind(s)
+	s.SetPresence(xmlstream.New(xmlstream.NSClient, "presence"), true, 0)
+	if err := r.Drain(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.DeliverMessage(ctx, bob, chat("live")); err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ids(bob); len(got) != DrainPage+3 || got[DrainPage+2] != "live" {
+		t.Fatalf("store = %v, want the %d stored then live", got, DrainPage+2)
+	}
+	if got := pendingIDs(s); len(got) != DrainPage || got[DrainPage-1] != fmt.Sprint(DrainPage-1) {
+		t.Fatalf("session got %v, want the first page", got)
 	}
 }
 
