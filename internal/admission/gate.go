@@ -155,6 +155,11 @@ func (g *Gate) Refused(listener, reason string) uint64 {
 // gate; name labels its log lines and metrics. A refused connection is
 // closed at once; on an HTTP listener it first gets a 503 that says why.
 func (g *Gate) Listener(ln net.Listener, name string, http bool) net.Listener {
+	// Every listener and reason is exported from the start (at 0), so a
+	// rate or an alert on it has a series before the first refusal.
+	for _, r := range []string{ReasonPerAddress, ReasonRate, ReasonLowFDs, ReasonAccept} {
+		g.refused.LoadOrStore(name+"\x00"+r, new(atomic.Uint64))
+	}
 	return &listener{Listener: ln, g: g, name: name, http: http}
 }
 
