@@ -215,6 +215,10 @@ func serve(args []string) error {
 	mets := newMetrics(svc.Gate(), svc.LoginMetrics())
 	mets.add(svc.Collectors()...)
 	mets.add(stanzametrics.StanzaCollectors()...)
+	mets.add(im.Offline.Collectors()...)
+	if groups != nil {
+		mets.add(groups.Collectors()...)
+	}
 	mets.add(svc.Shaper.Collectors()...)
 	mets.add(im.Collectors()...)
 	tokens := startFast(ctx, cfg, st, im, log)
@@ -274,6 +278,7 @@ func serve(args []string) error {
 	})
 	if up != nil {
 		mux.Handle("/upload/", up.Handler())
+		mets.add(up.Collectors()...)
 		go up.Sweep(ctx, 10*time.Minute)
 	}
 	if cfg.Web.Enabled {

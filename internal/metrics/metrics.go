@@ -85,7 +85,18 @@ func (k *Kinds) Add(name string) {
 // whole process.
 var StanzasIn, StanzasOut Kinds
 
-// StanzaCollectors are bluetick_stanzas_total{direction,kind}.
+// DeliveryLatency is the time from a message's queuing to a client's
+// session (where the router hands it over) to its write to the client's
+// connection: what the server adds to a message's way, queueing behind
+// other stanzas and a slow reader included.
+var DeliveryLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "bluetick_delivery_latency_seconds",
+	Help:    "Time from a message queued to a client's session to its write to the connection.",
+	Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+})
+
+// StanzaCollectors are bluetick_stanzas_total{direction,kind} and the
+// delivery latency.
 func StanzaCollectors() []prometheus.Collector {
 	const name, help = "bluetick_stanzas_total", "Stanzas read from clients (direction=in) and written to them (out), by kind."
 	var cs []prometheus.Collector
@@ -97,5 +108,5 @@ func StanzaCollectors() []prometheus.Collector {
 			cs = append(cs, Counter(name, help, prometheus.Labels{"direction": d.dir, "kind": kind}, Uint(&d.k[i])))
 		}
 	}
-	return cs
+	return append(cs, DeliveryLatency)
 }

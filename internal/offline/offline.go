@@ -7,6 +7,7 @@ package offline
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"bluetick/internal/jid"
@@ -26,6 +27,10 @@ const (
 // Queue implements router.Offline over a store. Every write goes through
 // its journal, in batches (see Journal).
 type Queue struct {
+	// Messages written to the store for later, deleted once acknowledged,
+	// and expired by the sweep (metrics.go).
+	stored, acked, expired atomic.Uint64
+
 	st     store.Offline
 	j      *Journal
 	domain string
@@ -82,6 +87,7 @@ func (q *Queue) Write(user jid.JID, el *xmlstream.Element, quota bool) router.Wr
 	if quota {
 		limit = q.quota
 	}
+	q.stored.Add(1)
 	return q.j.Insert(user.Local(), q.message(user, el), limit)
 }
 
@@ -152,7 +158,10 @@ func (q *Queue) Load(ctx context.Context, user jid.JID, limit int) ([]router.Sto
 
 // Delete removes messages the client has acknowledged, with the journal's
 // next batch.
-func (q *Queue) Delete(user jid.JID, seqs []int64) { q.j.Delete(user.Local(), seqs) }
+func (q *Queue) Delete(user jid.JID, seqs []int64) {
+	q.acked.Add(uint64(len(seqs)))
+	q.j.Delete(user.Local(), seqs)
+}
 
 // Sweep deletes messages older than maxAge every interval until ctx ends.
 func (q *Queue) Sweep(ctx context.Context, maxAge, interval time.Duration) {
@@ -163,6 +172,7 @@ func (q *Queue) Sweep(ctx context.Context, maxAge, interval time.Duration) {
 		if err != nil && ctx.Err() == nil {
 			q.log.Error("offline: expiry failed", "err", err)
 		} else if n > 0 {
+			q.expired.Add(uint64(n))
 			q.log.Info("offline: expired messages", "count", n, "max_age", maxAge)
 		}
 		select {

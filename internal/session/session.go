@@ -107,7 +107,12 @@ type entry struct {
 	seq        uint32 // SM sequence number (1-based, wraps)
 	offlineSeq int64
 	rec        Record
+	queued     time.Duration // when it was queued, since epoch (0: not timed)
 }
+
+// epoch is the origin of entry.queued: a monotonic reading, so the
+// delivery latency cannot go negative when the wall clock steps.
+var epoch = time.Now()
 
 // Session state guarded by mu.
 type Session struct {
@@ -232,7 +237,7 @@ func (s *Session) enqueue(el *xmlstream.Element, offlineSeq int64, rec Record) e
 	}
 	s.outSeq++
 	s.enq++
-	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq, rec: rec})
+	s.queue = append(s.queue, entry{el: el, seq: s.outSeq, offlineSeq: offlineSeq, rec: rec, queued: time.Since(epoch)})
 	start, gen := s.kickLocked()
 	w := s.w
 	s.mu.Unlock()

@@ -78,7 +78,7 @@ func (s *Session) writeLoop(w Writer, gen uint64) {
 		if !ok {
 			return
 		}
-		for _, el := range batch {
+		for _, el := range batch[:n] {
 			metrics.StanzasOut.Add(el.Name)
 		}
 		s.watchWrite(true)
@@ -127,8 +127,14 @@ func (s *Session) takeBatch(w Writer, gen uint64) (ctrl, batch []*xmlstream.Elem
 	s.writeStart = time.Now()
 	if n > 0 {
 		batch = make([]*xmlstream.Element, n, n+1)
+		now := time.Since(epoch)
 		for i := 0; i < n; i++ {
-			batch[i] = s.queue[s.written+i].el
+			e := &s.queue[s.written+i]
+			batch[i] = e.el
+			if e.queued != 0 && e.el.Name == "message" {
+				metrics.DeliveryLatency.Observe((now - e.queued).Seconds())
+				e.queued = 0 // once: a resumption writes it again
+			}
 		}
 		s.written += n
 		if s.sm && !s.reqOut {

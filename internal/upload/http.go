@@ -128,6 +128,8 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "storing upload", err)
 		return
 	}
+	s.m.files.Inc()
+	s.m.bytes.Add(float64(slot.Size))
 	w.Header().Set("ETag", `"`+sum+`"`)
 	w.WriteHeader(http.StatusCreated)
 }

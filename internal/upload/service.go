@@ -51,6 +51,7 @@ func LimitsFrom(c config.Upload) Limits {
 // Service hands out slots (the IQ side) and stores and serves files (the
 // HTTP side, see Handler).
 type Service struct {
+	m       metrics
 	backend Backend
 	signer  *Signer
 	base    string // public URL prefix, no trailing slash
@@ -82,7 +83,7 @@ func New(b Backend, secret []byte, base string, lim Limits, log *slog.Logger) (*
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{backend: b, signer: sg, base: strings.TrimRight(base, "/"), lim: lim, log: log,
-		now: time.Now, bodyIdle: time.Minute, putting: map[string]bool{}}, nil
+		now: time.Now, bodyIdle: time.Minute, putting: map[string]bool{}, m: newMetrics()}, nil
 }
 
 // Secret returns the configured upload.secret, or the one generated once in
@@ -169,9 +170,8 @@ func (s *Service) handleRequest(ctx context.Context, iq *server.IQ) (*xmlstream.
 // expires is when a slot's file stops being served and is deleted.
 func (s *Service) expires(slot *Slot) time.Time { return slot.Created.Add(s.lim.Expiry) }
 
-// RequestSlot checks a request against the limits and records a new slot.
-// Refusals are stanza errors as XEP-0363 §5 describes them.
-func (s *Service) RequestSlot(ctx context.Context, user, filename, sizeAttr, ctype string) (*Slot, error) {
+// requestSlot is RequestSlot before counting.
+func (s *Service) requestSlot(ctx context.Context, user, filename, sizeAttr, ctype string) (*Slot, error) {
 	if err := checkFilename(filename); err != nil {
 		return nil, stanza.NewError("not-acceptable", err.Error())
 	}

@@ -1,0 +1,38 @@
+package muc
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collectors are the rooms live on this node and their occupants, counted
+// when scraped.
+func (s *Service) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bluetick_muc_rooms",
+			Help: "Group chat rooms loaded on this node (a room with no occupant stays in the store only)."},
+			func() float64 {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return float64(len(s.rooms))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bluetick_muc_occupants",
+			Help: "Occupants of the rooms loaded on this node (one per joined resource)."},
+			func() float64 {
+				// The room list is copied first: a room's lock is never
+				// taken under the service's.
+				s.mu.Lock()
+				rooms := make([]*Room, 0, len(s.rooms))
+				for _, r := range s.rooms {
+					rooms = append(rooms, r)
+				}
+				s.mu.Unlock()
+				n := 0
+				for _, r := range rooms {
+					r.mu.Lock()
+					n += len(r.occupants)
+					r.mu.Unlock()
+				}
+				return float64(n)
+			}),
+	}
+}
