@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
-import { emit, sleep, main, context, page, signIn, openChatWith, send, shot, cfg } from "./lib.mjs";
+import { emit, sleep, main, context, page, signIn, openChatWith, send, shot, waitTick, cfg } from "./lib.mjs";
 
 const origin = new URL(cfg.url).origin;
 const until = async (what, fn, timeout = 20000) => {
@@ -75,7 +75,32 @@ await main(async () => {
   await alice.fill("#nick", "Alice Liddell");
   await alice.getByRole("button", { name: "Save" }).click();
   await alice.waitForSelector('[data-msg="name"]:text("Name saved.")');
-  await alice.setInputFiles("#avatar-file", join(cfg.webDir, "static", "icon-512.png"));
+  // A 480×320 "photo" (a landscape drawn in a canvas), cropped to the
+  // middle square and scaled to 192 px by the app.
+  const photo = await alice.evaluate(async () => {
+    const c = new OffscreenCanvas(480, 320);
+    const g = c.getContext("2d");
+    const sky = g.createLinearGradient(0, 0, 0, 320);
+    sky.addColorStop(0, "#ff9a5a");
+    sky.addColorStop(1, "#ffd98a");
+    g.fillStyle = sky;
+    g.fillRect(0, 0, 480, 320);
+    g.fillStyle = "#fff3c4";
+    g.beginPath();
+    g.arc(240, 150, 60, 0, 7);
+    g.fill();
+    g.fillStyle = "#2e7d5b";
+    g.beginPath();
+    g.moveTo(0, 320);
+    g.quadraticCurveTo(140, 150, 300, 250);
+    g.quadraticCurveTo(400, 200, 480, 230);
+    g.lineTo(480, 320);
+    g.fill();
+    g.fillStyle = "#1f5a41";
+    g.fillRect(0, 285, 480, 35);
+    return [...new Uint8Array(await (await c.convertToBlob({ type: "image/png" })).arrayBuffer())];
+  });
+  await alice.setInputFiles("#avatar-file", { name: "sunset.png", mimeType: "image/png", buffer: Buffer.from(photo) });
   await alice.waitForSelector('[data-msg="photo"]:text("Photo saved.")', { timeout: 15000 });
   const own = await alice.locator('.settings img.avatar.photo').evaluate((i) => i.complete && i.naturalWidth);
 
@@ -97,6 +122,7 @@ await main(async () => {
     };
   }));
   await send(bob, "Nice photo!");
+  await waitTick(bob, "Nice photo!", "read");
   await shot(bob, "chat-avatar");
   emit("profile", { own_width: own, header: size, name: await bob.textContent("section.main header .name"), cached });
 
