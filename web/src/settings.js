@@ -58,8 +58,17 @@ async function load() {
   for (const j of (await store.kvGet("blocked")) ?? []) prefs.blocked.add(j);
   prefs.previews = Boolean(await store.kvGet("notify-previews"));
   prefs.push = (await store.kvGet("push"))?.node ? { state: "on", message: "" } : prefs.push;
+  prefs.owner = (await store.kvGet("account"))?.jid ?? "";
   prefs.loaded = true;
   changed();
+  // The permission can change in the browser's own settings.
+  const st = await navigator.permissions?.query({ name: "notifications" }).catch(() => null);
+  if (st) {
+    st.onchange = () => {
+      prefs.permission = typeof Notification === "undefined" ? "unsupported" : Notification.permission;
+      changed();
+    };
+  }
 }
 load().catch((e) => console.info("settings: local store:", e?.message ?? e));
 
@@ -115,6 +124,15 @@ core.hooks.client.push((c) => {
 });
 
 core.hooks.online.push(() => {
+  // Signed in as someone else on this page (the store was wiped): forget
+  // the previous account's names and photos.
+  if (prefs.loaded && prefs.owner && prefs.owner !== state.account.jid) {
+    for (const a of prefs.avatars.values()) URL.revokeObjectURL(a.url);
+    prefs.avatars.clear();
+    prefs.nicks.clear();
+    prefs.blocked.clear();
+  }
+  prefs.owner = state.account.jid;
   refreshBlocked();
   refreshLastSeen();
 });

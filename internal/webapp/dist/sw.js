@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "d20ebe74a4";
-const SHELL = ["/","/app-e2bf709865.css","/app-fa6968ab06.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "01fd9bfb69";
+const SHELL = ["/","/app-494d5cb1cc.js","/app-e2bf709865.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
