@@ -37,6 +37,24 @@ export const state = {
   requests: new Set(), // bare JIDs asking to see our presence
 };
 
+// Hooks for feature modules (settings.js and others), so they keep their
+// protocol code in their own files:
+//   client(c)    a new @xmpp/client instance, before it starts (iq handlers, listeners)
+//   presence()   async; returns an element to add to the initial presence, or null
+//   online(c)    the session is up (not on a resumption)
+//   incoming(m)  a new incoming message was stored
+export const hooks = { client: [], presence: [], online: [], incoming: [] };
+export const client_ = () => xmpp; // the current client, or null
+const runHooks = (name, ...a) => {
+  for (const f of hooks[name]) {
+    try {
+      f(...a);
+    } catch (e) {
+      console.warn(name + " hook:", e);
+    }
+  }
+};
+
 const subs = new Set();
 let queued = false;
 export function subscribe(fn) {
@@ -186,6 +204,7 @@ async function connect(creds) {
   c.fast.fetchToken = () => store.kvGet("token");
   c.fast.saveToken = (t) => store.kvSet("token", t);
   c.fast.deleteToken = () => store.kvDel("token");
+  runHooks("client", c);
 
   // @xmpp/client 0.14 leaves iq results and errors out of its XEP-0198
   // count: its iq caller takes the replies it waits for before the
@@ -387,7 +406,9 @@ export async function signOut(wipe) {
 // ---- after the session starts ---------------------------------------------------
 
 async function afterOnline(c) {
-  await c.send(xml("presence"));
+  const extra = (await Promise.all(hooks.presence.map((f) => f().catch(() => null)))).filter(Boolean);
+  await c.send(xml("presence", {}, ...extra));
+  runHooks("online", c);
   try {
     const res = await c.iqCaller.get(xml("query", { xmlns: NS.roster }));
     state.roster.clear();
@@ -550,6 +571,7 @@ async function onMessage(c, st) {
     state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
     changed();
   }
+  runHooks("incoming", m);
   sendDisplayed();
 }
 

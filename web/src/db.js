@@ -5,19 +5,25 @@
 //   chats     one per peer bare JID: name, last activity, preview, unread
 //   messages  key chat|dir|id; tick state of outgoing ones
 //   outbox    the outgoing queue, in order (autoincrement seq)
+//   avatars   XEP-0084 avatars by bare JID: {jid, id, type, blob}
 import { openDB } from "idb";
 
 const NAME = "bluetick";
 let dbp = null;
 
 export function db() {
-  dbp ??= openDB(NAME, 1, {
-    upgrade(d) {
-      d.createObjectStore("kv");
-      d.createObjectStore("chats", { keyPath: "jid" });
-      const m = d.createObjectStore("messages", { keyPath: "key" });
-      m.createIndex("byChat", ["chat", "ts"]);
-      d.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true });
+  dbp ??= openDB(NAME, 2, {
+    upgrade(d, oldVersion) {
+      if (oldVersion < 1) {
+        d.createObjectStore("kv");
+        d.createObjectStore("chats", { keyPath: "jid" });
+        const m = d.createObjectStore("messages", { keyPath: "key" });
+        m.createIndex("byChat", ["chat", "ts"]);
+        d.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true });
+      }
+      // Named steps, each tolerating a store another step already made.
+      // avatars: contacts' and our own XEP-0084 avatars (settings.js).
+      if (!d.objectStoreNames.contains("avatars")) d.createObjectStore("avatars", { keyPath: "jid" });
     },
     blocking() {
       // Another tab wants to upgrade or delete: let it.
@@ -96,3 +102,7 @@ export async function wipe() {
   const tx = d.transaction(names, "readwrite");
   await Promise.all([...names.map((n) => tx.objectStore(n).clear()), tx.done]);
 }
+
+export const allAvatars = async () => (await db()).getAll("avatars");
+export const putAvatar = async (a) => (await db()).put("avatars", a);
+export const delAvatar = async (jid) => (await db()).delete("avatars", jid);

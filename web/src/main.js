@@ -4,6 +4,8 @@ import { h, render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as core from "./core.js";
+import * as settings from "./settings.js";
+import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
 
 const html = htm.bind(h);
 const { state } = core;
@@ -34,7 +36,7 @@ function lastSeen(ts) {
   if (sameDay(d, y)) return `last seen yesterday at ${hhmm(d)}`;
   return `last seen ${d.toLocaleDateString()} at ${hhmm(d)}`;
 }
-const nameOf = (j) => state.roster.get(j)?.name || j.split("@")[0];
+const nameOf = (j) => state.roster.get(j)?.name || settings.nickOf(j) || j.split("@")[0];
 const initial = (j) => (nameOf(j)[0] || "?").toUpperCase();
 const COLORS = ["#00a884", "#53bdeb", "#a5b337", "#ff7eb6", "#7f66ff", "#fa6533", "#02a698", "#d3a53b", "#5e9cd6", "#c0504d"];
 function color(s) {
@@ -50,6 +52,7 @@ function Tick({ tick }) {
 }
 
 function Avatar({ jid, size = 40 }) {
+  if (settings.avatarURL(jid)) return html`<${AvatarImage} jid=${jid} size=${size} />`;
   return html`<div class="avatar" aria-hidden="true" style=${{ width: size + "px", height: size + "px", background: color(jid) }}>${initial(jid)}</div>`;
 }
 
@@ -105,12 +108,14 @@ function Sidebar({ panel, setPanel }) {
         <div class="me" title=${state.account.jid}>${state.account.jid}</div>
         <button class="icon" aria-label="New chat" title="New chat" onClick=${() => setPanel("new")}>✎</button>
         <button class="icon" aria-label="Contacts" title="Contacts" onClick=${() => setPanel("contacts")}>☰${reqs ? html`<span class="dot" aria-label=${reqs + " requests"}>${reqs}</span>` : ""}</button>
+        <button class="icon" aria-label="Settings" title="Settings" onClick=${() => setPanel("settings")}>⚙</button>
         <button class="icon" aria-label="Sign out" title="Sign out" onClick=${() => setPanel("signout")}>⎋</button>
       </header>
       <${Banner} />
       ${panel === "new" && html`<${NewChat} close=${() => setPanel(null)} />`}
       ${panel === "contacts" && html`<${Contacts} close=${() => setPanel(null)} />`}
       ${panel === "signout" && html`<${SignOut} close=${() => setPanel(null)} />`}
+      ${panel === "settings" && html`<${Settings} close=${() => setPanel(null)} Avatar=${Avatar} />`}
       <ul class="chats" aria-label="Chats">
         ${chats.length === 0 && html`<li class="empty">No chats yet. Start one with ✎.</li>`}
         ${chats.map((c) => html`
@@ -217,6 +222,7 @@ function ChatPane() {
           <div class="name">${nameOf(jid)}</div>
           <div class="status" data-status=${status}>${status}</div>
         </div>
+        <${ChatMenu} jid=${jid} />
       </header>
       <${Banner} />
       <ol class="messages" ref=${list} aria-live="polite">
@@ -235,6 +241,7 @@ function ChatPane() {
             </li>`;
         })}
       </ol>
+      <${BlockedNote} jid=${jid} />
       <form class="composer" onSubmit=${(e) => { e.preventDefault(); send(); }}>
         <textarea
           rows="1"

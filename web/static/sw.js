@@ -33,3 +33,37 @@ self.addEventListener("fetch", (e) => {
   }
   // Everything else (host-meta, config.json) goes to the network.
 });
+
+// ---- notifications (settings.js) ----
+// A Web Push from the server's gateway carries no text (node and count
+// only, encrypted): it shows "New message", and the app fetches the
+// message itself when opened. Open pages are told, so they (and the tests)
+// can see what was shown.
+self.addEventListener("push", (e) => {
+  const title = "New message";
+  const opts = { body: "Open Bluetick to read it.", tag: "bluetick-push", icon: "/icon-192.png", data: { push: true } };
+  e.waitUntil(
+    self.registration.showNotification(title, opts).then(() =>
+      self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((cs) => {
+        for (const c of cs) c.postMessage({ type: "push-shown", title });
+      }),
+    ),
+  );
+});
+
+// A click focuses an open page (on the chat the notification is about) or
+// opens the app.
+self.addEventListener("notificationclick", (e) => {
+  e.notification.close();
+  const chat = e.notification.data?.chat;
+  e.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((cs) => {
+      const c = cs[0];
+      if (c) {
+        if (chat) c.postMessage({ type: "open-chat", chat });
+        return c.focus();
+      }
+      return self.clients.openWindow("/");
+    }),
+  );
+});

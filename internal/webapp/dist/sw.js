@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "f73ffbb63a";
-const SHELL = ["/","/app-92b6855343.css","/app-d1179b3627.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "5fd47a0011";
+const SHELL = ["/","/app-a4929f585c.js","/app-e2bf709865.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
@@ -32,4 +32,38 @@ self.addEventListener("fetch", (e) => {
     e.respondWith(caches.match(url.pathname, { cacheName: CACHE }).then((r) => r || fetch(req)));
   }
   // Everything else (host-meta, config.json) goes to the network.
+});
+
+// ---- notifications (settings.js) ----
+// A Web Push from the server's gateway carries no text (node and count
+// only, encrypted): it shows "New message", and the app fetches the
+// message itself when opened. Open pages are told, so they (and the tests)
+// can see what was shown.
+self.addEventListener("push", (e) => {
+  const title = "New message";
+  const opts = { body: "Open Bluetick to read it.", tag: "bluetick-push", icon: "/icon-192.png", data: { push: true } };
+  e.waitUntil(
+    self.registration.showNotification(title, opts).then(() =>
+      self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((cs) => {
+        for (const c of cs) c.postMessage({ type: "push-shown", title });
+      }),
+    ),
+  );
+});
+
+// A click focuses an open page (on the chat the notification is about) or
+// opens the app.
+self.addEventListener("notificationclick", (e) => {
+  e.notification.close();
+  const chat = e.notification.data?.chat;
+  e.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((cs) => {
+      const c = cs[0];
+      if (c) {
+        if (chat) c.postMessage({ type: "open-chat", chat });
+        return c.focus();
+      }
+      return self.clients.openWindow("/");
+    }),
+  );
 });
