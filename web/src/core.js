@@ -17,6 +17,15 @@ const NS = {
 };
 
 export const TICKS = ["pending", "sent", "delivered", "read"];
+
+// Extension points for features kept in their own files (message actions):
+//   incoming(c, st, chat, from)  -> true when it consumed a <message/>
+//   decorate(st, m)              adds fields to a new incoming message
+//   outgoing(m, kids)            -> the body to send; may push children
+//   stanza(row)                  -> the stanza of an outbox row that is no message
+//   opened(jid)                  a chat was opened (the window of messages loaded)
+export const hooks = { incoming: [], decorate: [], outgoing: [], stanza: [], opened: [] };
+export const client_ = () => (state.status === "online" ? xmpp : null);
 const rank = (t) => TICKS.indexOf(t);
 
 // ---- state and subscriptions ----------------------------------------------
@@ -31,6 +40,9 @@ export const state = {
   chats: new Map(), // jid -> chat
   open: null, // bare JID of the open chat
   messages: [], // of the open chat
+  hasOlder: false, // the store has older messages of the open chat than state.messages
+  hasNewer: false, // ... and newer ones (the window was scrolled back)
+  unreadMark: null, // {count, ts}: where "N unread messages" goes in the open chat
   typing: new Map(), // jid -> bool
   presence: new Map(), // jid -> {online, lastSeen}
   roster: new Map(), // jid -> {jid, name, subscription, ask}
@@ -409,20 +421,23 @@ const saveRoster = () => store.kvSet("roster", [...state.roster.values()]);
 
 // ---- sending -----------------------------------------------------------------
 
-export async function sendText(chat, text) {
+export async function sendText(chat, text, extra = {}) {
   text = text.trim();
   if (!text) return;
   const id = crypto.randomUUID();
-  const m = { key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: text, ts: Date.now(), tick: "pending" };
+  const m = { ...extra, key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: text, ts: Date.now(), tick: "pending" };
   await store.enqueue(m);
   typingSent.delete(chat);
   await touchChat(chat, m, false);
-  if (state.open === chat) {
+  if (state.open === chat && !state.hasNewer) {
     state.messages = [...state.messages, m];
     changed();
   }
   flushOutbox();
 }
+
+// flush sends what waits in the outgoing queue (when online).
+export const flush = () => flushOutbox();
 
 let flushing = null;
 async function flushOutbox() {
@@ -433,17 +448,32 @@ async function flushOutbox() {
     for (const row of await store.outbox()) {
       if (c !== xmpp || state.status !== "online") return;
       if (inflight.has(row.key)) continue;
+      if (row.action) {
+        // An edit, a retraction or reactions (actions.js): sent once, acked like a message.
+        const st = hooks.stanza.map((f) => f(row)).find(Boolean);
+        if (!st) {
+          await store.dequeue(row.key);
+          continue;
+        }
+        inflight.add(row.key);
+        await c.send(st).catch(() => inflight.delete(row.key));
+        continue;
+      }
       const m = await store.getMessage(row.key);
       if (!m) {
         await store.dequeue(row.key);
         continue;
       }
       inflight.add(row.key);
+      const kids = [];
+      let body = m.body;
+      for (const f of hooks.outgoing) body = f(m, kids, body) ?? body;
       await c.send(
         xml(
           "message",
           { type: "chat", to: m.chat, id: m.id },
-          xml("body", {}, m.body),
+          xml("body", {}, body),
+          ...kids,
           xml("origin-id", { xmlns: NS.sid, id: m.id }),
           xml("request", { xmlns: NS.receipts }),
           xml("markable", { xmlns: NS.markers }),
@@ -514,6 +544,7 @@ async function onMessage(c, st) {
       changed();
     }
   }
+  for (const f of hooks.incoming) if (await f(c, st, chat, from)) return;
   if (body === null) return;
 
   const id = st.getChild("origin-id", NS.sid)?.attrs.id || st.attrs.id || crypto.randomUUID();
@@ -530,9 +561,10 @@ async function onMessage(c, st) {
     markId: st.attrs.id || id,
     displayedSent: false,
   };
+  for (const f of hooks.decorate) f(st, m);
   await store.putMessage(m);
   await touchChat(chat, m, true);
-  if (state.open === chat) {
+  if (state.open === chat && !state.hasNewer) {
     state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
     changed();
   }
@@ -560,6 +592,7 @@ async function touchChat(jid, m, incoming) {
     chat.lastTick = m.tick;
   }
   if (incoming && !chatVisible(jid)) chat.unread = (chat.unread || 0) + 1;
+  if (incoming && !chatVisible(jid) && !chat.firstUnreadTs) chat.firstUnreadTs = m.ts;
   chat = { ...chat };
   state.chats.set(jid, chat);
   await store.putChat(chat);
@@ -580,7 +613,7 @@ export async function sendDisplayed() {
   try {
     const chat = state.chats.get(jid);
     if (chat?.unread) {
-      const c2 = { ...chat, unread: 0 };
+      const c2 = { ...chat, unread: 0, firstUnreadTs: 0 };
       state.chats.set(jid, c2);
       await store.putChat(c2);
       changed();
@@ -607,9 +640,17 @@ addEventListener("focus", sendDisplayed);
 
 // ---- chats ------------------------------------------------------------------------
 
+export const PAGE = 80; // messages read from the store at a time
+
 export async function openChat(jid) {
   state.open = jid;
-  state.messages = jid ? await store.chatMessages(jid) : [];
+  // The last page only (a long chat is read page by page as it scrolls: ui/messages.js).
+  state.messages = jid ? await store.chatMessages(jid, PAGE) : [];
+  state.hasNewer = false;
+  state.hasOlder = state.messages.length >= PAGE;
+  const ch = jid && state.chats.get(jid);
+  state.unreadMark = ch?.unread ? { count: ch.unread, ts: ch.firstUnreadTs || 0 } : null;
+  for (const f of hooks.opened) f(jid);
   changed();
   if (!jid) return;
   sendDisplayed();
