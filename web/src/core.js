@@ -3,6 +3,7 @@
 // receipts and markers, roster, presence, last seen and chat states.
 import { client, xml, jid as parseJID } from "@xmpp/client";
 import * as store from "./db.js";
+import * as history from "./history.js";
 
 const NS = {
   receipts: "urn:xmpp:receipts",
@@ -575,10 +576,7 @@ async function markRead(chat, id) {
   // XEP-0333: displayed covers that message and every earlier one.
   const target = await store.getMessage(store.msgKey(chat, "out", id));
   if (!target) return;
-  const msgs = await store.chatMessages(chat, 100000);
-  for (const m of msgs) {
-    if (m.dir === "out" && m.ts <= target.ts && m.tick !== "read" && m.tick !== "pending") await setTick(m.key, "read");
-  }
+  for (const key of (await history.unreadOut(chat, target.ts)).reverse()) await setTick(key, "read");
   if (target.tick !== "read") await setTick(target.key, "read");
 }
 

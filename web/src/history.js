@@ -49,3 +49,23 @@ export async function search(chat, q, n = 200) {
   }
   return out;
 }
+
+// unreadOut returns our messages of the chat sent at or before ts that are
+// not marked read, newest first, stopping at the first one already read
+// (XEP-0333: a displayed marker covers every earlier message, so nothing
+// before it is unread): a marker costs the messages since the last one,
+// not the whole chat.
+export async function unreadOut(chat, ts) {
+  const range = IDBKeyRange.bound([chat, -Infinity], [chat, ts]);
+  const out = [];
+  let cur = await (await index()).openCursor(range, "prev");
+  while (cur) {
+    const v = cur.value;
+    if (v.dir === "out") {
+      if (v.tick === "read") break;
+      if (v.tick !== "pending") out.push(v.key);
+    }
+    cur = await cur.continue();
+  }
+  return out;
+}

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "d49f56d3c4";
-const SHELL = ["/","/app-4a9eef6a07.css","/app-60005aeaf5.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "b17c4749f0";
+const SHELL = ["/","/app-4a9eef6a07.css","/app-ef4cb47279.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
