@@ -8,6 +8,7 @@
 //                     store, 50 chats × 1,000 messages (budget 300 ms)
 //   open 10,000       click on a chat of 10,000 messages → its messages
 //                     drawn (budget 200 ms)
+//   scrolling back    scrollTop = 0 in that chat → the next older page drawn
 //   JS heap           the tab's used JS heap after a GC, 50 chats × 1,000
 //                     messages, a chat open (stated)
 //
@@ -134,12 +135,32 @@ try {
     dom.push(await p.locator("section.main .msg").count());
   }
 
+  // Scrolling back: a page of older messages read and drawn.
+  const page = [];
+  let domMax = 0;
+  for (let i = 0; i < 20; i++) {
+    page.push(await p.evaluate(async () => {
+      const el = document.querySelector("section.main .messages");
+      const first = el.querySelector(".msg")?.dataset.key;
+      const t0 = performance.now();
+      el.scrollTop = 0;
+      await new Promise((r, j) => {
+        const end = t0 + 10000;
+        const f = () => (el.querySelector(".msg")?.dataset.key !== first ? r() : performance.now() > end ? j(new Error("no older page")) : requestAnimationFrame(f));
+        f();
+      });
+      return performance.now() - t0;
+    }));
+    domMax = Math.max(domMax, await p.locator("section.main .msg").count());
+  }
+
   const kb = (n) => (n / 1024).toFixed(1) + " KB";
   const ok = (v, b) => (v <= b ? "within" : "OVER");
   console.log(`Bluetick Web budgets (chromium ${browser.version()}, ${new Date().toISOString().slice(0, 10)})`);
   console.log(`  first-load JS:      ${kb(jsGzip)} gzip (${js.map((e) => `${e.name} ${kb(e.encoded)} of ${kb(e.decoded)}`).join(", ")}); budget ${kb(BUDGET.js)}: ${ok(jsGzip, BUDGET.js)}`);
   console.log(`  chat list, reload:  ${fmt(list)} from navigation start, 50 chats × 1,000 messages; budget ${BUDGET.list} ms: ${ok(median(list), BUDGET.list)}`);
   console.log(`  open 10,000:        ${fmt(open)} from the click to the messages drawn, ${Math.max(...dom)} message elements in the DOM; budget ${BUDGET.open} ms: ${ok(median(open), BUDGET.open)}`);
+  console.log(`  scrolling back:     ${fmt(page)} per page of older messages (scrollTop = 0 → drawn), at most ${domMax} message elements in the DOM`);
   console.log(`  JS heap:            ${(heap.usedSize / 1048576).toFixed(1)} MB used (of ${(heap.totalSize / 1048576).toFixed(1)} MB) after a GC, 50 chats × 1,000 messages in the store, one open`);
   console.log(`  (seeding 50,000 messages into IndexedDB took ${seedMs} ms)`);
   await finish(jsGzip <= BUDGET.js && median(list) <= BUDGET.list && median(open) <= BUDGET.open ? 0 : 1);
