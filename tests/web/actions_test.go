@@ -70,6 +70,9 @@ func messageActions(t *testing.T) {
 			t.Errorf("the edit in %s's page: %+v, want one message \"see you at 6\", edited", side, l)
 		}
 	}
+	if !e.boolean("chat_still_open") {
+		t.Errorf("Escape in the actions menu closed the chat too")
+	}
 	if e.num("edit_on_older") != 0 || e.num("bob_can_delete_alices") != 0 {
 		t.Errorf("Edit offered on an older message (%v) or Delete on someone else's (%v)", e.num("edit_on_older"), e.num("bob_can_delete_alices"))
 	}

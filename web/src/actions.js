@@ -73,6 +73,15 @@ export async function send(chat, text) {
   if (reply && reply.chat === chat) {
     extra.reply = { id: reply.id, dir: reply.dir, text: snippet(reply.body) };
   }
+  if (state.hasNewer && state.open === chat) {
+    // Scrolled back in a long chat: show the latest, where this one goes.
+    const last = await store.chatMessages(chat, core.PAGE);
+    if (state.open === chat) {
+      state.messages = last;
+      state.hasNewer = false;
+      state.hasOlder = last.length >= core.PAGE;
+    }
+  }
   return core.sendText(chat, text, extra);
 }
 

@@ -42,7 +42,9 @@ async function menu(p, text) {
   const m = msg(p, text);
   await m.locator(".bubble").hover();
   await m.getByRole("button", { name: "Message actions" }).click();
-  return p.getByRole("menu", { name: "Message actions" });
+  const menu = p.getByRole("menu", { name: "Message actions" });
+  await menu.waitFor();
+  return menu;
 }
 
 const forge = (user, to, id) =>
@@ -96,7 +98,7 @@ await main(async () => {
   const prefilled = await alice.inputValue("textarea[aria-label=Message]");
   await send(alice, "see you at 6");
   const bobEdit = await until(bob, "the edit", (s) => s.some((m) => m.text === "see you at 6" && m.edited));
-  emit("edit", {
+  const editFact = {
     prefilled,
     bob: bobEdit.filter((m) => m.text.startsWith("see you at")),
     alice: (await summary(alice)).filter((m) => m.text.startsWith("see you at")),
@@ -104,15 +106,20 @@ await main(async () => {
       const x = await menu(alice, "hello bob");
       const n = await x.getByRole("menuitem", { name: "Edit" }).count();
       await alice.keyboard.press("Escape");
+      await x.waitFor({ state: "detached" });
       return n;
     })(),
     bob_can_delete_alices: await (async () => {
       const x = await menu(bob, "see you at 6");
       const n = await x.getByRole("menuitem", { name: "Delete for everyone" }).count();
       await bob.keyboard.press("Escape");
+      await x.waitFor({ state: "detached" });
       return n;
     })(),
-  });
+  };
+  // Escape closed the menu only, not the chat behind it.
+  editFact.chat_still_open = (await bob.locator('section.main[aria-label="Chat with alice"]').count()) === 1;
+  emit("edit", editFact);
 
   // Delete for everyone.
   await send(alice, "oops, wrong chat");

@@ -2,7 +2,7 @@
 // built-in list: no emoji data fetched from anywhere), and the search in
 // the open chat (the local store, ui/messages.js shows the hits).
 import { h } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as core from "../core.js";
 import * as actions from "../actions.js";
@@ -61,21 +61,25 @@ const EMOJI = (
 export function EmojiButton({ insert }) {
   const [open, setOpen] = useState(false);
   const ref = useRef(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!open) return;
     ref.current?.querySelector(".grid button")?.focus();
     const away = (e) => { if (!ref.current?.contains(e.target)) setOpen(false); };
-    document.addEventListener("pointerdown", away);
-    return () => document.removeEventListener("pointerdown", away);
-  }, [open]);
-  const keys = (e) => {
-    if (e.key === "Escape") {
+    const esc = (e) => {
+      if (e.key !== "Escape") return;
       e.preventDefault();
       e.stopPropagation();
       setOpen(false);
       ref.current?.querySelector(".emoji-toggle")?.focus();
-      return;
-    }
+    };
+    document.addEventListener("pointerdown", away);
+    document.addEventListener("keydown", esc, true);
+    return () => {
+      document.removeEventListener("pointerdown", away);
+      document.removeEventListener("keydown", esc, true);
+    };
+  }, [open]);
+  const keys = (e) => {
     const dx = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 8, ArrowUp: -8 }[e.key];
     if (!dx) return;
     const items = [...ref.current.querySelectorAll(".grid button")];

@@ -141,22 +141,27 @@ function Quote({ m }) {
 
 function Menu({ m, close }) {
   const ref = useRef(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     ref.current?.querySelector("button")?.focus();
     const away = (e) => { if (!ref.current?.contains(e.target)) close(); };
+    // Escape closes the menu wherever the focus is (not the chat behind it).
+    const esc = (e) => {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      e.stopPropagation();
+      close(true);
+    };
     document.addEventListener("pointerdown", away);
-    return () => document.removeEventListener("pointerdown", away);
+    document.addEventListener("keydown", esc, true);
+    return () => {
+      document.removeEventListener("pointerdown", away);
+      document.removeEventListener("keydown", esc, true);
+    };
   }, []);
   const own = m.dir === "out";
   const canEdit = own && actions.lastOwn()?.key === m.key;
   const act = (f) => () => { close(); f(); };
   const keys = (e) => {
-    if (e.key === "Escape") {
-      e.preventDefault();
-      e.stopPropagation();
-      close(true);
-      return;
-    }
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
     const items = [...ref.current.querySelectorAll("button")];
     const i = items.indexOf(document.activeElement);
