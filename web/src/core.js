@@ -24,9 +24,7 @@ export const TICKS = ["pending", "sent", "delivered", "read"];
 //   decorate(st, m)              adds fields to a new incoming message
 //   outgoing(m, kids)            -> the body to send; may push children
 //   stanza(row)                  -> the stanza of an outbox row that is no message
-//   opened(jid)                  a chat was opened (the window of messages loaded)
-export const hooks = { incoming: [], decorate: [], outgoing: [], stanza: [], opened: [] };
-export const client_ = () => (state.status === "online" ? xmpp : null);
+export const hooks = { incoming: [], decorate: [], outgoing: [], stanza: [] };
 const rank = (t) => TICKS.indexOf(t);
 
 // ---- state and subscriptions ----------------------------------------------
@@ -461,7 +459,8 @@ async function flushOutbox() {
         continue;
       }
       const m = await store.getMessage(row.key);
-      if (!m) {
+      if (!m || m.retracted) {
+        // Deleted for everyone before it left: it never goes (the retraction does, harmlessly).
         await store.dequeue(row.key);
         continue;
       }
@@ -648,7 +647,6 @@ export async function openChat(jid) {
   state.hasOlder = state.messages.length >= PAGE;
   const ch = jid && state.chats.get(jid);
   state.unreadMark = ch?.unread ? { count: ch.unread, ts: ch.firstUnreadTs || 0 } : null;
-  for (const f of hooks.opened) f(jid);
   changed();
   if (!jid) return;
   sendDisplayed();

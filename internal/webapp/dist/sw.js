@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "dd5c580ec0";
-const SHELL = ["/","/app-4a9eef6a07.css","/app-fd41c7c09e.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "7962d397d4";
+const SHELL = ["/","/app-4a9eef6a07.css","/app-945c378fce.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -133,6 +133,7 @@ await main(async () => {
   // Reactions: bob 👍 on alice's edited message, alice 👍 too (2), alice ❤️
   // on bob's reply, then alice takes her 👍 back.
   mm = await menu(bob, "see you at 6");
+  await shot(bob, "actions-menu");
   await mm.getByRole("menuitem", { name: "React 👍" }).click();
   await until(alice, "bob's 👍", (s) => s.some((m) => m.text === "see you at 6" && m.reactions.includes("👍1")));
   mm = await menu(alice, "see you at 6");

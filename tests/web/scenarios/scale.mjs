@@ -2,7 +2,7 @@
 // last page with a few hundred message elements at most in the DOM;
 // scrolling to the top reads older pages (and drops newer ones); ↓ goes back to the latest. Then the unread
 // separator, search in the chat, the emoji picker.
-import { emit, main, context, page, signIn } from "./lib.mjs";
+import { emit, main, context, page, signIn, shot } from "./lib.mjs";
 import { seed } from "./seed.mjs";
 
 const dom = (p) => p.evaluate(() => document.querySelectorAll("section.main .msg").length);
@@ -52,6 +52,7 @@ await main(async () => {
     return { text: s.textContent.trim(), after: s.nextElementSibling?.querySelector(".text")?.textContent ?? "" };
   });
   emit("unread", { separator: sep.text, after: sep.after });
+  await shot(alice, "unread");
 
   // Search in bob's chat.
   await alice.click('.chat[data-jid="bob@localhost"]');
@@ -71,6 +72,7 @@ await main(async () => {
     })(),
   }));
   emit("search", { hits: 11, ...hit });
+  await shot(alice, "search");
   await alice.getByRole("button", { name: "Close search" }).click();
 
   // The emoji picker.
