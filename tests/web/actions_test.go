@@ -98,6 +98,10 @@ func messageActions(t *testing.T) {
 		t.Errorf("alice's ❤️ on bob's reply: bob's page shows %q", got)
 	}
 
+	if got := re.strs("joined"); !slices.Equal(got, []string{"❤️2*"}) {
+		t.Errorf("bob clicked alice's ❤️ chip: alice's page shows %q, want ❤️ 2 (hers among them)", got)
+	}
+
 	fg := fs.get(t, "forged")
 	if s := shownOf(fg["target"]); s.text != "see you at 6" || s.deleted {
 		t.Errorf("after carol's forged retraction and correction, bob's page shows alice's message as %+v", s)
@@ -117,7 +121,7 @@ func messageActions(t *testing.T) {
 		check("the reply with its quote", func(s shown) bool { return s.text == "hi alice, replying" && s.quote == "hello bob" })
 		check("the edit", func(s shown) bool { return s.text == "see you at 6" && s.edited && slices.Equal(s.reactions, []string{"👍1" + map[bool]string{true: "*"}[side == "bob"]}) })
 		check("the deleted message", func(s shown) bool { return s.deleted })
-		check("the ❤️", func(s shown) bool { return s.text == "hi alice, replying" && len(s.reactions) == 1 && strings.HasPrefix(s.reactions[0], "❤️1") })
+		check("the ❤️", func(s shown) bool { return s.text == "hi alice, replying" && len(s.reactions) == 1 && strings.HasPrefix(s.reactions[0], "❤️2") })
 		if _, ok := find(l, func(s shown) bool { return s.text == "see you at 5" || s.text == "oops, wrong chat" }); ok {
 			t.Errorf("after a reload %s's page shows an edited or deleted text: %+v", side, l)
 		}

@@ -274,8 +274,9 @@ export function tally(m) {
   const out = new Map();
   for (const [who, list] of Object.entries(m.reactions || {})) {
     for (const e of list) {
-      const t = out.get(e) ?? { emoji: e, count: 0, mine: false };
+      const t = out.get(e) ?? { emoji: e, count: 0, mine: false, who: [] };
       t.count++;
+      t.who.push(who);
       if (who === me) t.mine = true;
       out.set(e, t);
     }

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "7962d397d4";
-const SHELL = ["/","/app-4a9eef6a07.css","/app-945c378fce.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "8f1e896382";
+const SHELL = ["/","/app-226c38a9dd.js","/app-febfd9af83.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -145,7 +145,10 @@ await main(async () => {
   const twoThumbs = (await summary(alice)).find((m) => m.text === "see you at 6").reactions;
   await msg(alice, "see you at 6").locator(".reaction.mine").click();
   const bobAfterToggle = await until(bob, "alice's 👍 taken back", (s) => s.some((m) => m.text === "see you at 6" && m.reactions.join() === "👍1*"));
-  emit("reactions", { alice_two: twoThumbs, bob_after_toggle: bobAfterToggle.find((m) => m.text === "see you at 6").reactions, bob_heart: bobAfterToggle.find((m) => m.text === "hi alice, replying").reactions });
+  // Bob clicks alice's ❤️ under his reply: his own ❤️ is added.
+  await msg(bob, "hi alice, replying").locator('.reaction[data-emoji="❤️"]').click();
+  const joined = await until(alice, "bob's ❤️ beside hers", (s) => s.some((m) => m.text === "hi alice, replying" && m.reactions.join() === "❤️2*"));
+  emit("reactions", { joined: joined.find((m) => m.text === "hi alice, replying").reactions, alice_two: twoThumbs, bob_after_toggle: bobAfterToggle.find((m) => m.text === "see you at 6").reactions, bob_heart: bobAfterToggle.find((m) => m.text === "hi alice, replying").reactions });
 
   // Carol forges a retraction and a correction of alice's "see you at 6".
   const target = (await summary(bob)).find((m) => m.text === "see you at 6").id;

@@ -195,7 +195,7 @@ function Message({ m, menu, setMenu, q }) {
       ${open && html`<${Menu} m=${m} close=${(refocus) => { setMenu(null); if (refocus) btn.current?.focus(); }} />`}
     </div>
     ${reacts.length > 0 && html`<div class="reactions" aria-label="Reactions">
-      ${reacts.map((r) => html`<button type="button" class=${"reaction" + (r.mine ? " mine" : "")} data-emoji=${r.emoji} data-count=${r.count} aria-pressed=${r.mine} aria-label=${`${r.emoji} ${r.count}${r.mine ? ", yours: remove" : ""}`} onClick=${() => r.mine && actions.react(m, r.emoji)}>${r.emoji}${r.count > 1 ? html` <span>${r.count}</span>` : ""}</button>`)}
+      ${reacts.map((r) => html`<button type="button" class=${"reaction" + (r.mine ? " mine" : "")} data-emoji=${r.emoji} data-count=${r.count} aria-pressed=${r.mine} title=${r.who.map((j) => (j === state.account.jid ? "You" : nameOf(j))).join(", ")} aria-label=${`${r.emoji} ${r.count}: ${r.mine ? "take yours back" : "add yours"}`} onClick=${() => actions.react(m, r.emoji)}>${r.emoji}${r.count > 1 ? html` <span>${r.count}</span>` : ""}</button>`)}
     </div>`}
   </li>`;
 }
