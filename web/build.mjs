@@ -44,7 +44,9 @@ const res = await esbuild.build({
   logLevel: "warning",
 });
 const js = res.outputFiles[0].contents;
-const css = readFileSync(join(here, "src", "style.css"));
+// style.css, then each feature's own src/ui/*.css (in name order).
+const uiCss = readdirSync(join(here, "src", "ui")).filter((f) => f.endsWith(".css")).sort();
+const css = Buffer.concat([readFileSync(join(here, "src", "style.css")), ...uiCss.map((f) => readFileSync(join(here, "src", "ui", f)))]);
 const hash = (b) => createHash("sha256").update(b).digest("hex").slice(0, 10);
 const jsName = `app-${hash(js)}.js`;
 const cssName = `app-${hash(css)}.css`;

@@ -3,6 +3,7 @@
 // receipts and markers, roster, presence, last seen and chat states.
 import { client, xml, jid as parseJID } from "@xmpp/client";
 import * as store from "./db.js";
+import * as history from "./history.js";
 
 const NS = {
   receipts: "urn:xmpp:receipts",
@@ -17,6 +18,18 @@ const NS = {
 };
 
 export const TICKS = ["pending", "sent", "delivered", "read"];
+
+// Extension points for features kept in their own files (settings.js,
+// actions.js, ...), so they keep their protocol code there:
+//   client(c)                    a new @xmpp/client instance, before it starts (iq handlers, listeners)
+//   presence()                   async; returns an element to add to the initial presence, or null
+//   online(c)                    the session is up (not on a resumption)
+//   stored(m)                    a new incoming message was stored
+//   incoming(c, st, chat, from)  -> true when it consumed a <message/>
+//   decorate(st, m)              adds fields to a new incoming message
+//   outgoing(m, kids)            -> the body to send; may push children
+//   stanza(row)                  -> the stanza of an outbox row that is no message
+export const hooks = { client: [], presence: [], online: [], stored: [], incoming: [], decorate: [], outgoing: [], stanza: [] };
 const rank = (t) => TICKS.indexOf(t);
 
 // ---- state and subscriptions ----------------------------------------------
@@ -31,19 +44,15 @@ export const state = {
   chats: new Map(), // jid -> chat
   open: null, // bare JID of the open chat
   messages: [], // of the open chat
+  hasOlder: false, // the store has older messages of the open chat than state.messages
+  hasNewer: false, // ... and newer ones (the window was scrolled back)
+  unreadMark: null, // {count, ts}: where "N unread messages" goes in the open chat
   typing: new Map(), // jid -> bool
   presence: new Map(), // jid -> {online, lastSeen}
   roster: new Map(), // jid -> {jid, name, subscription, ask}
   requests: new Set(), // bare JIDs asking to see our presence
 };
 
-// Hooks for feature modules (settings.js and others), so they keep their
-// protocol code in their own files:
-//   client(c)    a new @xmpp/client instance, before it starts (iq handlers, listeners)
-//   presence()   async; returns an element to add to the initial presence, or null
-//   online(c)    the session is up (not on a resumption)
-//   incoming(m)  a new incoming message was stored
-export const hooks = { client: [], presence: [], online: [], incoming: [] };
 export const client_ = () => xmpp; // the current client, or null
 const runHooks = (name, ...a) => {
   for (const f of hooks[name]) {
@@ -443,20 +452,23 @@ const saveRoster = () => store.kvSet("roster", [...state.roster.values()]);
 
 // ---- sending -----------------------------------------------------------------
 
-export async function sendText(chat, text) {
+export async function sendText(chat, text, extra = {}) {
   text = text.trim();
   if (!text) return;
   const id = crypto.randomUUID();
-  const m = { key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: text, ts: Date.now(), tick: "pending" };
+  const m = { ...extra, key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: text, ts: Date.now(), tick: "pending" };
   await store.enqueue(m);
   typingSent.delete(chat);
   await touchChat(chat, m, false);
-  if (state.open === chat) {
+  if (state.open === chat && !state.hasNewer) {
     state.messages = [...state.messages, m];
     changed();
   }
   flushOutbox();
 }
+
+// flush sends what waits in the outgoing queue (when online).
+export const flush = () => flushOutbox();
 
 let flushing = null;
 async function flushOutbox() {
@@ -467,17 +479,33 @@ async function flushOutbox() {
     for (const row of await store.outbox()) {
       if (c !== xmpp || state.status !== "online") return;
       if (inflight.has(row.key)) continue;
+      if (row.action) {
+        // An edit, a retraction or reactions (actions.js): sent once, acked like a message.
+        const st = hooks.stanza.map((f) => f(row)).find(Boolean);
+        if (!st) {
+          await store.dequeue(row.key);
+          continue;
+        }
+        inflight.add(row.key);
+        await c.send(st).catch(() => inflight.delete(row.key));
+        continue;
+      }
       const m = await store.getMessage(row.key);
-      if (!m) {
+      if (!m || m.retracted) {
+        // Deleted for everyone before it left: it never goes (the retraction does, harmlessly).
         await store.dequeue(row.key);
         continue;
       }
       inflight.add(row.key);
+      const kids = [];
+      let body = m.body;
+      for (const f of hooks.outgoing) body = f(m, kids, body) ?? body;
       await c.send(
         xml(
           "message",
           { type: "chat", to: m.chat, id: m.id },
-          xml("body", {}, m.body),
+          xml("body", {}, body),
+          ...kids,
           xml("origin-id", { xmlns: NS.sid, id: m.id }),
           xml("request", { xmlns: NS.receipts }),
           xml("markable", { xmlns: NS.markers }),
@@ -549,6 +577,7 @@ async function onMessage(c, st) {
       changed();
     }
   }
+  for (const f of hooks.incoming) if (await f(c, st, chat, from)) return;
   if (body === null) return;
 
   const id = st.getChild("origin-id", NS.sid)?.attrs.id || st.attrs.id || crypto.randomUUID();
@@ -565,13 +594,14 @@ async function onMessage(c, st) {
     markId: st.attrs.id || id,
     displayedSent: false,
   };
+  for (const f of hooks.decorate) f(st, m);
   await store.putMessage(m);
   await touchChat(chat, m, true);
-  if (state.open === chat) {
+  if (state.open === chat && !state.hasNewer) {
     state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
     changed();
   }
-  runHooks("incoming", m);
+  runHooks("stored", m);
   sendDisplayed();
 }
 
@@ -579,10 +609,7 @@ async function markRead(chat, id) {
   // XEP-0333: displayed covers that message and every earlier one.
   const target = await store.getMessage(store.msgKey(chat, "out", id));
   if (!target) return;
-  const msgs = await store.chatMessages(chat, 100000);
-  for (const m of msgs) {
-    if (m.dir === "out" && m.ts <= target.ts && m.tick !== "read" && m.tick !== "pending") await setTick(m.key, "read");
-  }
+  for (const key of (await history.unreadOut(chat, target.ts)).reverse()) await setTick(key, "read");
   if (target.tick !== "read") await setTick(target.key, "read");
 }
 
@@ -596,6 +623,7 @@ async function touchChat(jid, m, incoming) {
     chat.lastTick = m.tick;
   }
   if (incoming && !chatVisible(jid)) chat.unread = (chat.unread || 0) + 1;
+  if (incoming && !chatVisible(jid) && !chat.firstUnreadTs) chat.firstUnreadTs = m.ts;
   chat = { ...chat };
   state.chats.set(jid, chat);
   await store.putChat(chat);
@@ -616,7 +644,7 @@ export async function sendDisplayed() {
   try {
     const chat = state.chats.get(jid);
     if (chat?.unread) {
-      const c2 = { ...chat, unread: 0 };
+      const c2 = { ...chat, unread: 0, firstUnreadTs: 0 };
       state.chats.set(jid, c2);
       await store.putChat(c2);
       changed();
@@ -643,9 +671,16 @@ addEventListener("focus", sendDisplayed);
 
 // ---- chats ------------------------------------------------------------------------
 
+export const PAGE = 80; // messages read from the store at a time
+
 export async function openChat(jid) {
   state.open = jid;
-  state.messages = jid ? await store.chatMessages(jid) : [];
+  // The last page only (a long chat is read page by page as it scrolls: ui/messages.js).
+  state.messages = jid ? await store.chatMessages(jid, PAGE) : [];
+  state.hasNewer = false;
+  state.hasOlder = state.messages.length >= PAGE;
+  const ch = jid && state.chats.get(jid);
+  state.unreadMark = ch?.unread ? { count: ch.unread, ts: ch.firstUnreadTs || 0 } : null;
   changed();
   if (!jid) return;
   sendDisplayed();

@@ -6,6 +6,9 @@ import htm from "htm";
 import * as core from "./core.js";
 import * as settings from "./settings.js";
 import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
+import * as actions from "./actions.js";
+import { MessageList } from "./ui/messages.js";
+import { ComposeBar, EmojiButton, SearchBar, SearchButton, composerKeys, insertAt } from "./ui/compose.js";
 
 const html = htm.bind(h);
 const { state } = core;
@@ -191,13 +194,10 @@ function SignOut({ close }) {
 
 function ChatPane() {
   const jid = state.open;
-  const list = useRef(null);
   const [text, setText] = useState("");
-  const last = state.messages[state.messages.length - 1];
-  useEffect(() => {
-    const el = list.current;
-    if (el) el.scrollTop = el.scrollHeight;
-  }, [jid, state.messages.length, last?.key]);
+  const ta = useRef(null);
+  actions.compose.setText = setText;
+  actions.compose.focus = () => ta.current?.focus();
   if (!jid) {
     return html`<section class="main empty-main"><div>
       <div class="logo big" aria-hidden="true">✓✓</div>
@@ -209,10 +209,9 @@ function ChatPane() {
   const status = state.typing.get(jid) ? "typing…" : p?.online ? "online" : p?.lastSeen ? lastSeen(p.lastSeen) : "";
   const send = () => {
     if (!text.trim()) return;
-    core.sendText(jid, text);
+    actions.send(jid, text);
     setText("");
   };
-  let day = "";
   return html`
     <section class="main" aria-label=${"Chat with " + nameOf(jid)}>
       <header class="bar">
@@ -222,34 +221,24 @@ function ChatPane() {
           <div class="name">${nameOf(jid)}</div>
           <div class="status" data-status=${status}>${status}</div>
         </div>
+        <${SearchButton} jid=${jid} />
         <${ChatMenu} jid=${jid} />
       </header>
+      <${SearchBar} jid=${jid} />
       <${Banner} />
-      <ol class="messages" ref=${list} aria-live="polite">
-        ${state.messages.map((m) => {
-          const d = new Date(m.ts);
-          const dl = d.toDateString();
-          const sep = dl !== day;
-          day = dl;
-          return html`
-            ${sep && html`<li class="day" key=${"d" + dl}><span>${sameDay(d, new Date()) ? "Today" : d.toLocaleDateString()}</span></li>`}
-            <li key=${m.key} class=${"msg " + m.dir} data-id=${m.id}>
-              <div class="bubble">
-                <span class="text">${m.body}</span>
-                <span class="stamp">${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
-              </div>
-            </li>`;
-        })}
-      </ol>
+      <${MessageList} jid=${jid} />
       <${BlockedNote} jid=${jid} />
+      <${ComposeBar} jid=${jid} />
       <form class="composer" onSubmit=${(e) => { e.preventDefault(); send(); }}>
+        <${EmojiButton} insert=${(e) => setText(insertAt(ta.current, e))} />
         <textarea
+          ref=${ta}
           rows="1"
           aria-label="Message"
           placeholder="Type a message"
           value=${text}
           onInput=${(e) => { setText(e.target.value); core.typed(jid); }}
-          onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
+          onKeyDown=${(e) => { if (composerKeys(e, text)) return; if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
         ></textarea>
         <button type="submit" class="send" aria-label="Send">➤</button>
       </form>

@@ -308,7 +308,7 @@ export async function setPreviews(on) {
 
 // Browser notifications while the app is open but not looked at: the
 // title names the sender; the text only when previews are allowed.
-core.hooks.incoming.push(async (m) => {
+core.hooks.stored.push(async (m) => {
   if (prefs.permission !== "granted" || typeof Notification === "undefined" || Notification.permission !== "granted") return;
   if (document.visibilityState === "visible" && document.hasFocus()) return;
   if (prefs.blocked.has(m.chat)) return;
