@@ -17,6 +17,15 @@ const NS = {
 };
 
 export const TICKS = ["pending", "sent", "delivered", "read"];
+
+// hooks let a feature module (groups.js) take part without living here:
+//   stanza(c, st)  → true when it handled the stanza
+//   outgoing(m)    → the stanza to send for a queued message, null to keep
+//                    it queued for now, undefined for the 1:1 default
+//   online(c)      after a new session started (not after a resumption)
+//   resumed(c)     after a session was resumed
+export const hooks = {};
+export const connection = () => (state.status === "online" ? xmpp : null);
 const rank = (t) => TICKS.indexOf(t);
 
 // ---- state and subscriptions ----------------------------------------------
@@ -232,6 +241,8 @@ async function connect(creds) {
     backoff = 1000;
     setStatus("online");
     sendDisplayed();
+    flushOutbox();
+    hooks.resumed?.(c);
   });
   c.streamManagement.on("ack", (st) => c === xmpp && onAck(st));
   c.streamManagement.on("fail", (st) => {
@@ -386,6 +397,7 @@ async function afterOnline(c) {
   await flushOutbox();
   sendDisplayed();
   if (state.open) queryLast(state.open);
+  hooks.online?.(c);
 }
 
 function addRosterItem(it) {
@@ -425,7 +437,7 @@ export async function sendText(chat, text) {
 }
 
 let flushing = null;
-async function flushOutbox() {
+export async function flushOutbox() {
   if (flushing) return flushing.then(() => flushOutbox());
   flushing = (async () => {
     const c = xmpp;
@@ -438,8 +450,11 @@ async function flushOutbox() {
         await store.dequeue(row.key);
         continue;
       }
+      const el = hooks.outgoing?.(m);
+      if (el === null) continue;
       inflight.add(row.key);
       await c.send(
+        el ??
         xml(
           "message",
           { type: "chat", to: m.chat, id: m.id },
@@ -471,7 +486,7 @@ async function onAck(st) {
 
 async function setTick(key, tick) {
   const m = await store.getMessage(key);
-  if (!m || rank(m.tick) >= rank(tick)) return;
+  if (!m || m.tick === "failed" || rank(m.tick) >= rank(tick)) return;
   m.tick = tick;
   await store.putMessage(m);
   if (tick !== "sent") await store.dequeue(key); // a receipt also proves the server has it
@@ -491,6 +506,7 @@ async function setTick(key, tick) {
 // ---- receiving ----------------------------------------------------------------
 
 async function onStanza(c, st) {
+  if (hooks.stanza?.(c, st)) return;
   if (st.is("message")) return onMessage(c, st);
   if (st.is("presence")) return onPresence(c, st);
 }
@@ -550,11 +566,11 @@ async function markRead(chat, id) {
   if (target.tick !== "read") await setTick(target.key, "read");
 }
 
-async function touchChat(jid, m, incoming) {
+export async function touchChat(jid, m, incoming) {
   let chat = state.chats.get(jid) ?? (await store.getChat(jid)) ?? { jid, unread: 0 };
   if (!chat.lastTs || m.ts >= chat.lastTs) {
     chat.lastTs = m.ts;
-    chat.lastText = m.body;
+    chat.lastText = m.from ? `${m.from}: ${m.body}` : m.body; // a group's "Name: text"
     chat.lastDir = m.dir;
     chat.lastKey = m.key;
     chat.lastTick = m.tick;
@@ -589,7 +605,7 @@ export async function sendDisplayed() {
     if (!c || state.status !== "online") return;
     const unseen = state.messages.filter((m) => m.dir === "in" && !m.displayedSent);
     const last = [...unseen].reverse().find((m) => m.markable);
-    if (last) {
+    if (last && !chat?.group) {
       await c.send(xml("message", { to: jid, type: "chat", id: crypto.randomUUID() }, xml("displayed", { xmlns: NS.markers, id: last.markId })));
     }
     for (const m of unseen) {
@@ -613,7 +629,7 @@ export async function openChat(jid) {
   changed();
   if (!jid) return;
   sendDisplayed();
-  if (!state.presence.get(jid)?.online) queryLast(jid);
+  if (!state.presence.get(jid)?.online && !state.chats.get(jid)?.group) queryLast(jid);
 }
 
 // newChat opens a chat by address and asks for the contact's presence, so
