@@ -58,6 +58,7 @@ func TestWebGroups(t *testing.T) {
 			seen[s] = true
 		}
 	}
+	t.Logf("carol back: page opened → %d missed messages shown in %vms (sign-in with the token, join, archive query)", len(away), cu.num("catch_ms"))
 	if cu.num("unread") != float64(len(away)) || cu.num("offline_row") != 1 {
 		t.Errorf("carol back: %s, want the group from the local store and %d unread", cu, len(away))
 	}

@@ -140,6 +140,7 @@ await main(async () => {
     await send(p, t);
     await waitText(i % 2 ? alice : bob, t);
   }
+  const back = Date.now();
   const carol2 = await page(cctx, "carol");
   await carol2.waitForSelector(".side");
   const offlineRow = await groupRow(carol2).count(); // from the local store
@@ -148,6 +149,7 @@ await main(async () => {
   const unread = Number(await groupRow(carol2).locator(".unread").textContent());
   await openGroup(carol2);
   await waitText(carol2, away.at(-1));
+  const catchMs = Date.now() - back; // page opened → the last missed message on screen
   const caught = await texts(carol2);
   // Once more after a reload: the archive again, deduped.
   await carol2.reload();
@@ -157,7 +159,7 @@ await main(async () => {
   await waitText(carol2, away.at(-1));
   await sleep(1500);
   const afterReload = await texts(carol2);
-  emit("catch-up", { away, caught, after_reload: afterReload, unread, offline_row: offlineRow });
+  emit("catch-up", { away, caught, after_reload: afterReload, unread, offline_row: offlineRow, catch_ms: catchMs });
 
   await shot(carol2, "group-chat");
 
