@@ -43,6 +43,10 @@ func TestWebGroups(t *testing.T) {
 		t.Errorf("admins only: %s, want the message not delivered and bob's composer replaced", a)
 	}
 
+	if r := fs.get(t, "restart"); r.str("tick_down") != "pending" || r.str("tick_after") != "sent" || r.num("alice_count") != 1 {
+		t.Errorf("typed while the server was down: %s, want pending, then sent and received once", r)
+	}
+
 	cu := fs.get(t, "catch-up")
 	away := cu.strs("away")
 	for _, k := range []string{"caught", "after_reload"} {

@@ -378,9 +378,21 @@ async function addGroup(c, jid, extra = {}) {
 
 // ---- the session ------------------------------------------------------------------
 
+// A connection that dropped may come back as the same session (XEP-0198
+// resumption: still in every room) or as a new one (out of every room until
+// it joins again). Until we know which, group messages wait.
+let suspect = false;
+core.subscribe(() => {
+  if (state.status !== "online") suspect = true;
+});
+core.hooks.resumed = () => {
+  suspect = false;
+  core.flushOutbox();
+};
+
 core.hooks.outgoing = (m) => {
   if (!isGroup(m.chat)) return undefined;
-  if (!live.get(m.chat)?.joined) return null; // sent after the join
+  if (suspect || !live.get(m.chat)?.joined) return null; // sent after the join
   return xml(
     "message",
     { type: "groupchat", to: m.chat, id: m.id },
@@ -394,13 +406,17 @@ core.hooks.online = async (c) => {
     r.joined = false;
     r.occupants.clear();
   }
+  suspect = false;
   // The groups we are a member of, also those this device never heard of.
   try {
     const res = await c.iqCaller.request(xml("iq", { type: "get", to: service() }, xml("query", { xmlns: NS.discoItems })), 10000);
     for (const it of res.getChild("query", NS.discoItems)?.getChildren("item") ?? []) {
       const jid = bare(it.attrs.jid);
-      if (!state.chats.has(jid)) {
+      const old = state.chats.get(jid);
+      if (!old) {
         await saveChat({ jid, group: true, nick: myNick(), name: it.attrs.name || jid.split("@")[0], unread: 0, lastTs: Date.now(), lastText: "" });
+      } else if (old.group && old.left) {
+        await saveChat({ ...old, left: false, leftWhy: "" }); // added again
       }
     }
   } catch (e) {

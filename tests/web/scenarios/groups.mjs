@@ -11,7 +11,7 @@
 //   carol's page is closed, five messages are sent, carol comes back and
 //   catches up from the archive: each once, in order;
 //   carol exits the group; the revoked link is refused.
-import { cfg, emit, sleep, main, context, page, signIn, online, send, shot } from "./lib.mjs";
+import { emit, sleep, control, main, context, page, signIn, online, send, shot, tickOf, waitTick } from "./lib.mjs";
 
 const GROUP = "Weekend trip 🏕";
 
@@ -130,6 +130,23 @@ await main(async () => {
   await shot(alice, "group-info");
   emit("admins-only", { while_held: whileHeld, failed, alice_got: aliceGot, composer_while_on: composer });
   await alice.getByRole("button", { name: "Close group info" }).click();
+
+  // ---- the server restarts: no session to resume, the app joins again
+  // before it sends what was typed meanwhile ----
+  await control("stop");
+  await bob.waitForSelector(".banner", { timeout: 20000 });
+  const downText = "Typed while the server was down";
+  await send(bob, downText);
+  await sleep(300);
+  const downTick = await tickOf(bob, downText);
+  await control("start");
+  await online(bob, 30000);
+  await online(alice, 30000);
+  await waitText(alice, downText, 30000);
+  await waitTick(bob, downText, "sent");
+  await sleep(500);
+  const downCount = (await texts(alice)).filter((t) => t === downText).length;
+  emit("restart", { tick_down: downTick, tick_after: await tickOf(bob, downText), alice_count: downCount });
 
   // ---- carol away, then catch-up from the archive ----
   await carol.close();
