@@ -74,4 +74,7 @@ func TestWebGroups(t *testing.T) {
 	if !strings.Contains(lf.str("revoked_notice"), "revoked") {
 		t.Errorf("a revoked link: %q", lf.str("revoked_notice"))
 	}
+	if !strings.Contains(lf.str("crafted_notice"), "not an invitation") || slices.Contains(lf.strs("carol_rows"), "alice@localhost") {
+		t.Errorf("a link naming a person: %s, want it refused and no chat made", lf)
+	}
 }

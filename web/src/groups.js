@@ -54,6 +54,10 @@ function room(jid) {
 }
 
 export const service = () => "groups." + state.account.domain;
+// Only rooms of this server's group service become groups here: a crafted
+// invitation or link naming a person's address must not turn a 1:1 chat
+// into a "group".
+const onService = (jid) => /^[^@/]+@[^@/]+$/.test(jid) && jid.split("@")[1] === service();
 export const isGroup = (jid) => Boolean(state.chats.get(jid)?.group);
 const myNick = () => state.account.jid.split("@")[0];
 
@@ -273,7 +277,7 @@ core.hooks.stanza = (c, st) => {
       return true;
     }
     const inv = st.getChild("x", NS.user)?.getChild("invite");
-    if (inv && !resource(from)) {
+    if (inv && !resource(from) && onService(jid)) {
       invited(c, jid, inv).catch((e) => console.info("invite:", e?.message ?? e));
       return true;
     }
@@ -412,6 +416,7 @@ core.hooks.online = async (c) => {
     const res = await c.iqCaller.request(xml("iq", { type: "get", to: service() }, xml("query", { xmlns: NS.discoItems })), 10000);
     for (const it of res.getChild("query", NS.discoItems)?.getChildren("item") ?? []) {
       const jid = bare(it.attrs.jid);
+      if (!onService(jid)) continue;
       const old = state.chats.get(jid);
       if (!old) {
         await saveChat({ jid, group: true, nick: myNick(), name: it.attrs.name || jid.split("@")[0], unread: 0, lastTs: Date.now(), lastText: "" });
@@ -625,6 +630,11 @@ async function joinFromLink() {
   linkBusy = true;
   history.replaceState(null, "", location.pathname + location.search);
   try {
+    if (!onService(link.jid)) {
+      ui.error = "This link is not an invitation to a group on this server.";
+      core.changed();
+      return;
+    }
     const old = state.chats.get(link.jid);
     if (old?.group && !old.left && live.get(link.jid)?.joined) {
       await core.openChat(link.jid);

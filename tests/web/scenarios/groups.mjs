@@ -11,7 +11,7 @@
 //   carol's page is closed, five messages are sent, carol comes back and
 //   catches up from the archive: each once, in order;
 //   carol exits the group; the revoked link is refused.
-import { emit, sleep, control, main, context, page, signIn, online, send, shot, tickOf, waitTick } from "./lib.mjs";
+import { cfg, emit, sleep, control, main, context, page, signIn, online, send, shot, tickOf, waitTick } from "./lib.mjs";
 
 const GROUP = "Weekend trip 🏕";
 
@@ -42,8 +42,7 @@ await main(async () => {
     toBob = ws;
     server.onMessage((m) => (held.on ? held.frames.push(m) : ws.send(m)));
     ws.onMessage((m) => server.send(m));
-    server.onClose((code, reason) => ws.close({ code, reason }).catch(() => {}));
-    ws.onClose((code, reason) => server.close({ code, reason }).catch(() => {}));
+    // Closing is forwarded both ways by playwright (no onClose handlers).
   });
 
   const alice = await page(actx, "alice");
@@ -194,5 +193,10 @@ await main(async () => {
   await carol2.goto(link);
   await carol2.waitForSelector(".side");
   const notice = await carol2.locator(".gnotice").textContent({ timeout: 20000 });
-  emit("left", { members_after: membersAfter, revoked_notice: notice });
+  // A link naming a person, not a group of this server, changes nothing.
+  await carol2.getByRole("button", { name: "Dismiss" }).click();
+  await carol2.goto(cfg.url + "#join=alice%40localhost&token=x");
+  const crafted = await carol2.locator(".gnotice").textContent({ timeout: 20000 });
+  const rows = await carol2.evaluate(() => [...document.querySelectorAll(".chat")].map((e) => e.dataset.jid));
+  emit("left", { members_after: membersAfter, revoked_notice: notice, crafted_notice: crafted, carol_rows: rows });
 });
