@@ -43,7 +43,7 @@ func TestWebGroups(t *testing.T) {
 		t.Errorf("admins only: %s, want the message not delivered and bob's composer replaced", a)
 	}
 
-	if r := fs.get(t, "restart"); r.str("tick_down") != "pending" || r.str("tick_after") != "sent" || r.num("alice_count") != 1 {
+	if r := fs.get(t, "restart"); r.str("tick_down") != "pending" || r.str("tick_after") != "sent" || r.num("carol_count") != 1 {
 		t.Errorf("typed while the server was down: %s, want pending, then sent and received once", r)
 	}
 
