@@ -71,6 +71,9 @@ func TestWebGroups(t *testing.T) {
 	if m := lf.strs("members_after"); !slices.Equal(m, []string{"alice@localhost:owner", "bob@localhost:admin"}) {
 		t.Errorf("members after carol exited: %q", m)
 	}
+	if lf.str("removed_notice") != "You are no longer a member of this group." {
+		t.Errorf("carol added back, then removed by alice, sees %q", lf.str("removed_notice"))
+	}
 	if !strings.Contains(lf.str("revoked_notice"), "revoked") {
 		t.Errorf("a revoked link: %q", lf.str("revoked_notice"))
 	}

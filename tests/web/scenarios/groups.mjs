@@ -195,6 +195,15 @@ await main(async () => {
   await openInfo(alice);
   await alice.waitForFunction(() => !document.querySelector('.member[data-jid="carol@localhost"]'), null, { timeout: 15000 });
   const membersAfter = await alice.evaluate(() => [...document.querySelectorAll(".member")].map((e) => `${e.dataset.jid}:${e.dataset.affiliation}`));
+  // alice adds carol back (her app gets the invitation and joins: admins
+  // only is still on, so she gets the notice), then removes her.
+  await alice.fill('input[aria-label="Add member"]', "carol");
+  await alice.getByRole("button", { name: "Add", exact: true }).click();
+  await alice.waitForSelector('.member[data-jid="carol@localhost"][data-affiliation="member"]', { timeout: 15000 });
+  await carol2.waitForSelector('[data-notice="admins-only"]', { timeout: 20000 });
+  await alice.locator('.member[data-jid="carol@localhost"]').getByRole("button", { name: "Remove" }).click();
+  await alice.waitForFunction(() => !document.querySelector('.member[data-jid="carol@localhost"]'), null, { timeout: 15000 });
+  const removed = await carol2.locator('[data-notice="left"]').textContent({ timeout: 20000 });
   await alice.locator(".glink").first().getByRole("button", { name: "Revoke" }).click();
   await alice.waitForFunction(() => document.querySelectorAll(".glink").length === 0, null, { timeout: 15000 });
   await carol2.goto(link);
@@ -205,5 +214,5 @@ await main(async () => {
   await carol2.goto(cfg.url + "#join=alice%40localhost&token=x");
   const crafted = await carol2.locator(".gnotice").textContent({ timeout: 20000 });
   const rows = await carol2.evaluate(() => [...document.querySelectorAll(".chat")].map((e) => e.dataset.jid));
-  emit("left", { members_after: membersAfter, revoked_notice: notice, crafted_notice: crafted, carol_rows: rows });
+  emit("left", { members_after: membersAfter, removed_notice: removed, revoked_notice: notice, crafted_notice: crafted, carol_rows: rows });
 });
