@@ -67,6 +67,10 @@ func TestWebGroups(t *testing.T) {
 		t.Errorf("carol back: %s, want the group from the local store and %d unread", cu, len(away))
 	}
 
+	if p := fs.get(t, "phone"); p.str("list") != "none" || p.str("chat") != "none" || p.str("info") == "none" || p.num("width") < 380 {
+		t.Errorf("group info on a phone: %s, want it alone, full width", p)
+	}
+
 	lf := fs.get(t, "left")
 	if m := lf.strs("members_after"); !slices.Equal(m, []string{"alice@localhost:owner", "bob@localhost:admin"}) {
 		t.Errorf("members after carol exited: %q", m)

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "73288c0be4";
-const SHELL = ["/","/app-9a6945021f.css","/app-9ace751d97.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "f7bc774df0";
+const SHELL = ["/","/app-6c339cb949.js","/app-9a6945021f.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -209,6 +209,18 @@ await main(async () => {
   await carol2.goto(link);
   await carol2.waitForSelector(".side");
   const notice = await carol2.locator(".gnotice").textContent({ timeout: 20000 });
+  // Phone size: the group info alone on the screen.
+  await alice.setViewportSize({ width: 390, height: 760 });
+  await openInfo(alice);
+  const phone = await alice.evaluate(() => ({
+    list: getComputedStyle(document.querySelector(".side")).display,
+    chat: getComputedStyle(document.querySelector(".main")).display,
+    info: getComputedStyle(document.querySelector(".ginfo")).display,
+    width: document.querySelector(".ginfo").getBoundingClientRect().width,
+  }));
+  await shot(alice, "phone-group-info");
+  emit("phone", phone);
+
   // A link naming a person, not a group of this server, changes nothing.
   await carol2.getByRole("button", { name: "Dismiss" }).click();
   await carol2.goto(cfg.url + "#join=alice%40localhost&token=x");

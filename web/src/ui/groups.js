@@ -200,7 +200,7 @@ function GroupInfo({ jid, close }) {
       ${admin && online && html`<section class="gsect" aria-label="Invite links">
         <div class="row spread"><strong>Invite via link</strong>
           <button class="primary" disabled=${busy} onClick=${() => run(() => groups.createLink(jid))}>Create link</button></div>
-        ${(live?.links ?? []).length === 0 && html`<p class="fine">No invite link. Anyone with a link can join this group.</p>`}
+        ${(live?.links ?? []).length === 0 && html`<p class="fine">No invite link yet. Anyone who has a link can join the group.</p>`}
         ${(live?.links ?? []).map((l) => html`<div class="glink" key=${l.token}>
           <input readonly class="link-url" aria-label="Invite link" value=${l.url} onFocus=${(e) => e.target.select()} />
           <div class="row">

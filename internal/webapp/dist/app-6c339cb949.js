@@ -58,7 +58,7 @@ var oa=Object.create;var An=Object.defineProperty;var sa=Object.getOwnPropertyDe
       ${i&&o&&T`<section class="gsect" aria-label="Invite links">
         <div class="row spread"><strong>Invite via link</strong>
           <button class="primary" disabled=${c} onClick=${()=>l(()=>Bi(t))}>Create link</button></div>
-        ${(r?.links??[]).length===0&&T`<p class="fine">No invite link. Anyone with a link can join this group.</p>`}
+        ${(r?.links??[]).length===0&&T`<p class="fine">No invite link yet. Anyone who has a link can join the group.</p>`}
         ${(r?.links??[]).map(y=>T`<div class="glink" key=${y.token}>
           <input readonly class="link-url" aria-label="Invite link" value=${y.url} onFocus=${S=>S.target.select()} />
           <div class="row">
