@@ -199,9 +199,15 @@ func (s *Service) adminSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmls
 
 // checkAffChange is §9 and §10's permission table: owners change
 // anything; admins only manage members, non-members and outcasts; nobody
-// else changes affiliations. An admin can never remove or ban the owner.
+// else changes affiliations, except their own to none (leaving). An admin
+// can never remove or ban the owner.
 func (r *Room) checkAffChange(myAff string, me, target jid.JID, to string) error {
 	cur := r.aff(target)
+	// Leaving the group (WhatsApp's "Exit group"): anyone may give up
+	// their own affiliation. The last owner still cannot (conflict, below).
+	if me == target && to == AffNone {
+		return nil
+	}
 	switch myAff {
 	case AffOwner:
 		return nil

@@ -171,6 +171,14 @@ func TestAffiliations(t *testing.T) {
 		t.Fatalf("removal presence: %s", p)
 	}
 	wantError(t, dave.join(room, "Dave", ""), "registration-required")
+
+	// Leaving: a member or an admin gives up their own membership (it
+	// changes nobody else's); the last owner cannot.
+	wantError(t, admin(carol, "<item affiliation='admin' jid='carol@localhost'/>"), "forbidden")
+	mustOK(t, admin(carol, "<item affiliation='none' jid='carol@localhost'/>"))
+	wantError(t, carol.join(room, "Carol", ""), "registration-required")
+	mustOK(t, admin(bob, "<item affiliation='none' jid='bob@localhost'/>"))
+	wantError(t, admin(alice, "<item affiliation='none' jid='alice@localhost'/>"), "conflict")
 }
 
 // TestKickAndBan: a moderator kicks (307) and bans (301); the banned user

@@ -20,16 +20,24 @@ const NS = {
 export const TICKS = ["pending", "sent", "delivered", "read"];
 
 // Extension points for features kept in their own files (settings.js,
-// actions.js, ...), so they keep their protocol code there:
+// actions.js, groups.js, ...), so they keep their protocol code there:
 //   client(c)                    a new @xmpp/client instance, before it starts (iq handlers, listeners)
 //   presence()                   async; returns an element to add to the initial presence, or null
 //   online(c)                    the session is up (not on a resumption)
+//   resumed(c)                   a session was resumed
+//   received(c, st)              -> true when it handled a stanza (before the 1:1 handling)
 //   stored(m)                    a new incoming message was stored
 //   incoming(c, st, chat, from)  -> true when it consumed a <message/>
 //   decorate(st, m)              adds fields to a new incoming message
+//   compose(m)                   -> the stanza to send for a queued message, null to keep
+//                                   it queued for now, undefined for the 1:1 default
 //   outgoing(m, kids)            -> the body to send; may push children
 //   stanza(row)                  -> the stanza of an outbox row that is no message
-export const hooks = { client: [], presence: [], online: [], stored: [], incoming: [], decorate: [], outgoing: [], stanza: [] };
+export const hooks = {
+  client: [], presence: [], online: [], resumed: [], received: [], stored: [],
+  incoming: [], decorate: [], compose: [], outgoing: [], stanza: [],
+};
+export const connection = () => (state.status === "online" ? xmpp : null);
 const rank = (t) => TICKS.indexOf(t);
 
 // ---- state and subscriptions ----------------------------------------------
@@ -273,6 +281,8 @@ async function connect(creds) {
     backoff = 1000;
     setStatus("online");
     sendDisplayed();
+    flushOutbox();
+    runHooks("resumed", c);
   });
   c.streamManagement.on("ack", (st) => c === xmpp && onAck(st));
   c.streamManagement.on("fail", (st) => {
@@ -471,7 +481,7 @@ export async function sendText(chat, text, extra = {}) {
 export const flush = () => flushOutbox();
 
 let flushing = null;
-async function flushOutbox() {
+export async function flushOutbox() {
   if (flushing) return flushing.then(() => flushOutbox());
   flushing = (async () => {
     const c = xmpp;
@@ -496,11 +506,15 @@ async function flushOutbox() {
         await store.dequeue(row.key);
         continue;
       }
+      let el;
+      for (const f of hooks.compose) if ((el = f(m)) !== undefined) break;
+      if (el === null) continue;
       inflight.add(row.key);
       const kids = [];
       let body = m.body;
       for (const f of hooks.outgoing) body = f(m, kids, body) ?? body;
       await c.send(
+        el ??
         xml(
           "message",
           { type: "chat", to: m.chat, id: m.id },
@@ -533,7 +547,7 @@ async function onAck(st) {
 
 async function setTick(key, tick) {
   const m = await store.getMessage(key);
-  if (!m || rank(m.tick) >= rank(tick)) return;
+  if (!m || m.tick === "failed" || rank(m.tick) >= rank(tick)) return;
   m.tick = tick;
   await store.putMessage(m);
   if (tick !== "sent") await store.dequeue(key); // a receipt also proves the server has it
@@ -553,6 +567,7 @@ async function setTick(key, tick) {
 // ---- receiving ----------------------------------------------------------------
 
 async function onStanza(c, st) {
+  if (hooks.received.some((f) => f(c, st))) return;
   if (st.is("message")) return onMessage(c, st);
   if (st.is("presence")) return onPresence(c, st);
 }
@@ -613,11 +628,11 @@ async function markRead(chat, id) {
   if (target.tick !== "read") await setTick(target.key, "read");
 }
 
-async function touchChat(jid, m, incoming) {
+export async function touchChat(jid, m, incoming) {
   let chat = state.chats.get(jid) ?? (await store.getChat(jid)) ?? { jid, unread: 0 };
   if (!chat.lastTs || m.ts >= chat.lastTs) {
     chat.lastTs = m.ts;
-    chat.lastText = m.body;
+    chat.lastText = m.from ? `${m.from}: ${m.body}` : m.body; // a group's "Name: text"
     chat.lastDir = m.dir;
     chat.lastKey = m.key;
     chat.lastTick = m.tick;
@@ -653,7 +668,7 @@ export async function sendDisplayed() {
     if (!c || state.status !== "online") return;
     const unseen = state.messages.filter((m) => m.dir === "in" && !m.displayedSent);
     const last = [...unseen].reverse().find((m) => m.markable);
-    if (last) {
+    if (last && !chat?.group) {
       await c.send(xml("message", { to: jid, type: "chat", id: crypto.randomUUID() }, xml("displayed", { xmlns: NS.markers, id: last.markId })));
     }
     for (const m of unseen) {
@@ -684,7 +699,7 @@ export async function openChat(jid) {
   changed();
   if (!jid) return;
   sendDisplayed();
-  if (!state.presence.get(jid)?.online) queryLast(jid);
+  if (!state.presence.get(jid)?.online && !state.chats.get(jid)?.group) queryLast(jid);
 }
 
 // newChat opens a chat by address and asks for the contact's presence, so

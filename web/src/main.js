@@ -9,6 +9,7 @@ import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
 import * as actions from "./actions.js";
 import { MessageList } from "./ui/messages.js";
 import { ComposeBar, EmojiButton, SearchBar, SearchButton, composerKeys, insertAt } from "./ui/compose.js";
+import { NewGroup, GroupPane, GroupNotice, GroupAvatar, groupName } from "./ui/groups.js";
 
 const html = htm.bind(h);
 const { state } = core;
@@ -48,13 +49,13 @@ function color(s) {
   return COLORS[x % COLORS.length];
 }
 
-const TICK_LABEL = { pending: "waiting to send", sent: "sent", delivered: "delivered", read: "read" };
-function Tick({ tick }) {
-  const glyph = tick === "pending" ? "🕐" : tick === "sent" ? "✓" : "✓✓";
+const TICK_LABEL = { pending: "waiting to send", sent: "sent", delivered: "delivered", read: "read", failed: "not sent" };
+export function Tick({ tick }) {
+  const glyph = tick === "pending" ? "🕐" : tick === "sent" ? "✓" : tick === "failed" ? "⚠" : "✓✓";
   return html`<span class=${"tick tick-" + tick} data-tick=${tick} title=${TICK_LABEL[tick]} aria-label=${TICK_LABEL[tick]}>${glyph}</span>`;
 }
 
-function Avatar({ jid, size = 40 }) {
+export function Avatar({ jid, size = 40 }) {
   if (settings.avatarURL(jid)) return html`<${AvatarImage} jid=${jid} size=${size} />`;
   return html`<div class="avatar" aria-hidden="true" style=${{ width: size + "px", height: size + "px", background: color(jid) }}>${initial(jid)}</div>`;
 }
@@ -110,12 +111,15 @@ function Sidebar({ panel, setPanel }) {
         <${Avatar} jid=${state.account.jid} size=${36} />
         <div class="me" title=${state.account.jid}>${state.account.jid}</div>
         <button class="icon" aria-label="New chat" title="New chat" onClick=${() => setPanel("new")}>✎</button>
+        <button class="icon" aria-label="New group" title="New group" onClick=${() => setPanel("group")}>👥</button>
         <button class="icon" aria-label="Contacts" title="Contacts" onClick=${() => setPanel("contacts")}>☰${reqs ? html`<span class="dot" aria-label=${reqs + " requests"}>${reqs}</span>` : ""}</button>
         <button class="icon" aria-label="Settings" title="Settings" onClick=${() => setPanel("settings")}>⚙</button>
         <button class="icon" aria-label="Sign out" title="Sign out" onClick=${() => setPanel("signout")}>⎋</button>
       </header>
       <${Banner} />
+      <${GroupNotice} />
       ${panel === "new" && html`<${NewChat} close=${() => setPanel(null)} />`}
+      ${panel === "group" && html`<${NewGroup} close=${() => setPanel(null)} />`}
       ${panel === "contacts" && html`<${Contacts} close=${() => setPanel(null)} />`}
       ${panel === "signout" && html`<${SignOut} close=${() => setPanel(null)} />`}
       ${panel === "settings" && html`<${Settings} close=${() => setPanel(null)} Avatar=${Avatar} />`}
@@ -124,9 +128,9 @@ function Sidebar({ panel, setPanel }) {
         ${chats.map((c) => html`
           <li key=${c.jid}>
             <button class=${"chat" + (state.open === c.jid ? " active" : "")} data-jid=${c.jid} onClick=${() => core.openChat(c.jid)}>
-              <${Avatar} jid=${c.jid} size=${46} />
+              ${c.group ? html`<${GroupAvatar} jid=${c.jid} size=${46} />` : html`<${Avatar} jid=${c.jid} size=${46} />`}
               <div class="meta">
-                <div class="top"><span class="name">${nameOf(c.jid)}</span><span class="time">${listTime(c.lastTs)}</span></div>
+                <div class="top"><span class="name">${c.group ? groupName(c) : nameOf(c.jid)}</span><span class="time">${listTime(c.lastTs)}</span></div>
                 <div class="bottom">
                   <span class="preview">
                     ${state.typing.get(c.jid) ? html`<em class="typing">typing…</em>` : html`${c.lastDir === "out" && c.lastTick && html`<${Tick} tick=${c.lastTick} />`} ${c.lastText || ""}`}
@@ -253,7 +257,7 @@ function App() {
   if (state.phase === "signin") return html`<${SignIn} />`;
   return html`<div class=${"app" + (state.open ? " has-chat" : "")}>
     <${Sidebar} panel=${panel} setPanel=${setPanel} />
-    <${ChatPane} />
+    ${state.chats.get(state.open)?.group ? html`<${GroupPane} />` : html`<${ChatPane} />`}
   </div>`;
 }
 
