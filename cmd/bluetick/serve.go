@@ -216,6 +216,9 @@ func serve(args []string) error {
 	mets.add(svc.Collectors()...)
 	mets.add(stanzametrics.StanzaCollectors()...)
 	mets.add(im.Offline.Collectors()...)
+	if clusterNode != nil {
+		mets.add(clusterNode.Collectors()...)
+	}
 	if groups != nil {
 		mets.add(groups.Collectors()...)
 	}

@@ -92,6 +92,8 @@ type Node struct {
 	byUser   map[jid.JID]map[string]*entry // bare JID -> directory key -> entry (other nodes only)
 	lastBeat map[string]time.Time          // node -> when its heartbeat was last seen
 
+	m nodeMetrics
+
 	ctx    context.Context // ends when the node leaves
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -139,6 +141,7 @@ func Start(ctx context.Context, cfg Config, r *router.Router, log *slog.Logger) 
 		time.Sleep(500 * time.Millisecond)
 	}
 	n := &Node{
+		m:  newMetrics(),
 		id: cfg.Node, cfg: cfg, nc: nc, kv: kv, live: live, r: r,
 		log:      log.With("node", cfg.Node),
 		lim:      xmlstream.Limits{MaxElementBytes: 1 << 20},

@@ -161,7 +161,9 @@ func (s *remoteSession) request(op, arg string, body []byte) error {
 	m.Data = body
 	ctx, cancel := context.WithTimeout(context.Background(), s.n.cfg.RequestTimeout)
 	defer cancel()
+	start := time.Now()
 	resp, err := s.n.ask(ctx, s.node, m)
+	s.n.m.observe(op, start, err)
 	if err != nil {
 		s.n.log.Warn("cluster: request to node failed", "to_node", s.node, "jid", s.jid.String(), "err", err)
 		return errRemote
