@@ -119,9 +119,13 @@ func messageActions(t *testing.T) {
 			}
 		}
 		check("the reply with its quote", func(s shown) bool { return s.text == "hi alice, replying" && s.quote == "hello bob" })
-		check("the edit", func(s shown) bool { return s.text == "see you at 6" && s.edited && slices.Equal(s.reactions, []string{"👍1" + map[bool]string{true: "*"}[side == "bob"]}) })
+		check("the edit", func(s shown) bool {
+			return s.text == "see you at 6" && s.edited && slices.Equal(s.reactions, []string{"👍1" + map[bool]string{true: "*"}[side == "bob"]})
+		})
 		check("the deleted message", func(s shown) bool { return s.deleted })
-		check("the ❤️", func(s shown) bool { return s.text == "hi alice, replying" && len(s.reactions) == 1 && strings.HasPrefix(s.reactions[0], "❤️2") })
+		check("the ❤️", func(s shown) bool {
+			return s.text == "hi alice, replying" && len(s.reactions) == 1 && strings.HasPrefix(s.reactions[0], "❤️2")
+		})
 		if _, ok := find(l, func(s shown) bool { return s.text == "see you at 5" || s.text == "oops, wrong chat" }); ok {
 			t.Errorf("after a reload %s's page shows an edited or deleted text: %+v", side, l)
 		}

@@ -335,7 +335,14 @@ func (fs facts) get(t *testing.T, name string) fact {
 func run(t *testing.T, name string, extra []string, users ...string) facts {
 	t.Helper()
 	need(t)
-	s := startServer(t, extra, users...)
+	return runOn(t, startServer(t, extra, users...), name)
+}
+
+// runOn runs scenario name against a server the caller started (a test
+// that starts other clients on its ports first calls it directly), and
+// returns the scenario's facts.
+func runOn(t *testing.T, s *server, name string) facts {
+	t.Helper()
 	ctl := s.control(t)
 	cfg, _ := json.Marshal(map[string]any{
 		"url":      fmt.Sprintf("http://localhost:%d/", s.http),

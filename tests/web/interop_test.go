@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -264,64 +263,4 @@ func (p *profTerm) waitFor(want string, d time.Duration) {
 func (p *profTerm) debugLog() string {
 	b, _ := os.ReadFile(filepath.Join(p.home, ".local", "share", "profanity", "logs", "profanity.log"))
 	return string(b)
-}
-
-// runOn is run on a server the test started itself (to start other
-// clients on its ports first). It returns the scenario's facts.
-func runOn(t *testing.T, s *server, name string) facts {
-	t.Helper()
-	ctl := s.control(t)
-	cfg, _ := json.Marshal(map[string]any{
-		"url": fmt.Sprintf("http://localhost:%d/", s.http), "control": ctl, "users": s.users, "domain": domain,
-		"chromium": chromium, "webDir": webDir, "shots": shotDir, "name": name,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), scriptMax)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(scenDir, name+".mjs"), string(cfg))
-	cmd.Dir = scenDir
-	cmd.WaitDelay = 3 * time.Second
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("node %s.mjs: %v", name, err)
-	}
-	var fs facts
-	var lines []string
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 8<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		var f fact
-		if json.Unmarshal(sc.Bytes(), &f) == nil && f.name() != "" {
-			fs = append(fs, f)
-		}
-	}
-	werr := cmd.Wait()
-	t.Cleanup(func() {
-		if t.Failed() || verbose() {
-			t.Logf("---- scenario %s (exit %v) ----\n%s\nstderr:\n%s---- end ----", name, werr, strings.Join(lines, "\n"), stderr.String())
-		}
-	})
-	for _, f := range fs {
-		switch f.name() {
-		case "error":
-			t.Errorf("scenario %s: %s", name, f.str("error"))
-		case "console-errors":
-			if errs := f.strs("errors"); len(errs) > 0 {
-				t.Errorf("scenario %s: console errors in the browser: %q", name, errs)
-			}
-		}
-	}
-	if werr != nil {
-		t.Fatalf("scenario %s exited with %v", name, werr)
-	}
-	if len(fs) == 0 || fs[len(fs)-1].name() != "done" {
-		t.Fatalf("scenario %s ended without a \"done\" fact", name)
-	}
-	fs.get(t, "console-errors")
-	return fs
 }
