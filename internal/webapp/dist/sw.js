@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "05a30acd5c";
-const SHELL = ["/","/app-3da07a8f8b.js","/app-c2b9f217ef.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "fafb3aae9d";
+const SHELL = ["/","/app-4110f11bb5.css","/app-5ea2846b69.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
