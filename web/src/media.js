@@ -354,9 +354,15 @@ async function uploadOne(c, { m, blob }) {
     return true;
   }
   if (cancelled.has(m.key)) return true; // cancelled as the PUT ended
-  // Uploaded: the message joins the outgoing queue with its link.
-  const done = { ...m, body: get, media: { ...m.media, url: get }, upload: undefined, error: undefined };
+  // Uploaded: the message joins the outgoing queue with its link. It is
+  // read again: deleted meanwhile (for everyone: actions.js), it never goes.
   const d = await store.db();
+  const cur = await store.getMessage(m.key);
+  if (!cur || cur.retracted) {
+    await d.delete("uploads", m.key);
+    return true;
+  }
+  const done = { ...cur, body: get, media: { ...cur.media, url: get }, upload: undefined, error: undefined };
   const tx = d.transaction(["messages", "outbox", "uploads"], "readwrite");
   await Promise.all([
     tx.objectStore("messages").put(done),
