@@ -287,7 +287,13 @@ func serve(args []string) error {
 	if cfg.Web.Enabled {
 		// Bluetick Web (docs/web.md): the catch-all, so every endpoint
 		// above keeps its path.
-		mux.Handle("/", webapp.Handler(webapp.Options{Dir: cfg.Web.Dir, Domain: cfg.Domain}))
+		// The upload origin goes into the app's CSP (S3 or a media domain
+		// is another origin than the page's).
+		wo := webapp.Options{Dir: cfg.Web.Dir, Domain: cfg.Domain}
+		if up != nil {
+			wo.UploadURL = cfg.UploadBaseURL()
+		}
+		mux.Handle("/", webapp.Handler(wo))
 	}
 	if *pprofOn {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -24,7 +25,10 @@ import (
 var embedded embed.FS
 
 // CSP forbids inline script and every origin but the app's own: message
-// bodies, names and file names can never become code.
+// bodies, names and file names can never become code. Handler adds the
+// upload service's origin (Options.UploadURL) to img-src, media-src and
+// connect-src, so photos, voice notes and PUTs work when the files live
+// elsewhere (S3, a media domain).
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; " +
 	"media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -36,6 +40,25 @@ type Options struct {
 	// Domain is the XMPP domain, told to the app by /config.json so a
 	// user name alone signs in even when the page's host name differs.
 	Domain string
+	// UploadURL is the XEP-0363 service's public link prefix
+	// (upload.base_url resolved); its origin is allowed for images, media
+	// and connections (the PUT) in the CSP. Empty: same origin only.
+	UploadURL string
+}
+
+// CSPFor is the policy with the upload origin of uploadURL (scheme://host
+// [:port]) allowed for img-src, media-src and connect-src. An empty or
+// unparsable URL, or one with a path-only or odd scheme, leaves CSP as is.
+func CSPFor(uploadURL string) string {
+	u, err := url.Parse(uploadURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		strings.ContainsAny(u.Host, " ;,'\"") {
+		return CSP
+	}
+	origin := u.Scheme + "://" + u.Host
+	csp := strings.Replace(CSP, "img-src 'self' blob: data:;", "img-src 'self' blob: data: "+origin+";", 1)
+	csp = strings.Replace(csp, "media-src 'self' blob:;", "media-src 'self' blob: "+origin+";", 1)
+	return strings.Replace(csp, "connect-src 'self';", "connect-src 'self' "+origin+";", 1)
 }
 
 // Handler serves the app. Unknown paths are 404 (the app routes in the
@@ -48,17 +71,18 @@ func Handler(o Options) http.Handler {
 		files, _ = fs.Sub(embedded, "dist")
 	}
 	cfg, _ := json.Marshal(map[string]string{"domain": o.Domain})
-	return &handler{files: files, config: cfg}
+	return &handler{files: files, config: cfg, csp: CSPFor(o.UploadURL)}
 }
 
 type handler struct {
 	files  fs.FS
 	config []byte
+	csp    string
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("X-Frame-Options", "DENY")

@@ -632,7 +632,8 @@ export async function touchChat(jid, m, incoming) {
   let chat = state.chats.get(jid) ?? (await store.getChat(jid)) ?? { jid, unread: 0 };
   if (!chat.lastTs || m.ts >= chat.lastTs) {
     chat.lastTs = m.ts;
-    chat.lastText = m.from ? `${m.from}: ${m.body}` : m.body; // a group's "Name: text"
+    const text = m.preview ?? m.body; // a file's preview: "📷 Photo" (media.js)
+    chat.lastText = m.from ? `${m.from}: ${text}` : text; // a group's "Name: text"
     chat.lastDir = m.dir;
     chat.lastKey = m.key;
     chat.lastTick = m.tick;

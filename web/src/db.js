@@ -6,13 +6,15 @@
 //   messages  key chat|dir|id; tick state of outgoing ones
 //   outbox    the outgoing queue, in order (autoincrement seq)
 //   avatars   XEP-0084 avatars by bare JID: {jid, id, type, blob}
+//   uploads   media.js: a file waiting to be uploaded, {key (its message),
+//             chat, blob, seq}; kept until its slot's PUT succeeds
 import { openDB } from "idb";
 
 const NAME = "bluetick";
 let dbp = null;
 
 export function db() {
-  dbp ??= openDB(NAME, 2, {
+  dbp ??= openDB(NAME, 3, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore("kv");
@@ -24,6 +26,8 @@ export function db() {
       // Named steps, each tolerating a store another step already made.
       // avatars: contacts' and our own XEP-0084 avatars (settings.js).
       if (!d.objectStoreNames.contains("avatars")) d.createObjectStore("avatars", { keyPath: "jid" });
+      // uploads: files waiting for their upload (media.js), kept across reloads.
+      if (!d.objectStoreNames.contains("uploads")) d.createObjectStore("uploads", { keyPath: "key" });
     },
     blocking() {
       // Another tab wants to upgrade or delete: let it.

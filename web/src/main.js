@@ -9,6 +9,7 @@ import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
 import * as actions from "./actions.js";
 import { MessageList } from "./ui/messages.js";
 import { ComposeBar, EmojiButton, SearchBar, SearchButton, composerKeys, insertAt } from "./ui/compose.js";
+import * as mediaUI from "./ui/media.js";
 import { NewGroup, GroupPane, GroupNotice, GroupAvatar, groupName } from "./ui/groups.js";
 
 const html = htm.bind(h);
@@ -199,6 +200,8 @@ function SignOut({ close }) {
 function ChatPane() {
   const jid = state.open;
   const [text, setText] = useState("");
+  const [dropping, setDropping] = useState(false);
+  const [recording, setRecording] = useState(false);
   const ta = useRef(null);
   actions.compose.setText = setText;
   actions.compose.focus = () => ta.current?.focus();
@@ -217,7 +220,7 @@ function ChatPane() {
     setText("");
   };
   return html`
-    <section class="main" aria-label=${"Chat with " + nameOf(jid)}>
+    <section class=${"main" + (dropping ? " dropping" : "")} aria-label=${"Chat with " + nameOf(jid)} ...${mediaUI.dropProps(jid, setDropping)}>
       <header class="bar">
         <button class="icon back" aria-label="Back to chats" onClick=${() => core.openChat(null)}>←</button>
         <${Avatar} jid=${jid} size=${40} />
@@ -233,8 +236,11 @@ function ChatPane() {
       <${MessageList} jid=${jid} />
       <${BlockedNote} jid=${jid} />
       <${ComposeBar} jid=${jid} />
+      <${mediaUI.Notice} />
       <form class="composer" onSubmit=${(e) => { e.preventDefault(); send(); }}>
-        <${EmojiButton} insert=${(e) => setText(insertAt(ta.current, e))} />
+        <${mediaUI.Recorder} chat=${jid} active=${recording} setActive=${setRecording} />
+        ${!recording && html`<${EmojiButton} insert=${(e) => setText(insertAt(ta.current, e))} />
+        <${mediaUI.Attach} chat=${jid} />
         <textarea
           ref=${ta}
           rows="1"
@@ -243,8 +249,9 @@ function ChatPane() {
           value=${text}
           onInput=${(e) => { setText(e.target.value); core.typed(jid); }}
           onKeyDown=${(e) => { if (composerKeys(e, text)) return; if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } }}
+          onPaste=${mediaUI.pasteHandler(jid)}
         ></textarea>
-        <button type="submit" class="send" aria-label="Send">➤</button>
+        <button type="submit" class="send" aria-label="Send">➤</button>`}
       </form>
     </section>`;
 }
@@ -258,6 +265,7 @@ function App() {
   return html`<div class=${"app" + (state.open ? " has-chat" : "")}>
     <${Sidebar} panel=${panel} setPanel=${setPanel} />
     ${state.chats.get(state.open)?.group ? html`<${GroupPane} />` : html`<${ChatPane} />`}
+    <${mediaUI.Viewer} />
   </div>`;
 }
 

@@ -23,9 +23,12 @@ const consoleErrors = [];
 const networkErrors = [];
 export const dialogs = [];
 let browser;
+// launchArgs: extra chromium flags a scenario pushes before main() (the
+// media scenario's fake microphone).
+export const launchArgs = [];
 
 export async function launch() {
-  browser = await chromium.launch({ executablePath: cfg.chromium, args: ["--no-sandbox"] });
+  browser = await chromium.launch({ executablePath: cfg.chromium, args: ["--no-sandbox", ...launchArgs] });
   return browser;
 }
 

@@ -42,7 +42,7 @@ export function composerKeys(e, text) {
   }
   if (e.key === "ArrowUp" && !text) {
     const m = actions.lastOwn();
-    if (m) {
+    if (m && !m.media) { // a file (media.js) is not edited
       e.preventDefault();
       actions.startEdit(m);
       return true;

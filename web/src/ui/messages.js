@@ -10,6 +10,7 @@ import * as core from "../core.js";
 import * as history from "../history.js";
 import * as actions from "../actions.js";
 import * as store from "../db.js";
+import { MediaBody } from "./media.js";
 
 const html = htm.bind(h);
 const { state } = core;
@@ -159,7 +160,7 @@ function Menu({ m, close }) {
     };
   }, []);
   const own = m.dir === "out";
-  const canEdit = own && actions.lastOwn()?.key === m.key;
+  const canEdit = own && !m.media && actions.lastOwn()?.key === m.key; // a file is not edited
   const act = (f) => () => { close(); f(); };
   const keys = (e) => {
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
@@ -189,7 +190,9 @@ function Message({ m, menu, setMenu, q }) {
       ${!m.retracted && m.reply && html`<${Quote} m=${m} />`}
       ${m.retracted
         ? html`<span class="text retracted">🚫 This message was deleted</span>`
-        : html`<span class="text"><${Marked} text=${m.body} q=${q} /></span>`}
+        : m.media
+          ? html`<${MediaBody} m=${m} />`
+          : html`<span class="text"><${Marked} text=${m.body} q=${q} /></span>`}
       <span class="stamp">${m.edited && !m.retracted ? html`<span class="edited">edited </span>` : ""}${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
       ${!m.retracted && html`<button type="button" class="more" ref=${btn} aria-label="Message actions" aria-haspopup="menu" aria-expanded=${open} onClick=${() => setMenu(open ? null : m.key)}>⌄</button>`}
       ${open && html`<${Menu} m=${m} close=${(refocus) => { setMenu(null); if (refocus) btn.current?.focus(); }} />`}
