@@ -40,7 +40,7 @@ func (s *Service) countLogin(st *stream, result string) {
 }
 
 var sessionsDesc = prometheus.NewDesc("bluetick_c2s_sessions",
-	"Client sessions on this node by transport (tcp: plain or STARTTLS; tls: direct TLS; websocket; bosh; none: hibernated, waiting for a XEP-0198 resumption) and state (active; inactive: XEP-0352; hibernated).",
+	"Client sessions on this node by transport (tcp: without TLS; tls: TCP with STARTTLS or direct TLS; websocket; bosh; none: hibernated, waiting for a XEP-0198 resumption) and state (active; inactive: XEP-0352; hibernated).",
 	[]string{"transport", "state"}, nil)
 
 // sessionsCollector counts the node's sessions when scraped.
