@@ -74,9 +74,11 @@ type sasl2Extension interface {
 	// negotiator starts the exchange of req.mechanism if it is one of the
 	// extension's own mechanisms, which <authentication/> does not list
 	// among the password mechanisms (FAST's HT-*); otherwise it returns
-	// nil, nil. cfg is the stream's (authConfig): the negotiator must call
-	// cfg.Admit with the canonical user before checking any secret, so the
-	// per-account throttle applies, and fail a wrong secret with
+	// nil, nil. cfg is the stream's (authConfig): a negotiator checking a
+	// secret that can be guessed (a password) must call cfg.Admit with the
+	// canonical user before checking it, so the per-account throttle
+	// applies; one checking a secret that cannot (FAST's 256-bit tokens,
+	// see docs/devices.md) need not. A wrong secret fails with
 	// not-authorized. An error (an *auth.Failure) refuses the request.
 	negotiator(st *stream, req *sasl2Request, cfg auth.Config) (auth.Negotiator, error)
 	// success is called once the client is authenticated as st.user,
