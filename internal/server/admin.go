@@ -30,12 +30,13 @@ import (
 const NSAdmin = "http://jabber.org/protocol/admin"
 
 // The XEP-0133 commands the server offers to the accounts listed in the
-// config's admins. Left out: disable-user and reenable-user (the store
-// has no notion of a disabled account), get-user-password (only SCRAM
-// keys are stored), the rest (blacklists, welcome, restart, ...) not yet.
+// config's admins. Left out: get-user-password (only SCRAM keys are
+// stored), the rest (blacklists, welcome, restart, ...) not yet.
 const (
 	NodeAddUser         = NSAdmin + "#add-user"
 	NodeDeleteUser      = NSAdmin + "#delete-user"
+	NodeDisableUser     = NSAdmin + "#disable-user"
+	NodeReenableUser    = NSAdmin + "#reenable-user"
 	NodeEndUserSession  = NSAdmin + "#end-user-session"
 	NodeChangePassword  = NSAdmin + "#change-user-password"
 	NodeUserStats       = NSAdmin + "#user-stats"
@@ -91,6 +92,8 @@ func (s *Server) registerAdmin() {
 	for _, c := range []adminCommand{
 		{NodeAddUser, "Add a User", s.addUserForm, s.addUser},
 		{NodeDeleteUser, "Delete Users", accountsForm("Delete Users", "The accounts and everything stored for them are removed; their sessions end."), s.deleteUsers},
+		{NodeDisableUser, "Disable Users", accountsForm("Disabling Users", "The accounts keep everything they hold but cannot log in until re-enabled; their sessions end."), s.disableUsers(true)},
+		{NodeReenableUser, "Re-Enable Users", accountsForm("Re-Enabling Users", "The accounts can log in again."), s.disableUsers(false)},
 		{NodeChangePassword, "Change User Password", s.passwordForm, s.changePassword},
 		{NodeEndUserSession, "End User Sessions", accountsForm("End User Sessions", "A bare address ends all of the account's sessions, a full address only that one."), s.endSessions},
 		{NodeUserStats, "Get User Statistics", s.statsForm, s.userStats},
@@ -337,6 +340,37 @@ func (s *Server) endAll(j, admin jid.JID, condition, text string) int {
 		r.Kick(condition, text)
 	}
 	return n
+}
+
+// disableUsers disables (off) or re-enables accounts. A disabled account
+// cannot log in with any mechanism (package c2s asks the store before any
+// password check), and its open sessions end.
+func (s *Server) disableUsers(off bool) func(context.Context, jid.JID, formValues) (string, *dataform.Form, error) {
+	return func(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
+		js, err := s.accounts(ctx, v, false)
+		if err != nil {
+			return "", nil, err
+		}
+		var done []string
+		for _, j := range js {
+			if err := s.store.SetUserDisabled(ctx, j.Local(), off); errors.Is(err, store.ErrNotFound) {
+				return "", nil, stanza.NewError("item-not-found", "no user "+j.BareString())
+			} else if err != nil {
+				return "", nil, err
+			}
+			done = append(done, j.BareString())
+			if off {
+				n := s.endAll(j, admin, "not-authorized", "account disabled")
+				s.log.Info("admin: user disabled", "admin", admin.BareString(), "user", j.BareString(), "sessions", n)
+			} else {
+				s.log.Info("admin: user re-enabled", "admin", admin.BareString(), "user", j.BareString())
+			}
+		}
+		if off {
+			return "Disabled " + strings.Join(done, ", ") + ": no login until re-enabled.", nil, nil
+		}
+		return "Re-enabled " + strings.Join(done, ", ") + ".", nil, nil
+	}
 }
 
 func (s *Server) passwordForm(context.Context) (*dataform.Form, error) {

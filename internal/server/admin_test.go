@@ -113,7 +113,7 @@ func TestAdminCommandsOnlyForAdmins(t *testing.T) {
 		}
 		return nodes
 	}
-	if n := items(alice); len(n) != 12 || n[0] != NodeAddUser {
+	if n := items(alice); len(n) != 14 || n[0] != NodeAddUser {
 		t.Fatalf("admin sees %v", n)
 	}
 	if n := items(bob); len(n) != 0 {
@@ -190,6 +190,30 @@ func TestAdminDeleteUserEndsSessions(t *testing.T) {
 	}
 	if bobW.closedWith() != "not-authorized" {
 		t.Fatalf("bob's session: %q", bobW.closedWith())
+	}
+}
+
+func TestAdminDisableUser(t *testing.T) {
+	srv := adminServer(t)
+	ctx := context.Background()
+	alice := connect(t, srv, "alice@localhost/pc")
+	_, bobW := connectAgent(t, srv, "bob@localhost/phone", "")
+	if r := runCommand(t, srv, alice, NodeDisableUser, submit("accountjids", "bob@example.com")); errorCondition(r) != "not-acceptable" {
+		t.Fatalf("other domain: %s", r)
+	}
+	completed(t, runCommand(t, srv, alice, NodeDisableUser, submit("accountjids", "bob@localhost")))
+	if d, _ := srv.store.UserDisabled(ctx, "bob"); !d {
+		t.Fatal("bob not disabled")
+	}
+	if ok, _ := srv.store.UserExists(ctx, "bob"); !ok {
+		t.Fatal("disabling deleted bob")
+	}
+	if bobW.closedWith() != "not-authorized" {
+		t.Fatalf("bob's session: %q", bobW.closedWith())
+	}
+	completed(t, runCommand(t, srv, alice, NodeReenableUser, submit("accountjids", "bob@localhost")))
+	if d, _ := srv.store.UserDisabled(ctx, "bob"); d {
+		t.Fatal("bob still disabled")
 	}
 }
 

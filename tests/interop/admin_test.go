@@ -15,7 +15,7 @@ func testAdmin(t *testing.T) {
 
 	admin := "http://jabber.org/protocol/admin#"
 	nodes := one(t, evs, "admin_commands").strs("nodes")
-	for _, n := range []string{"add-user", "delete-user", "change-user-password", "end-user-session", "user-stats",
+	for _, n := range []string{"add-user", "delete-user", "disable-user", "reenable-user", "change-user-password", "end-user-session", "user-stats",
 		"get-registered-users-num", "get-online-users-num", "get-online-users-list", "announce", "set-motd", "edit-motd", "delete-motd"} {
 		if !slices.Contains(nodes, admin+n) {
 			t.Errorf("the admin's commands lack %s: %v", n, nodes)
@@ -86,6 +86,12 @@ func testAdmin(t *testing.T) {
 		t.Errorf("dave's old password still works after change-user-password")
 	}
 	one(t, evs, "dave_new_password")
+	done("disable")
+	if e := one(t, evs, "dave_disabled_login"); !e.boolean("refused") || !strings.Contains(e.str("error"), "account-disabled") {
+		t.Errorf("a disabled account's login: %s, want a SASL failure account-disabled", e)
+	}
+	done("reenable")
+	one(t, evs, "dave_reenabled_login")
 	done("delete_motd")
 	done("delete_user")
 	if v := value(done("registered_after"), "registeredusersnum"); !slices.Equal(v, []string{"3"}) {
@@ -96,7 +102,7 @@ func testAdmin(t *testing.T) {
 		t.Errorf("bob's session ended with %v, want the stream error policy-violation", how)
 	}
 	logs := s.logs.String()
-	for _, l := range []string{"admin: user added", "admin: password changed", "admin: user deleted", "admin: sessions ended", "admin: announcement sent", "admin: message of the day set"} {
+	for _, l := range []string{"admin: user added", "admin: password changed", "admin: user deleted", "admin: user disabled", "admin: user re-enabled", "admin: sessions ended", "admin: announcement sent", "admin: message of the day set"} {
 		if !strings.Contains(logs, l) || !strings.Contains(logs, "admin=alice@localhost") {
 			t.Errorf("the server log lacks %q by alice@localhost", l)
 		}

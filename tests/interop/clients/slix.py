@@ -1457,6 +1457,19 @@ async def sc_admin():
     emit("dave_new_password", **(await login(new)))
     await disconnect(new)
 
+    emit("disable", **(await admin_try(alice, "disable-user", {"accountjids": jid_of("dave")})))
+    off = make_client("dave", name="dave-disabled")
+    try:
+        await login(off, presence=False, timeout=5)
+        emit("dave_disabled_login", refused=False)
+    except RuntimeError as e:
+        emit("dave_disabled_login", refused=True, error=str(e))
+    await disconnect(off)
+    emit("reenable", **(await admin_try(alice, "reenable-user", {"accountjids": jid_of("dave")})))
+    on = make_client("dave", name="dave-reenabled")
+    emit("dave_reenabled_login", **(await login(on)))
+    await disconnect(on)
+
     emit("delete_motd", **(await admin_try(alice, "delete-motd")))
     emit("delete_user", **(await admin_try(alice, "delete-user", {"accountjids": jid_of("dave")})))
     emit("registered_after", **(await admin_try(alice, "get-registered-users-num")))
