@@ -6,8 +6,8 @@ import (
 )
 
 // TestDisabledAccountCannotLogIn: an account disabled by an administrator
-// (XEP-0133 disable-user) is refused with account-disabled, by every
-// mechanism and with the right password; re-enabled, it logs in.
+// (XEP-0133 disable-user) is refused with account-disabled, with the
+// right password, by PLAIN and SCRAM over SASL2; re-enabled, it logs in.
 func TestDisabledAccountCannotLogIn(t *testing.T) {
 	srv := startServer(t, nil)
 	st := srv.svc.im.Store()

@@ -161,7 +161,8 @@ func (st *stream) authConfig(attempt **auth.Attempt) auth.Config {
 		// check: refused at once, nothing sleeps for the back-off.
 		Admit: func(ctx context.Context, user string) *auth.Failure {
 			// A disabled account (XEP-0133 disable-user) logs in with no
-			// mechanism, tokens included, until it is re-enabled.
+			// password mechanism until it is re-enabled (its FAST tokens
+			// are revoked when it is disabled).
 			if off, err := st.svc.im.Store().UserDisabled(ctx, user); err != nil {
 				st.log.Error("sasl: reading whether the account is disabled", "user", user, "err", err)
 				return &auth.Failure{Condition: "temporary-auth-failure", Text: "try again later"}

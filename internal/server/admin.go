@@ -343,8 +343,9 @@ func (s *Server) endAll(j, admin jid.JID, condition, text string) int {
 }
 
 // disableUsers disables (off) or re-enables accounts. A disabled account
-// cannot log in with any mechanism (package c2s asks the store before any
-// password check), and its open sessions end.
+// cannot log in with a password mechanism (package c2s asks the store
+// before any password check); its login tokens are revoked and its open
+// sessions end. Re-enabled, its devices log in with the password.
 func (s *Server) disableUsers(off bool) func(context.Context, jid.JID, formValues) (string, *dataform.Form, error) {
 	return func(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
 		js, err := s.accounts(ctx, v, false)
@@ -360,6 +361,11 @@ func (s *Server) disableUsers(off bool) func(context.Context, jid.JID, formValue
 			}
 			done = append(done, j.BareString())
 			if off {
+				// Token logins (FAST) do not pass the c2s check of the
+				// disabled mark: the tokens go, as the operator's revoke.
+				if _, err := fast.Revoke(ctx, s.store, j.Local(), "", fast.RevokedByAdmin); err != nil {
+					return "", nil, err
+				}
 				n := s.endAll(j, admin, "not-authorized", "account disabled")
 				s.log.Info("admin: user disabled", "admin", admin.BareString(), "user", j.BareString(), "sessions", n)
 			} else {
@@ -367,7 +373,7 @@ func (s *Server) disableUsers(off bool) func(context.Context, jid.JID, formValue
 			}
 		}
 		if off {
-			return "Disabled " + strings.Join(done, ", ") + ": no login until re-enabled.", nil, nil
+			return "Disabled " + strings.Join(done, ", ") + ": no login until re-enabled; login tokens revoked.", nil, nil
 		}
 		return "Re-enabled " + strings.Join(done, ", ") + ".", nil, nil
 	}

@@ -196,6 +196,10 @@ func TestAdminDeleteUserEndsSessions(t *testing.T) {
 func TestAdminDisableUser(t *testing.T) {
 	srv := adminServer(t)
 	ctx := context.Background()
+	svc := fast.New(fast.Config{Fast: config.DefaultFast()}, srv.store, nil)
+	if _, err := svc.Issue(ctx, "bob", fast.Client{AgentID: "phone"}, fast.HTSHA256None); err != nil {
+		t.Fatal(err)
+	}
 	alice := connect(t, srv, "alice@localhost/pc")
 	_, bobW := connectAgent(t, srv, "bob@localhost/phone", "")
 	if r := runCommand(t, srv, alice, NodeDisableUser, submit("accountjids", "bob@example.com")); errorCondition(r) != "not-acceptable" {
@@ -210,6 +214,9 @@ func TestAdminDisableUser(t *testing.T) {
 	}
 	if bobW.closedWith() != "not-authorized" {
 		t.Fatalf("bob's session: %q", bobW.closedWith())
+	}
+	if d, _ := svc.Devices(ctx, "bob"); len(d) != 0 {
+		t.Fatalf("a disabled account keeps login tokens: %+v", d)
 	}
 	completed(t, runCommand(t, srv, alice, NodeReenableUser, submit("accountjids", "bob@localhost")))
 	if d, _ := srv.store.UserDisabled(ctx, "bob"); d {
