@@ -302,9 +302,7 @@ func TestAdminAnnounceAndMOTD(t *testing.T) {
 		t.Fatal("bob did not get the announcement")
 	}
 	completed(t, runCommand(t, srv, alice, NodeSetMOTD, submit("subject", "Welcome", "announcement", "be nice")))
-	motd := func(full string) bool {
-		c := connect(t, srv, full)
-		c.send(t, srv, presence())
+	gotMOTD := func(c *conn) bool {
 		for _, el := range c.wait() {
 			if el.Name == "message" && el.ChildText(xmlstream.NSClient, "body") == "be nice" && el.ChildText(xmlstream.NSClient, "subject") == "Welcome" {
 				return true
@@ -312,8 +310,21 @@ func TestAdminAnnounceAndMOTD(t *testing.T) {
 		}
 		return false
 	}
-	if !motd("carol@localhost/a") {
+	motd := func(full string) bool {
+		c := connect(t, srv, full)
+		c.send(t, srv, presence())
+		return gotMOTD(c)
+	}
+	carol := connect(t, srv, "carol@localhost/a")
+	carol.send(t, srv, presence())
+	if !gotMOTD(carol) {
 		t.Fatal("carol did not get the message of the day")
+	}
+	// Once per login, not at every return from unavailable.
+	carol.send(t, srv, presence("type", "unavailable"))
+	carol.send(t, srv, presence())
+	if gotMOTD(carol) {
+		t.Fatal("the message of the day came again in the same session")
 	}
 	// edit-motd shows the current one; it survives a restart.
 	r := runCommand(t, srv, alice, NodeEditMOTD, nil)
