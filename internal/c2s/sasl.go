@@ -160,6 +160,15 @@ func (st *stream) authConfig(attempt **auth.Attempt) auth.Config {
 		// Whatever the address (loopback too), before any password
 		// check: refused at once, nothing sleeps for the back-off.
 		Admit: func(ctx context.Context, user string) *auth.Failure {
+			// A disabled account (XEP-0133 disable-user) logs in with no
+			// password mechanism until it is re-enabled (its FAST tokens
+			// are revoked when it is disabled).
+			if off, err := st.svc.im.Store().UserDisabled(ctx, user); err != nil {
+				st.log.Error("sasl: reading whether the account is disabled", "user", user, "err", err)
+				return &auth.Failure{Condition: "temporary-auth-failure", Text: "try again later"}
+			} else if off {
+				return &auth.Failure{Condition: "account-disabled", Text: "this account is disabled by the server's administrator"}
+			}
 			a, wait := st.svc.guard.Admit(ctx, user, st.t.Remote())
 			if a == nil {
 				return &auth.Failure{Condition: "temporary-auth-failure", Text: retryText(wait)}

@@ -68,15 +68,18 @@ type Config struct {
 	Stream  Stream  `toml:"stream"`
 	// Registration is XEP-0077 in-band registration: "closed" (default: only
 	// `bluetick user add` creates accounts) or "open" (anyone may register).
-	Registration string  `toml:"registration"`
-	Cluster      Cluster `toml:"cluster"`
-	Upload       Upload  `toml:"upload"`
-	TURN         TURN    `toml:"turn"`
-	Contact      Contact `toml:"contact"`
-	MUC          MUC     `toml:"muc"`
-	Push         Push    `toml:"push"`
-	Fast         Fast    `toml:"fast"` // XEP-0484 login tokens (fast.go)
-	Web          Web     `toml:"web"`  // Bluetick Web, the browser app (web.go)
+	Registration string `toml:"registration"`
+	// Admins are the bare JIDs (of Domain) allowed to run the XEP-0133
+	// service administration commands from their clients.
+	Admins  []string `toml:"admins"`
+	Cluster Cluster  `toml:"cluster"`
+	Upload  Upload   `toml:"upload"`
+	TURN    TURN     `toml:"turn"`
+	Contact Contact  `toml:"contact"`
+	MUC     MUC      `toml:"muc"`
+	Push    Push     `toml:"push"`
+	Fast    Fast     `toml:"fast"` // XEP-0484 login tokens (fast.go)
+	Web     Web      `toml:"web"`  // Bluetick Web, the browser app (web.go)
 	// Components are the XEP-0114 external components allowed to attach.
 	Components []Component `toml:"components"`
 }
@@ -583,6 +586,7 @@ func Default() Config {
 		Stream:       Stream{ResumeTimeout: Duration{5 * time.Minute}},
 		Cluster:      Cluster{EmbeddedListen: "127.0.0.1:4222"},
 		Registration: "closed",
+		Admins:       []string{},
 		Upload: Upload{
 			Enabled:        true,
 			MaxFileSize:    100 << 20,
@@ -651,6 +655,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: domain %q is not a valid XMPP domain (use a host name such as chat.example.com)", c.Domain)
 	}
 	c.Domain = d.Domain()
+	if err := c.validateAdmins(); err != nil {
+		return err
+	}
 	if c.DataDir == "" {
 		return errors.New("config: data_dir is empty (set data_dir = \"/var/lib/bluetick\")")
 	}
@@ -812,6 +819,24 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Push.validate()
+}
+
+// validateAdmins checks and normalizes admins: each a bare JID of the
+// server's domain (alice@example.com), written as it will be compared.
+func (c *Config) validateAdmins() error {
+	for i, a := range c.Admins {
+		j, err := jid.Parse(a)
+		switch {
+		case err != nil || j.Local() == "":
+			return fmt.Errorf("config: admins: %q is not an account address (use e.g. \"alice@%s\")", a, c.Domain)
+		case !j.IsBare():
+			return fmt.Errorf("config: admins: %q names a resource; give the bare address %s", a, j.BareString())
+		case j.Domain() != c.Domain:
+			return fmt.Errorf("config: admins: %q is not on this server's domain %s (use %s@%s)", a, c.Domain, j.Local(), c.Domain)
+		}
+		c.Admins[i] = j.String()
+	}
+	return nil
 }
 
 func (c *Config) validateComponents() error {

@@ -132,6 +132,21 @@ func TestValidateCanonicalizesDomain(t *testing.T) {
 	}
 }
 
+func TestValidateAdmins(t *testing.T) {
+	c := Default()
+	c.Admins = []string{"Alice@localhost"}
+	if err := c.Validate(); err != nil || c.Admins[0] != "alice@localhost" {
+		t.Fatalf("admins %q, %v", c.Admins, err)
+	}
+	for _, bad := range []string{"alice", "localhost", "alice@example.com", "alice@localhost/phone", "@@"} {
+		c := Default()
+		c.Admins = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "admins") {
+			t.Errorf("admins = [%q]: %v", bad, err)
+		}
+	}
+}
+
 func TestUploadBaseURLDerived(t *testing.T) {
 	c := Default()
 	if got := c.UploadBaseURL(); got != "http://localhost:5280" {

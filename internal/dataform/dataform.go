@@ -25,13 +25,24 @@ type Field struct {
 	Type   string // text-single, hidden, list-single, ... ("" when absent)
 	Label  string
 	Values []string
+	// Required and Options are written by Element (<required/>, the
+	// <option/>s of a list field); Parse does not read them.
+	Required bool
+	Options  []Option
+}
+
+// Option is one choice of a list field.
+type Option struct {
+	Label, Value string
 }
 
 // Form is a parsed or built data form.
 type Form struct {
-	Type   string // form, submit, cancel or result ("" if the sender left it out)
-	Title  string
-	Fields []Field
+	Type  string // form, submit, cancel or result ("" if the sender left it out)
+	Title string
+	// Instructions are written by Element; Parse does not read them.
+	Instructions string
+	Fields       []Field
 }
 
 // Errors of Parse.
@@ -158,10 +169,19 @@ func (f *Form) Element() *xmlstream.Element {
 	if f.Title != "" {
 		x.Append(xmlstream.New(NS, "title").AppendText(f.Title))
 	}
+	if f.Instructions != "" {
+		x.Append(xmlstream.New(NS, "instructions").AppendText(f.Instructions))
+	}
 	for _, fl := range f.Fields {
 		e := xmlstream.New(NS, "field", "var", fl.Var, "type", fl.Type, "label", fl.Label)
+		if fl.Required {
+			e.Append(xmlstream.New(NS, "required"))
+		}
 		for _, v := range fl.Values {
 			e.Append(xmlstream.New(NS, "value").AppendText(v))
+		}
+		for _, o := range fl.Options {
+			e.Append(xmlstream.New(NS, "option", "label", o.Label).Append(xmlstream.New(NS, "value").AppendText(o.Value)))
 		}
 		x.Append(e)
 	}

@@ -407,6 +407,20 @@ func (r *Router) Online(bare jid.JID) bool {
 	return false
 }
 
+// LocalUsers returns the bare JIDs of the users with a session bound on
+// this node.
+func (r *Router) LocalUsers() []jid.JID {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]jid.JID, 0, len(r.users))
+	for bare, u := range r.users {
+		if len(u.sessions) > 0 {
+			out = append(out, bare)
+		}
+	}
+	return out
+}
+
 // Count returns the number of bound sessions on this node.
 func (r *Router) Count() int {
 	r.mu.RLock()

@@ -59,7 +59,7 @@ func (s *Server) registerFeatures() {
 func (s *Server) discoInfo(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if node := iq.Payload.Attr("node"); node != "" {
 		if iq.To == s.Domain {
-			if q := s.mux.commandInfo(node); q != nil {
+			if q := s.mux.commandInfo(node, iq.From); q != nil {
 				return q, nil
 			}
 			return nil, stanza.ErrItemNotFound
@@ -125,7 +125,7 @@ func (s *Server) appendServerInfo(q *xmlstream.Element, identities bool) {
 // find the group chat service; accounts have no items.
 func (s *Server) discoItems(ctx context.Context, iq *IQ) (*xmlstream.Element, error) {
 	if node := iq.Payload.Attr("node"); node == NSCommands && iq.To == s.Domain && len(s.mux.commands) > 0 {
-		return s.mux.commandItems(s.Domain), nil
+		return s.mux.commandItems(s.Domain, iq.From), nil
 	} else if node != "" {
 		return nil, stanza.ErrItemNotFound
 	}

@@ -75,6 +75,7 @@ func (s *Server) handlePresence(ctx context.Context, sess *session.Session, to j
 	if initial {
 		s.probeContacts(ctx, sess)
 		s.resendPendingSubscriptions(ctx, sess)
+		s.sendMOTD(sess)
 	}
 	if prio >= 0 {
 		if err := s.Router.Drain(ctx, sess); err != nil {

@@ -54,6 +54,7 @@ type Server struct {
 	priv    privacyState // mam branch: blocking, last seen, archive (mam.go)
 	pep     *pep.Service // personal eventing, private XML, vcard-temp (pep.go)
 	pending pendingIQs   // the server's own IQ requests awaiting answers (iqwait.go)
+	motd    motd         // XEP-0133 message of the day (admin.go)
 }
 
 // New wires the IM core over a store.
@@ -73,6 +74,7 @@ func New(cfg config.Config, st store.Store, log *slog.Logger) *Server {
 	s.registerFeatures()
 	s.registerMAMAndPrivacy() // mam branch
 	s.registerPEP()
+	s.registerAdmin()
 	return s
 }
 

@@ -122,6 +122,8 @@ type Session struct {
 	hook Hooks
 	// agentID is the client's XEP-0388 <user-agent id/> ("" if unknown).
 	agentID string
+	// greeted: FirstLogin was called (the message of the day was sent).
+	greeted bool
 
 	mu sync.Mutex
 	// queue holds unacknowledged stanzas in order: queue[:written] were

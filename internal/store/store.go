@@ -265,6 +265,7 @@ type Store interface {
 	Logins
 	FastTokens // XEP-0484 login tokens (fast.go)
 	UserAgents // XEP-0388 user agents
+	Disabling  // disabled accounts (disabled.go)
 	Close() error
 }
 

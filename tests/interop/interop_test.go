@@ -43,6 +43,7 @@ func TestInterop(t *testing.T) {
 	t.Run("27_component", testComponent)
 	t.Run("28_channel_binding", testChannelBinding) // cb-plus branch (channelbinding_test.go)
 	t.Run("29_xmppjs_sasl2", testSASL2)             // sasl2 branch (sasl2_test.go)
+	t.Run("30_admin_xep0133", testAdmin)            // admin branch (admin_test.go)
 }
 
 // fullJIDOf asserts that j is a full JID of user and returns it.

@@ -330,6 +330,11 @@ CREATE TABLE user_agents (
 	PRIMARY KEY (username, id)
 );
 `,
+
+	// 10: disabled accounts (store.Disabling), as the SQLite store's step 9.
+	`
+ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT false;
+`,
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises

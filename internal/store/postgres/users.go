@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -140,4 +141,29 @@ func (s *Store) LastActivity(ctx context.Context, user string) (time.Time, strin
 		return time.Time{}, "", wrap(err, "last activity")
 	}
 	return utc(at), status, nil
+}
+
+// SetUserDisabled implements store.Disabling.
+func (s *Store) SetUserDisabled(ctx context.Context, user string, disabled bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET disabled = $2 WHERE name = $1`, user, disabled)
+	if err != nil {
+		return wrap(err, "set user disabled")
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: set user disabled %q: %w", user, store.ErrNotFound)
+	}
+	return nil
+}
+
+// UserDisabled implements store.Disabling.
+func (s *Store) UserDisabled(ctx context.Context, user string) (bool, error) {
+	var v bool
+	err := s.pool.QueryRow(ctx, `SELECT disabled FROM users WHERE name = $1`, user).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap(err, "user disabled")
+	}
+	return v, nil
 }

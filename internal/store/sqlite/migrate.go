@@ -316,6 +316,12 @@ CREATE TABLE user_agents (
 	PRIMARY KEY (user, id)
 ) WITHOUT ROWID;
 `,
+
+	// 9: disabled accounts (store.Disabling, XEP-0133 disable-user):
+	// they keep their data and cannot log in.
+	`
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the database up to len(steps) and returns the version it

@@ -157,3 +157,34 @@ func (s *Store) LastActivity(ctx context.Context, user string) (time.Time, strin
 	}
 	return fromDB(at), status, nil
 }
+
+// SetUserDisabled implements store.Disabling.
+func (s *Store) SetUserDisabled(ctx context.Context, user string, disabled bool) error {
+	v := 0
+	if disabled {
+		v = 1
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, v, user)
+	if err != nil {
+		return fmt.Errorf("sqlite: set user disabled: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: set user disabled: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: set user disabled %q: %w", user, store.ErrNotFound)
+	}
+	return nil
+}
+
+// UserDisabled implements store.Disabling.
+func (s *Store) UserDisabled(ctx context.Context, user string) (bool, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT disabled FROM users WHERE name = ?`, user).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: user disabled: %w", err)
+	}
+	return v != 0, nil
+}

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, s.loginTests()...)
 	tests = append(tests, s.fastTests()...)
 	tests = append(tests, s.userAgentTests()...)
+	tests = append(tests, s.disabledTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
 	}

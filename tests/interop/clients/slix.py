@@ -1353,6 +1353,133 @@ async def sc_push_sleep():
     await disconnect(alice)
 
 
+NS_ADMIN = "http://jabber.org/protocol/admin"
+
+
+def form_all(form):
+    """var -> all values of a data form, read from its XML."""
+    return {f.get("var"): [v.text or "" for v in f.findall("{%s}value" % NS_DATA)]
+            for f in form.xml.findall("{%s}field" % NS_DATA)}
+
+
+async def admin_cmd(c, name, fields=None, two_stage=True):
+    """Run the XEP-0133 command `name` on the server as Gajim does: execute
+    (the form comes back), then complete with the submitted fields. With
+    two_stage False, or no fields, a single execute. Returns (status, note,
+    {var: [values]} of the result form) or raises IqError."""
+    node = NS_ADMIN + "#" + name
+    xep50 = c["xep_0050"]
+    sid = None
+    if fields is not None and two_stage:
+        r1 = await xep50.send_command(CFG["domain"], node, timeout=5)
+        if r1["command"]["status"] != "executing":
+            raise RuntimeError("%s: first stage %s" % (name, r1["command"]["status"]))
+        sid = r1["command"]["sessionid"]
+    payload = None
+    if fields is not None:
+        payload = c["xep_0004"].make_form(ftype="submit")
+        payload.add_field(var="FORM_TYPE", ftype="hidden", value=NS_ADMIN)
+        for var, val in fields.items():
+            payload.add_field(var=var, value=val)
+    kw = {"action": "complete", "sessionid": sid} if sid else {}
+    r = await xep50.send_command(CFG["domain"], node, payload=payload, timeout=5, **kw)
+    cmd = r["command"]
+    note = cmd.xml.find("{http://jabber.org/protocol/commands}note")
+    x = cmd.xml.find("{%s}x" % NS_DATA)
+    return cmd["status"], (note.text if note is not None else None), (form_all(cmd["form"]) if x is not None else {})
+
+
+async def admin_try(c, name, fields=None, two_stage=True):
+    try:
+        status, note, vals = await admin_cmd(c, name, fields, two_stage)
+        return {"status": status, "note": note, "values": vals, "error": None}
+    except IqError as e:
+        return {"error": e.iq["error"]["condition"], "text": e.iq["error"]["text"]}
+
+
+async def sc_admin():
+    """XEP-0133 from slixmpp's xep_0050/xep_0133 plugins: alice (an admin
+    in the config) lists the admin commands and runs them; bob (not one)
+    sees none and is refused; carol, online, gets the announcement; a user
+    alice adds logs in with its password and gets the message of the day;
+    end-user-session disconnects bob; errors for bad input."""
+    plugins = ["xep_0004", "xep_0050", "xep_0133"]
+    alice = make_client("alice", plugins=plugins)
+    bob = make_client("bob", plugins=plugins)
+    carol = make_client("carol")
+    carol_got = bodies_waiter(carol)
+    for c in (alice, bob, carol):
+        emit("login", **(await login(c)))
+    bob_ended = Waiter()
+    bob.add_event_handler("stream_error", lambda e: bob_ended.add(e["condition"]))
+    bob.add_event_handler("disconnected", lambda e: bob_ended.add("disconnected"))
+
+    items = await alice["xep_0133"].get_commands(timeout=5)
+    emit("admin_commands", nodes=[i[1] for i in items["disco_items"]["items"]])
+    items = await bob["xep_0133"].get_commands(timeout=5)
+    emit("bob_commands", nodes=[i[1] for i in items["disco_items"]["items"]])
+    emit("bob_online_num", **(await admin_try(bob, "get-online-users-num")))
+    emit("bob_add_user", **(await admin_try(bob, "add-user", {"accountjid": jid_of("mallory"), "password": "x", "password-verify": "x"}, two_stage=False)))
+
+    emit("online_num", **(await admin_try(alice, "get-online-users-num")))
+    emit("online_list", **(await admin_try(alice, "get-online-users-list", {"max_items": "100"})))
+    emit("registered_num", **(await admin_try(alice, "get-registered-users-num")))
+    emit("user_stats", **(await admin_try(alice, "user-stats", {"accountjid": jid_of("bob")})))
+    emit("add_foreign", **(await admin_try(alice, "add-user", {"accountjid": "dave@example.net", "password": "p", "password-verify": "p"})))
+    emit("add_missing", **(await admin_try(alice, "add-user", {"accountjid": jid_of("dave")})))
+    emit("delete_unknown", **(await admin_try(alice, "delete-user", {"accountjids": jid_of("nobody")})))
+
+    emit("announce", **(await admin_try(alice, "announce", {"subject": "Notice", "announcement": arg("announcement")})))
+    msgs = await carol_got.wait(lambda xs: any(m["body"] == arg("announcement") for m in xs), 5, "the announcement")
+    m = [m for m in msgs if m["body"] == arg("announcement")][0]
+    emit("carol_announcement", sender=str(m["from"]), subject=m["subject"])
+
+    emit("set_motd", **(await admin_try(alice, "set-motd", {"subject": "Welcome", "announcement": arg("motd")})))
+    emit("add_user", **(await admin_try(alice, "add-user", {"accountjid": jid_of("dave"), "password": "dave-pw-1", "password-verify": "dave-pw-1"})))
+    CFG["users"]["dave"] = "dave-pw-1"
+    dave = make_client("dave")
+    dave_got = bodies_waiter(dave)
+    emit("dave_login", **(await login(dave)))
+    await dave_got.wait(lambda xs: any(m["body"] == arg("motd") for m in xs), 5, "the message of the day")
+    emit("dave_motd", got=True)
+    await disconnect(dave)
+
+    emit("passwd", **(await admin_try(alice, "change-user-password", {"accountjid": jid_of("dave"), "password": "dave-pw-2"})))
+    old = make_client("dave", name="dave-old")
+    try:
+        await login(old, presence=False, timeout=5)
+        emit("dave_old_password", refused=False)
+    except RuntimeError as e:
+        emit("dave_old_password", refused=True, error=str(e))
+    await disconnect(old)
+    CFG["users"]["dave"] = "dave-pw-2"
+    new = make_client("dave", name="dave-new")
+    emit("dave_new_password", **(await login(new)))
+    await disconnect(new)
+
+    emit("disable", **(await admin_try(alice, "disable-user", {"accountjids": jid_of("dave")})))
+    off = make_client("dave", name="dave-disabled")
+    try:
+        await login(off, presence=False, timeout=5)
+        emit("dave_disabled_login", refused=False)
+    except RuntimeError as e:
+        emit("dave_disabled_login", refused=True, error=str(e))
+    await disconnect(off)
+    emit("reenable", **(await admin_try(alice, "reenable-user", {"accountjids": jid_of("dave")})))
+    on = make_client("dave", name="dave-reenabled")
+    emit("dave_reenabled_login", **(await login(on)))
+    await disconnect(on)
+
+    emit("delete_motd", **(await admin_try(alice, "delete-motd")))
+    emit("delete_user", **(await admin_try(alice, "delete-user", {"accountjids": jid_of("dave")})))
+    emit("registered_after", **(await admin_try(alice, "get-registered-users-num")))
+
+    emit("end_session", **(await admin_try(alice, "end-user-session", {"accountjids": jid_of("bob")})))
+    ended = await bob_ended.wait(lambda xs: xs, 5, "bob's session to end")
+    emit("bob_ended", how=ended)
+    await disconnect(alice, carol)
+
+
 SCENARIOS = {name[3:]: fn for name, fn in globals().items() if name.startswith("sc_")}
 
 
