@@ -30,6 +30,7 @@ import (
 	"bluetick/internal/store"
 	"bluetick/internal/store/postgres"
 	"bluetick/internal/store/sqlite"
+	"bluetick/internal/store/timed"
 	"bluetick/internal/turn"
 	"bluetick/internal/webapp"
 )
@@ -119,10 +120,15 @@ func serve(args []string) error {
 		}
 		defer unlock()
 	}
-	st, err := openStore(cfg)
+	raw, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
+	backend := "sqlite"
+	if cfg.Store != "" {
+		backend = "postgres"
+	}
+	st := timed.New(raw, backend) // every store call timed for /metrics
 	defer st.Close()
 	tlsConf, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
 	if err != nil {
@@ -216,6 +222,7 @@ func serve(args []string) error {
 	mets.add(svc.Collectors()...)
 	mets.add(stanzametrics.StanzaCollectors()...)
 	mets.add(im.Offline.Collectors()...)
+	mets.add(st.Collector())
 	if clusterNode != nil {
 		mets.add(clusterNode.Collectors()...)
 	}
