@@ -18,16 +18,8 @@ func (s *Service) Collectors() []prometheus.Collector {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bluetick_muc_occupants",
 			Help: "Occupants of the rooms loaded on this node (one per joined resource)."},
 			func() float64 {
-				// The room list is copied first: a room's lock is never
-				// taken under the service's.
-				s.mu.Lock()
-				rooms := make([]*Room, 0, len(s.rooms))
-				for _, r := range s.rooms {
-					rooms = append(rooms, r)
-				}
-				s.mu.Unlock()
 				n := 0
-				for _, r := range rooms {
+				for _, r := range s.loaded() {
 					r.mu.Lock()
 					n += len(r.occupants)
 					r.mu.Unlock()

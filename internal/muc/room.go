@@ -171,13 +171,21 @@ func (s *Service) EvictIdle(ctx context.Context, interval, idle time.Duration) {
 	}
 }
 
-func (s *Service) evictIdle(idle time.Duration) int {
+// loaded lists the rooms in memory. The list is copied under the
+// service's lock and returned without it: a room's lock is never taken
+// under the service's.
+func (s *Service) loaded() []*Room {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
 		rooms = append(rooms, r)
 	}
-	s.mu.Unlock()
+	return rooms
+}
+
+func (s *Service) evictIdle(idle time.Duration) int {
+	rooms := s.loaded()
 	n := 0
 	now := s.now()
 	for _, r := range rooms {

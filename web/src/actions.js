@@ -94,11 +94,7 @@ async function update(key, fn) {
   if (!m) return null;
   fn(m);
   await store.putMessage(m);
-  const i = state.messages.findIndex((x) => x.key === key);
-  if (i >= 0) {
-    state.messages = state.messages.slice();
-    state.messages[i] = m;
-  }
+  core.showUpdated(m);
   const chat = state.chats.get(m.chat);
   if (chat && chat.lastKey === key) {
     const c2 = { ...chat, lastText: m.retracted ? "This message was deleted" : m.body };

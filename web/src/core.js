@@ -545,17 +545,23 @@ async function onAck(st) {
   await setTick(key, "sent");
 }
 
+// showUpdated puts the new copy of a stored message in the open chat's
+// window, if it is there.
+export function showUpdated(m) {
+  const i = state.messages.findIndex((x) => x.key === m.key);
+  if (i >= 0) {
+    state.messages = state.messages.slice();
+    state.messages[i] = m;
+  }
+}
+
 async function setTick(key, tick) {
   const m = await store.getMessage(key);
   if (!m || m.tick === "failed" || rank(m.tick) >= rank(tick)) return;
   m.tick = tick;
   await store.putMessage(m);
   if (tick !== "sent") await store.dequeue(key); // a receipt also proves the server has it
-  const i = state.messages.findIndex((x) => x.key === key);
-  if (i >= 0) {
-    state.messages = state.messages.slice();
-    state.messages[i] = m;
-  }
+  showUpdated(m);
   const chat = state.chats.get(m.chat);
   if (chat && chat.lastKey === key) {
     chat.lastTick = tick;

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "555fd51bd3";
-const SHELL = ["/","/app-4110f11bb5.css","/app-a604b14701.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "fc68d7ad36";
+const SHELL = ["/","/app-34b8154ca3.js","/app-4110f11bb5.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
