@@ -124,10 +124,11 @@ func serve(args []string) error {
 		return err
 	}
 	defer st.Close()
-	tlsConf, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
+	certFiles, err := certs.OpenFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
 	if err != nil {
 		return err
 	}
+	tlsConf := certFiles.TLSConfig()
 	server.Version = version()
 	im := server.New(cfg, st, log)
 	if cfg.Store == "" && cfg.DurableDelivery() {
@@ -158,6 +159,7 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHUP(ctx, certFiles, log)
 	up, err := newUpload(ctx, cfg, im, log)
 	if err != nil {
 		return err
@@ -364,6 +366,29 @@ func serve(args []string) error {
 		"journal_spilled", js.Spilled.Load(), "journal_skipped_acked_first", js.Skipped.Load(),
 		"journal_deletes", js.Deleted.Load(), "journal_failed_batches", js.Failed.Load(), "journal_busy", time.Duration(js.Busy.Load()).Round(time.Millisecond))
 	return nil
+}
+
+// reloadOnHUP reads the certificate files again on every SIGHUP: new
+// connections get the new certificate, established ones keep theirs. A
+// file that does not load is logged and the old certificate stays.
+func reloadOnHUP(ctx context.Context, f *certs.Files, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if err := f.Reload(); err != nil {
+			log.Error("SIGHUP: certificate not reloaded, still serving the old one", "err", err,
+				"subject", f.Leaf().Subject.String(), "not_after", f.Leaf().NotAfter)
+			continue
+		}
+		log.Info("SIGHUP: certificate reloaded", "subject", f.Leaf().Subject.String(),
+			"serial", f.Leaf().SerialNumber.Text(16), "not_after", f.Leaf().NotAfter)
+	}
 }
 
 // startTURN starts the built-in STUN/TURN server (unless turn.external) and
