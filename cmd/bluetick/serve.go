@@ -129,6 +129,22 @@ func serve(args []string) error {
 		return err
 	}
 	tlsConf := certFiles.TLSConfig()
+	var acme *certs.ACME
+	if cfg.TLS.ACME {
+		// The self-signed certificate stands in until the first one is
+		// obtained (Start, once the HTTP listener answers challenges).
+		acme, err = certs.NewACME(certs.ACMEOptions{
+			Names: cfg.ACMENames(), Email: cfg.TLS.ACMEEmail, CA: cfg.TLS.ACMECA, CARoot: cfg.TLS.ACMECARoot,
+			Storage: cfg.ACMEStorageDir(), HTTPListen: cfg.Listen.HTTP, RenewCheck: cfg.TLS.ACMERenewCheck.Duration,
+			Fallback: certFiles, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer acme.Stop()
+		tlsConf = acme.TLSConfig()
+		certFiles = nil
+	}
 	server.Version = version()
 	im := server.New(cfg, st, log)
 	if cfg.Store == "" && cfg.DurableDelivery() {
@@ -256,6 +272,15 @@ func serve(args []string) error {
 		}
 		go func() { errc <- components.Serve(ln) }()
 	}
+	if acme != nil {
+		// HTTP-01: the CA fetches /.well-known/acme-challenge/<token>
+		// from port 80 of each name.
+		mux.HandleFunc("/.well-known/acme-challenge/", func(w http.ResponseWriter, r *http.Request) {
+			if !acme.HandleHTTPChallenge(w, r) {
+				http.NotFound(w, r)
+			}
+		})
+	}
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
 	mux.Handle("/http-bind", svc.BOSHHandler())
 	hm := hostmeta.Handler(cfg.Listen.PublicURL, "/xmpp-websocket", "/http-bind")
@@ -334,6 +359,11 @@ func serve(args []string) error {
 			go func() { errc <- ms.Serve(ln) }()
 		}
 	}
+	if acme != nil {
+		if err := acme.Start(ctx); err != nil {
+			return fmt.Errorf("tls.acme: %v", err)
+		}
+	}
 	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
 		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
 
@@ -370,7 +400,8 @@ func serve(args []string) error {
 
 // reloadOnHUP reads the certificate files again on every SIGHUP: new
 // connections get the new certificate, established ones keep theirs. A
-// file that does not load is logged and the old certificate stays.
+// file that does not load is logged and the old certificate stays. With
+// ACME (f nil) there is nothing to read, and the signal only logs.
 func reloadOnHUP(ctx context.Context, f *certs.Files, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -380,6 +411,10 @@ func reloadOnHUP(ctx context.Context, f *certs.Files, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+		}
+		if f == nil {
+			log.Info("SIGHUP: certificates come from ACME (tls.acme) and renew themselves; nothing to reload")
+			continue
 		}
 		if err := f.Reload(); err != nil {
 			log.Error("SIGHUP: certificate not reloaded, still serving the old one", "err", err,
