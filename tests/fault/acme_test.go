@@ -315,3 +315,74 @@ acme_renew_check = "1s"
 		t.Errorf("no \"certificate obtained\" with renewal=true in the server log")
 	}
 }
+
+// TestACMESharedStorage: two servers for one domain share
+// tls.acme_storage, as cluster nodes on a shared file system would, and
+// the CA's HTTP-01 requests reach only the first, a (the balancer's
+// pick). The domain's certificate is ordered once and both serve it; b
+// alone has groups on, so it orders groups.<domain> itself, and a answers
+// that challenge from the token b left in the shared storage.
+func TestACMESharedStorage(t *testing.T) {
+	dnsAddr := startDNS(t)
+	shared := t.TempDir()
+	a, b := newServer(t, "", 0), newServer(t, "", 0)
+	_, httpPort, _ := net.SplitHostPort(a.http)
+	ca := startPebble(t, httpPort, dnsAddr, 3600)
+	for _, s := range []*server{a, b} {
+		s.c2sTLS = fmt.Sprintf("127.0.0.1:%d", natstest.FreePort(t))
+		s.config = filepath.Join(s.dir, "bluetick.toml")
+		conf := fmt.Sprintf(`domain = %q
+[muc]
+enabled = %v
+[tls]
+acme = true
+acme_ca = %q
+acme_ca_root = %q
+acme_storage = %q
+`, acmeDomain, s == b, ca.dir, ca.rootCA, shared)
+		if err := os.WriteFile(s.config, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.start()
+	b.start()
+	roots := ca.issuingRoots(t)
+	served := func(s *server, name string) *x509.Certificate {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			leaf, err := acmeServed(s.c2sTLS, name, roots)
+			if err == nil {
+				return leaf
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server on %s: no certificate for %s from Pebble within 20 s: %v", s.c2sTLS, name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	ca1, cb1 := served(a, acmeDomain), served(b, acmeDomain)
+	if ca1.SerialNumber.Cmp(cb1.SerialNumber) != 0 {
+		t.Fatalf("the two servers serve different certificates for %s (%x, %x), want the one ordered once", acmeDomain, ca1.SerialNumber, cb1.SerialNumber)
+	}
+	if g := served(b, "groups."+acmeDomain); g.VerifyHostname("groups."+acmeDomain) != nil {
+		t.Fatalf("groups: %v", g.DNSNames)
+	}
+	logA, _ := os.ReadFile(a.logPath)
+	logB, _ := os.ReadFile(b.logPath)
+	orders := strings.Count(string(logA)+string(logB), "msg=\"certificate obtained\" component=acme identifier="+acmeDomain+" ")
+	if orders != 1 {
+		t.Fatalf("%s ordered %d times by two servers sharing acme_storage, want 1", acmeDomain, orders)
+	}
+	if !strings.Contains(string(logB), "msg=\"certificate obtained\" component=acme identifier=groups."+acmeDomain) {
+		t.Fatalf("b did not order groups.%s", acmeDomain)
+	}
+	answered := false
+	for _, l := range strings.Split(string(logA), "\n") {
+		answered = answered || strings.Contains(l, "served key authentication") &&
+			strings.Contains(l, "distributed=true") && strings.Contains(l, "identifier=groups."+acmeDomain)
+	}
+	if !answered {
+		t.Fatalf("a did not answer b's challenge for groups.%s from the shared storage", acmeDomain)
+	}
+}
