@@ -92,10 +92,11 @@ func recordServed(c *tls.Config) *tls.Config {
 // tls-server-end-point, or nil when it is not known (then
 // tls-server-end-point is not offered). With one fixed certificate it is
 // that one; with GetCertificate, on TCP the one recorded at the handshake
-// (recordServed), and on WebSocket over HTTPS the one served now for the
-// name the client asked for (a reload between the handshake and SASL
-// makes a -PLUS login with tls-server-end-point fail once; tls-exporter,
-// the TLS 1.3 default, is unaffected).
+// (recordServed), and on a resumed TLS session or WebSocket over HTTPS
+// the one served now for the name the client asked for (on WebSocket a
+// reload between the handshake and SASL makes a -PLUS login with
+// tls-server-end-point fail once; tls-exporter, the TLS 1.3 default, is
+// unaffected).
 func (st *stream) serverCert() *x509.Certificate {
 	s := st.svc
 	if s.tls == nil || s.tls.GetConfigForClient != nil {
@@ -106,9 +107,16 @@ func (st *stream) serverCert() *x509.Certificate {
 	case s.tls.GetCertificate != nil:
 		if t, ok := st.t.(*tcpTransport); ok {
 			c = t.cw.served.Load()
-		} else if ts, ok := st.t.(tlsStater); ok {
-			if cs := ts.tlsState(); cs != nil {
-				c, _ = s.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: cs.ServerName})
+		}
+		if c == nil {
+			// WebSocket, or a resumed TLS session (no certificate is
+			// sent, so none was recorded): the one served now, which
+			// is the one of the session's first handshake since certs
+			// does not resume tickets from before a change.
+			if ts, ok := st.t.(tlsStater); ok {
+				if cs := ts.tlsState(); cs != nil {
+					c, _ = s.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: cs.ServerName})
+				}
 			}
 		}
 	case len(s.tls.Certificates) == 1:

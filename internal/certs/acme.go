@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -56,6 +57,7 @@ type ACME struct {
 	names    []string
 	fallback *Files
 	log      *slog.Logger
+	changed  atomic.Int64 // Unix nanoseconds of the last certificate obtained
 }
 
 // NewACME prepares certificate management; Start begins it.
@@ -83,6 +85,11 @@ func NewACME(o ACMEOptions) (*ACME, error) {
 		FallbackServerName: o.Names[0],
 		Logger:             zl,
 		OnEvent:            a.event,
+		// Only these: with OnEvent alone certmagic would build an event
+		// for every handshake.
+		ShouldEmitFunc: func(event string) bool {
+			return event == "cert_obtained" || event == "cert_failed" || event == "cached_managed_cert"
+		},
 	})
 	tmpl := certmagic.ACMEIssuer{
 		CA:     o.CA,
@@ -166,11 +173,16 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 }
 
 // TLSConfig is the server configuration for c2s with these certificates.
-func (a *ACME) TLSConfig() *tls.Config { return ServerConfig(a.GetCertificate) }
+func (a *ACME) TLSConfig() *tls.Config { return serverConfig(a.GetCertificate, &a.changed) }
 
 func (a *ACME) event(_ context.Context, event string, data map[string]any) error {
 	switch event {
+	case "cached_managed_cert":
+		// New in the cache (obtained, renewed, or loaded from a storage
+		// another node wrote): tickets from before it are not resumed.
+		a.changed.Store(time.Now().UnixNano())
 	case "cert_obtained":
+		a.changed.Store(time.Now().UnixNano())
 		a.log.Info("certificate obtained", "identifier", data["identifier"], "renewal", data["renewal"],
 			"path", data["certificate_path"])
 	case "cert_failed":

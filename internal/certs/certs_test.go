@@ -65,3 +65,45 @@ func TestACMEFallback(t *testing.T) {
 		t.Fatal("a missing acme_ca_root was accepted")
 	}
 }
+
+// TestNoResumptionAcrossReload: a session ticket from before a reload is
+// not resumed (a full handshake sends the new certificate), so a resumed
+// session always carries the certificate served now.
+func TestNoResumptionAcrossReload(t *testing.T) {
+	dir := t.TempDir()
+	f, err := OpenFiles("", "", dir, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := f.TLSConfig()
+	cli := &tls.Config{InsecureSkipVerify: true, ServerName: "a.example", MaxVersion: tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	handshake := func() bool {
+		t.Helper()
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		errc := make(chan error, 1)
+		go func() { errc <- tls.Server(c1, srv).Handshake() }()
+		tc := tls.Client(c2, cli)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		return tc.ConnectionState().DidResume
+	}
+	if handshake() {
+		t.Fatal("first handshake resumed")
+	}
+	if !handshake() {
+		t.Fatal("second handshake not resumed")
+	}
+	if err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if handshake() {
+		t.Fatal("a ticket from before the reload was resumed")
+	}
+}

@@ -1,13 +1,16 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 )
 
 // Files is the certificate of a pair of PEM files, served through
@@ -17,6 +20,7 @@ import (
 type Files struct {
 	certFile, keyFile string
 	cur               atomic.Pointer[tls.Certificate]
+	changed           atomic.Int64 // Unix nanoseconds of the last Reload that changed cur
 }
 
 // OpenFiles loads certFile/keyFile, or, when both are empty, the
@@ -54,7 +58,9 @@ func (f *Files) Reload() error {
 			return fmt.Errorf("tls: %s: %v", f.certFile, err)
 		}
 	}
-	f.cur.Store(&cert)
+	if f.cur.Swap(&cert) != nil {
+		f.changed.Store(time.Now().UnixNano())
+	}
 	return nil
 }
 
@@ -70,15 +76,40 @@ func (f *Files) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // TLSConfig is the server configuration for c2s (STARTTLS and direct TLS)
 // serving the current certificate.
 func (f *Files) TLSConfig() *tls.Config {
-	return ServerConfig(f.GetCertificate)
+	return serverConfig(f.GetCertificate, &f.changed)
 }
 
-// ServerConfig is Bluetick's TLS server configuration around a
-// certificate callback.
-func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
-	return &tls.Config{
+// serverConfig is Bluetick's TLS server configuration around a
+// certificate callback. changed holds when the certificates last changed
+// (Unix nanoseconds): a session ticket issued before that (or within a
+// second after) is not resumed, so a resumed connection always carries
+// the certificate served now, which channel binding (tls-server-end-point)
+// relies on; the client falls back to a full handshake.
+func serverConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), changed *atomic.Int64) *tls.Config {
+	c := &tls.Config{
 		GetCertificate: get,
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"xmpp-client"}, // XEP-0368 ALPN
 	}
+	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ss.Extra = append(ss.Extra, binary.BigEndian.AppendUint64([]byte(ticketIssued), uint64(time.Now().UnixNano())))
+		return c.EncryptTicket(cs, ss)
+	}
+	c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := c.DecryptTicket(identity, cs)
+		if err != nil || ss == nil {
+			return nil, err
+		}
+		for _, e := range ss.Extra {
+			if v, ok := bytes.CutPrefix(e, []byte(ticketIssued)); ok && len(v) == 8 &&
+				int64(binary.BigEndian.Uint64(v)) > changed.Load()+int64(time.Second) {
+				return ss, nil
+			}
+		}
+		return nil, nil // a full handshake
+	}
+	return c
 }
+
+// ticketIssued prefixes the issue time in a session ticket's Extra.
+const ticketIssued = "bluetick-issued:"
