@@ -130,9 +130,26 @@ func serve(args []string) error {
 	}
 	st := timed.New(raw, backend) // every store call timed for /metrics
 	defer st.Close()
-	tlsConf, err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
+	certFiles, err := certs.OpenFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Domain)
 	if err != nil {
 		return err
+	}
+	tlsConf := certFiles.TLSConfig()
+	var acme *certs.ACME
+	if cfg.TLS.ACME {
+		// The self-signed certificate stands in until the first one is
+		// obtained (Start, once the HTTP listener answers challenges).
+		acme, err = certs.NewACME(certs.ACMEOptions{
+			Names: cfg.ACMENames(), Email: cfg.TLS.ACMEEmail, CA: cfg.TLS.ACMECA, CARoot: cfg.TLS.ACMECARoot,
+			Storage: cfg.ACMEStorageDir(), HTTPListen: cfg.Listen.HTTP, RenewCheck: cfg.TLS.ACMERenewCheck.Duration,
+			Fallback: certFiles, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer acme.Stop()
+		tlsConf = acme.TLSConfig()
+		certFiles = nil
 	}
 	server.Version = version()
 	im := server.New(cfg, st, log)
@@ -164,6 +181,7 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHUP(ctx, certFiles, log)
 	up, err := newUpload(ctx, cfg, im, log)
 	if err != nil {
 		return err
@@ -261,6 +279,15 @@ func serve(args []string) error {
 		}
 		go func() { errc <- components.Serve(ln) }()
 	}
+	if acme != nil {
+		// HTTP-01: the CA fetches /.well-known/acme-challenge/<token>
+		// from port 80 of each name.
+		mux.HandleFunc("/.well-known/acme-challenge/", func(w http.ResponseWriter, r *http.Request) {
+			if !acme.HandleHTTPChallenge(w, r) {
+				http.NotFound(w, r)
+			}
+		})
+	}
 	mux.Handle("/xmpp-websocket", svc.WebSocketHandler())
 	mux.Handle("/http-bind", svc.BOSHHandler())
 	hm := hostmeta.Handler(cfg.Listen.PublicURL, "/xmpp-websocket", "/http-bind")
@@ -345,6 +372,11 @@ func serve(args []string) error {
 			go func() { errc <- ms.Serve(ln) }()
 		}
 	}
+	if acme != nil {
+		if err := acme.Start(ctx); err != nil {
+			return fmt.Errorf("tls.acme: %v", err)
+		}
+	}
 	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
 		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
 
@@ -377,6 +409,34 @@ func serve(args []string) error {
 		"journal_spilled", js.Spilled.Load(), "journal_skipped_acked_first", js.Skipped.Load(),
 		"journal_deletes", js.Deleted.Load(), "journal_failed_batches", js.Failed.Load(), "journal_busy", time.Duration(js.Busy.Load()).Round(time.Millisecond))
 	return nil
+}
+
+// reloadOnHUP reads the certificate files again on every SIGHUP: new
+// connections get the new certificate, established ones keep theirs. A
+// file that does not load is logged and the old certificate stays. With
+// ACME (f nil) there is nothing to read, and the signal only logs.
+func reloadOnHUP(ctx context.Context, f *certs.Files, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if f == nil {
+			log.Info("SIGHUP: certificates come from ACME (tls.acme) and renew themselves; nothing to reload")
+			continue
+		}
+		if err := f.Reload(); err != nil {
+			log.Error("SIGHUP: certificate not reloaded, still serving the old one", "err", err,
+				"subject", f.Leaf().Subject.String(), "not_after", f.Leaf().NotAfter)
+			continue
+		}
+		log.Info("SIGHUP: certificate reloaded", "subject", f.Leaf().Subject.String(),
+			"serial", f.Leaf().SerialNumber.Text(16), "not_after", f.Leaf().NotAfter)
+	}
 }
 
 // startTURN starts the built-in STUN/TURN server (unless turn.external) and

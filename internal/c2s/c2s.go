@@ -133,7 +133,7 @@ func New(cfg config.Config, im *server.Server, tlsConf *tls.Config, log *slog.Lo
 	s := &Service{
 		cfg:       cfg,
 		im:        im,
-		tls:       tlsConf,
+		tls:       recordServed(tlsConf),
 		log:       log,
 		lim:       xmlstream.Limits{MaxElementBytes: cfg.Limits.MaxStanzaBytes},
 		gate:      admission.New(cfg.Limits, log),

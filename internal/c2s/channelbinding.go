@@ -42,7 +42,7 @@ func (st *stream) channelBinding() auth.ChannelBinding {
 	if !ok {
 		return auth.ChannelBinding{}
 	}
-	return auth.TLSChannelBinding(ts.tlsState(), st.svc.serverCert())
+	return auth.TLSChannelBinding(ts.tlsState(), st.serverCert())
 }
 
 // saslMechanisms is the mechanism list this stream advertises and accepts:
@@ -67,16 +67,64 @@ func (st *stream) channelBindingFeature() *xmlstream.Element {
 	return f
 }
 
-// serverCert is the certificate this service presents, for
-// tls-server-end-point. The server side of crypto/tls does not record which
-// certificate it sent, so it is known only when there is exactly one (as
-// certs.Load configures; the HTTPS listener serves a clone of the same
-// configuration); otherwise tls-server-end-point is not offered.
-func (s *Service) serverCert() *x509.Certificate {
-	if s.tls == nil || s.tls.GetCertificate != nil || s.tls.GetConfigForClient != nil || len(s.tls.Certificates) != 1 {
+// recordServed wraps a configuration whose certificate comes from
+// GetCertificate (files reloaded on SIGHUP, ACME) so that each TCP
+// connection remembers the certificate its handshake sent: crypto/tls
+// does not record it on the server side, and tls-server-end-point must
+// hash exactly that one even if the certificate was replaced since.
+func recordServed(c *tls.Config) *tls.Config {
+	if c == nil || c.GetCertificate == nil {
+		return c
+	}
+	c = c.Clone()
+	get := c.GetCertificate
+	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := get(hello)
+		if cc, ok := hello.Conn.(*countingConn); ok && err == nil {
+			cc.served.Store(cert)
+		}
+		return cert, err
+	}
+	return c
+}
+
+// serverCert is the certificate this stream's TLS presented, for
+// tls-server-end-point, or nil when it is not known (then
+// tls-server-end-point is not offered). With one fixed certificate it is
+// that one; with GetCertificate, on TCP the one recorded at the handshake
+// (recordServed), and on a resumed TLS session or WebSocket over HTTPS
+// the one served now for the name the client asked for (on WebSocket a
+// reload between the handshake and SASL makes a -PLUS login with
+// tls-server-end-point fail once; tls-exporter, the TLS 1.3 default, is
+// unaffected).
+func (st *stream) serverCert() *x509.Certificate {
+	s := st.svc
+	if s.tls == nil || s.tls.GetConfigForClient != nil {
 		return nil
 	}
-	c := s.tls.Certificates[0]
+	var c *tls.Certificate
+	switch {
+	case s.tls.GetCertificate != nil:
+		if t, ok := st.t.(*tcpTransport); ok {
+			c = t.cw.served.Load()
+		}
+		if c == nil {
+			// WebSocket, or a resumed TLS session (no certificate is
+			// sent, so none was recorded): the one served now, which
+			// is the one of the session's first handshake since certs
+			// does not resume tickets from before a change.
+			if ts, ok := st.t.(tlsStater); ok {
+				if cs := ts.tlsState(); cs != nil {
+					c, _ = s.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: cs.ServerName})
+				}
+			}
+		}
+	case len(s.tls.Certificates) == 1:
+		c = &s.tls.Certificates[0]
+	}
+	if c == nil {
+		return nil
+	}
 	if c.Leaf != nil {
 		return c.Leaf
 	}

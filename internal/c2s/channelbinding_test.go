@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,5 +327,38 @@ func TestChannelBindingWebSocket(t *testing.T) {
 	w := &wsClient{t: t, c: c}
 	if mechs, types := xmpptest.Offer(w.open()); types != nil || !reflect.DeepEqual(mechs, []string{"SCRAM-SHA-256", "SCRAM-SHA-1"}) {
 		t.Fatalf("plain WebSocket: mechanisms %v, channel binding %v", mechs, types)
+	}
+}
+
+// TestChannelBindingResumed: a resumed TLS session sends no certificate,
+// so none is recorded at its handshake; tls-server-end-point is still
+// offered and matches the certificate the client holds from its first
+// handshake, on TLS 1.2 and 1.3.
+func TestChannelBindingResumed(t *testing.T) {
+	srv := startCBServer(t)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := insecureTLS(v)
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		first := dial(t, srv.addr)
+		first.StartTLS(cfg)
+		first.Send("</stream:stream>")
+		var c *client
+		var f *xmlstream.Element
+		for i := 0; i < 5; i++ { // a TLS 1.3 ticket may come after the features
+			c = dial(t, srv.addr)
+			if f = c.StartTLS(cfg); c.TLSState().DidResume {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !c.TLSState().DidResume {
+			t.Fatalf("TLS %x: the session was not resumed", v)
+		}
+		if _, types := xmpptest.Offer(f); !slices.Contains(types, "tls-server-end-point") {
+			t.Fatalf("TLS %x resumed: channel binding types %v", v, types)
+		}
+		if el := plusLogin(c, f, "tls-server-end-point", endPoint(c.TLSState())); el.Name != "success" {
+			t.Fatalf("TLS %x resumed, tls-server-end-point: %v", v, el)
+		}
 	}
 }

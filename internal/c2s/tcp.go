@@ -50,6 +50,9 @@ type tcpTransport struct {
 type countingConn struct {
 	net.Conn
 	n atomic.Int64
+	// served is the certificate the TLS handshake sent, when it came
+	// from tls.Config.GetCertificate (see recordServed).
+	served atomic.Pointer[tls.Certificate]
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {

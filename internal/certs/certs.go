@@ -1,6 +1,6 @@
-// Package certs provides the TLS certificate: the configured files, or a
-// self-signed certificate generated once for zero-config start and kept in
-// the data directory so clients can pin it.
+// Package certs provides the TLS certificate: the configured files
+// (reloaded on SIGHUP), or a self-signed certificate generated once for
+// zero-config start and kept in the data directory so clients can pin it.
 package certs
 
 import (
@@ -11,8 +11,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -22,26 +20,13 @@ import (
 
 // Load returns a TLS config for certFile/keyFile, or, when both are empty,
 // for a self-signed certificate for domain kept in dir (created on first
-// use).
+// use). It is OpenFiles without the handle to reload.
 func Load(certFile, keyFile, dir, domain string) (*tls.Config, error) {
-	if certFile == "" {
-		certFile = filepath.Join(dir, "cert.pem")
-		keyFile = filepath.Join(dir, "key.pem")
-		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			if err := generate(certFile, keyFile, domain); err != nil {
-				return nil, fmt.Errorf("generating self-signed certificate in %s: %w", dir, err)
-			}
-		}
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	f, err := OpenFiles(certFile, keyFile, dir, domain)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %v (check tls.cert_file and tls.key_file)", err)
+		return nil, err
 	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"xmpp-client"}, // XEP-0368 ALPN
-	}, nil
+	return f.TLSConfig(), nil
 }
 
 func generate(certFile, keyFile, domain string) error {

@@ -405,6 +405,105 @@ type TLS struct {
 	// authentication except for clients connecting from loopback; "always";
 	// "never" (testing only: passwords would travel in clear).
 	RequireSTARTTLS string `toml:"require_starttls"`
+	// ACME obtains and renews certificates for ACMENames automatically
+	// (certmagic), answering the HTTP-01 challenge on listen.http, which
+	// port 80 of every name must reach. Not with CertFile.
+	ACME bool `toml:"acme"`
+	// ACMEEmail is the ACME account's contact (the CA's expiry warnings).
+	ACMEEmail string `toml:"acme_email"`
+	// ACMECA is the CA's directory URL; empty is Let's Encrypt production.
+	ACMECA string `toml:"acme_ca"`
+	// ACMECARoot is a PEM file of roots trusted for the CA's HTTPS (a
+	// private CA, or Pebble in tests); empty: the system's roots.
+	ACMECARoot string `toml:"acme_ca_root"`
+	// ACMEStorage is the directory of the certificates, their keys and the
+	// ACME account; empty is data_dir/acme. Cluster nodes that share it
+	// (a shared file system) order once and all serve the result.
+	ACMEStorage string `toml:"acme_storage"`
+	// ACMERenewCheck is how often certificates are checked for renewal;
+	// they are renewed a third of their lifetime before expiry (or when
+	// the CA's renewal information says so).
+	ACMERenewCheck Duration `toml:"acme_renew_check"`
+}
+
+// ACMENames are the names tls.acme orders certificates for: the domain,
+// the group chat domain when groups are on, push.<domain> when push is
+// on, and the host of upload.base_url when it is a subdomain of the
+// domain (served by this server's HTTP listener).
+func (c *Config) ACMENames() []string {
+	names := []string{c.Domain}
+	add := func(n string) {
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
+		for _, have := range names {
+			if have == n {
+				return
+			}
+		}
+		names = append(names, n)
+	}
+	if c.MUC.Enabled {
+		add(c.MUCDomain())
+	}
+	if c.Push.Enabled {
+		add("push." + c.Domain)
+	}
+	if c.Upload.Enabled && c.Upload.BaseURL != "" {
+		if u, err := url.Parse(c.Upload.BaseURL); err == nil && strings.HasSuffix(u.Hostname(), "."+c.Domain) {
+			add(u.Hostname())
+		}
+	}
+	return names
+}
+
+// ACMEStorageDir resolves tls.acme_storage.
+func (c *Config) ACMEStorageDir() string {
+	if c.TLS.ACMEStorage != "" {
+		return c.TLS.ACMEStorage
+	}
+	return filepath.Join(c.DataDir, "acme")
+}
+
+// validateACME checks the tls.acme keys.
+func (c *Config) validateACME() error {
+	t := c.TLS
+	if !t.ACME {
+		if t.ACMEEmail != "" || t.ACMECA != "" || t.ACMECARoot != "" || t.ACMEStorage != "" {
+			return errors.New("config: tls.acme_email, tls.acme_ca, tls.acme_ca_root and tls.acme_storage need tls.acme = true")
+		}
+		return nil
+	}
+	if t.CertFile != "" {
+		return errors.New("config: tls.acme = true and tls.cert_file are both set; choose one (remove cert_file/key_file to have certificates ordered automatically)")
+	}
+	if t.ACMECA == "" && !publicName(c.Domain) {
+		return fmt.Errorf("config: tls.acme = true needs a public domain name, and domain = %q is not one (a CA cannot validate it); set domain = \"chat.example.com\", or tls.acme_ca for a test CA", c.Domain)
+	}
+	if t.ACMECA != "" {
+		if u, err := url.Parse(t.ACMECA); err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("config: tls.acme_ca = %q is not an https:// ACME directory URL (e.g. \"https://acme-staging-v02.api.letsencrypt.org/directory\")", t.ACMECA)
+		}
+	}
+	if c.Listen.HTTP == "" {
+		return errors.New("config: tls.acme = true needs listen.http: the CA's HTTP-01 challenge is answered there (port 80 must reach it; e.g. listen.http = \":80\")")
+	}
+	if t.ACMERenewCheck.Duration <= 0 {
+		return errors.New("config: tls.acme_renew_check must be greater than zero (e.g. \"10m\")")
+	}
+	return nil
+}
+
+// publicName says whether a CA could validate name: a host name with a
+// dot, not an IP address, not localhost, not a special-use suffix.
+func publicName(name string) bool {
+	if net.ParseIP(name) != nil || !strings.Contains(name, ".") {
+		return false
+	}
+	for _, s := range []string{".localhost", ".local", ".test", ".invalid", ".example", ".internal", ".lan", ".home.arpa"} {
+		if strings.HasSuffix(name, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Limits bound what one client may cost the server.
@@ -555,7 +654,7 @@ func Default() Config {
 			Component: "127.0.0.1:5347",
 			Metrics:   "127.0.0.1:9280",
 		},
-		TLS: TLS{RequireSTARTTLS: "auto"},
+		TLS: TLS{RequireSTARTTLS: "auto", ACMERenewCheck: Duration{10 * time.Minute}},
 		Limits: Limits{
 			MaxStanzaBytes:            256 << 10,
 			MaxQueue:                  10000,
@@ -691,6 +790,9 @@ func (c *Config) Validate() error {
 	case "auto", "always", "never":
 	default:
 		return fmt.Errorf("config: tls.require_starttls = %q (use \"auto\", \"always\" or \"never\")", c.TLS.RequireSTARTTLS)
+	}
+	if err := c.validateACME(); err != nil {
+		return err
 	}
 	switch c.Offline.Durable {
 	case "auto", "on", DurableOff:

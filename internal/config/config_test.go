@@ -54,6 +54,13 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"[listen]\nc2s = '5222'", "listen.c2s"},
 		{"[tls]\ncert_file = 'x.pem'", "tls.cert_file"},
 		{"[tls]\nrequire_starttls = 'yes'", "tls.require_starttls"},
+		{"[tls]\nacme = true", "tls.acme"}, // domain localhost: no CA can validate it
+		{"domain = 'chat.bluetick.test'\n[tls]\nacme = true", "tls.acme"},
+		{"domain = 'chat.example.com'\n[tls]\nacme = true\ncert_file = 'x.pem'\nkey_file = 'y.pem'", "tls.cert_file"},
+		{"domain = 'chat.example.com'\n[tls]\nacme = true\nacme_ca = 'http://127.0.0.1:14000/dir'", "tls.acme_ca"},
+		{"domain = 'chat.example.com'\n[listen]\nhttp = ''\n[tls]\nacme = true", "listen.http"},
+		{"domain = 'chat.example.com'\n[tls]\nacme = true\nacme_renew_check = '0s'", "tls.acme_renew_check"},
+		{"[tls]\nacme_ca = 'https://127.0.0.1:14000/dir'", "tls.acme_ca"},
 		{"[offline]\nexpiry = 'forever'", "forever"},
 		{"[offline]\ndurable = 'off'", "off-loses-acked-on-crash"}, // the old spelling names the new one
 		{"[offline]\ndurable = 'maybe'", "offline.durable"},
@@ -111,6 +118,38 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: error spans lines: %q", c.file, err)
 		}
+	}
+}
+
+// TestACME: a test CA allows a test domain; the names are the domain and
+// the service domains that are configured.
+func TestACME(t *testing.T) {
+	c := Default()
+	c.Domain = "bluetick.test"
+	c.TLS.ACME = true
+	if err := c.Validate(); err == nil {
+		t.Fatal("acme for bluetick.test without acme_ca validated")
+	}
+	c.TLS.ACMECA = "https://127.0.0.1:14000/dir"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.ACMENames(), []string{"bluetick.test", "groups.bluetick.test"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
+	}
+	c.MUC.Enabled = false
+	c.Push.Enabled = true
+	c.Upload.Enabled = true
+	c.Upload.BaseURL = "https://upload.bluetick.test"
+	if got, want := c.ACMENames(), []string{"bluetick.test", "push.bluetick.test", "upload.bluetick.test"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
+	}
+	c.Upload.BaseURL = "https://bucket.s3.example.net"
+	if got, want := c.ACMENames(), []string{"bluetick.test", "push.bluetick.test"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("names with upload elsewhere %v, want %v", got, want)
+	}
+	if got := c.ACMEStorageDir(); got != filepath.Join(c.DataDir, "acme") {
+		t.Fatalf("storage %q", got)
 	}
 }
 

@@ -88,6 +88,7 @@ type server struct {
 	dir     string
 	c2s     string
 	http    string
+	c2sTLS  string // direct-TLS listener, "" for none
 	config  string // path of the TOML file, or ""
 	cmd     *exec.Cmd
 	logPath string
@@ -108,6 +109,15 @@ func startServer(t *testing.T, configTOML string) *server {
 // startServerLimited is startServer with the process's open-files limit
 // set to nofile (0: inherited).
 func startServerLimited(t *testing.T, configTOML string, nofile int) *server {
+	t.Helper()
+	s := newServer(t, configTOML, nofile)
+	s.start()
+	return s
+}
+
+// newServer prepares a server as startServerLimited does (data dir, ports,
+// config, cleanup) without starting it.
+func newServer(t *testing.T, configTOML string, nofile int) *server {
 	t.Helper()
 	s := &server{
 		nofile: nofile,
@@ -152,7 +162,6 @@ func startServerLimited(t *testing.T, configTOML string, nofile int) *server {
 			}
 		}
 	})
-	s.start()
 	return s
 }
 
@@ -170,7 +179,11 @@ func (s *server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"serve", "--data", s.dir, "--c2s", s.c2s, "--c2s-tls", "off", "--http", s.http, "--log-level", "debug"}
+	c2sTLS := s.c2sTLS
+	if c2sTLS == "" {
+		c2sTLS = "off"
+	}
+	args := []string{"serve", "--data", s.dir, "--c2s", s.c2s, "--c2s-tls", c2sTLS, "--http", s.http, "--log-level", "debug"}
 	if s.config != "" {
 		args = append(args, "--config", s.config)
 	}
