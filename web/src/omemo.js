@@ -291,7 +291,8 @@ export async function encryptFor(c, jids, text) {
 core.hooks.seal.push(async (m, st) => {
   const body = st.getChild("body");
   const row = state.chats.get(m.chat);
-  if (!body || row?.plain) return st;
+  // A retraction's body is only a fallback text; nothing to hide.
+  if (!body || row?.plain || st.getChild("retract", "urn:xmpp:message-retract:1")) return st;
   const c = core.connection();
   if (!c) return null;
   if (ui.error) throw new Error(ui.error);
