@@ -467,6 +467,7 @@ async function resend(c, jid, device, chat, id) {
   const m = await store.getMessage(store.msgKey(chat, "out", id));
   if (!m || m.dir !== "out" || m.retracted || chat !== jid) return;
   const eng = await E();
+  if ((await eng.getDevice(`${jid}.${device}`))?.trust === "untrusted") return; // a device the user has not accepted
   const s = await eng.seal(m.body);
   const k = await eng.encryptFor(jid, device, s.key);
   await c.send(xml("message", { to: chat, type: "chat", id: m.id },
