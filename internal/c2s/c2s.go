@@ -126,6 +126,7 @@ func (s *Service) HandOver(previd, user string, h uint32) (session.Snapshot, boo
 type owned struct {
 	sess  *session.Session
 	owner *stream
+	since time.Time // when the resource was bound (or taken over from another node)
 }
 
 // New returns a service; tlsConf serves STARTTLS and direct TLS.

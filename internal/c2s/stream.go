@@ -194,7 +194,7 @@ func (st *stream) finish(err error) {
 	}
 	s.Detach()
 	_, resumable := s.SM()
-	if resumable && !clean && !st.closedBy.Load() && !s.Closed() {
+	if resumable && !clean && !st.closedBy.Load() && !s.Closed() && !s.Kicked() {
 		s.Hibernate(st.svc.cfg.Stream.ResumeTimeout.Duration, func() { st.svc.end(s) })
 		st.svc.im.Router.Detached(context.Background(), s)
 		return
