@@ -75,14 +75,22 @@ func (b *adminBackend) Status(ctx context.Context) (adminsock.Status, error) {
 	return st, nil
 }
 
-func (b *adminBackend) Sessions(ctx context.Context) ([]adminsock.Session, error) {
-	out := []adminsock.Session{}
+// nodeName is this node's name in a cluster, "" alone.
+func (b *adminBackend) nodeName() string {
+	if b.node != nil {
+		return b.node.ID()
+	}
+	return ""
+}
+
+func (b *adminBackend) Sessions(ctx context.Context) (adminsock.SessionList, error) {
+	out := adminsock.SessionList{Node: b.nodeName(), Sessions: []adminsock.Session{}}
 	for _, s := range b.svc.Sessions() {
 		as := adminsock.Session{JID: s.JID.String(), Transport: s.Transport, State: s.State, Since: s.Since.UTC()}
 		if s.Remote.IsValid() {
 			as.Addr = s.Remote.String()
 		}
-		out = append(out, as)
+		out.Sessions = append(out.Sessions, as)
 	}
 	return out, nil
 }
@@ -96,25 +104,25 @@ func (b *adminBackend) Kick(ctx context.Context, typed, reason string) (adminsoc
 	if n == 0 {
 		return adminsock.Count{}, adminsock.Errorf(adminsock.CodeNotFound, "%s has no session online", j)
 	}
-	return adminsock.Count{N: n, Scope: b.scope()}, nil
+	return adminsock.Count{N: n, Scope: b.scope(), Node: b.nodeName()}, nil
 }
 
-func (b *adminBackend) Rooms(ctx context.Context) ([]adminsock.Room, error) {
+func (b *adminBackend) Rooms(ctx context.Context) (adminsock.RoomList, error) {
+	out := adminsock.RoomList{Node: b.nodeName(), Rooms: []adminsock.Room{}}
 	if b.groups == nil {
-		return nil, errNoGroups
+		return out, errNoGroups
 	}
 	rooms, err := b.groups.Rooms(ctx)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	out := []adminsock.Room{}
 	for _, r := range rooms {
 		ar := adminsock.Room{JID: r.JID.String(), Name: r.Name, Persistent: r.Persistent, Locked: r.Locked,
 			Members: r.Members, Occupants: r.Occupants, Here: r.Here, Created: r.Created.UTC()}
 		if b.node != nil {
 			ar.Node = b.node.RoomHome(r.JID)
 		}
-		out = append(out, ar)
+		out.Rooms = append(out.Rooms, ar)
 	}
 	return out, nil
 }
@@ -131,12 +139,16 @@ func (b *adminBackend) Destroy(ctx context.Context, typed, reason string) (admin
 	}
 	n, err := b.groups.Destroy(ctx, room, reason)
 	if errors.Is(err, muc.ErrNotHere) {
-		return adminsock.Count{}, adminsock.Errorf(adminsock.CodeElsewhere, "%s lives on node %s: run bluetick room destroy there (with that node's --config)", room, b.node.RoomHome(room))
+		return adminsock.Count{}, adminsock.Errorf(adminsock.CodeElsewhere, "%s lives on another node: run bluetick room destroy there", room)
 	}
 	if err != nil {
 		return adminsock.Count{}, adminError(err)
 	}
-	return adminsock.Count{N: n, Scope: b.scope()}, nil
+	c := adminsock.Count{N: n, Scope: b.scope(), Node: b.nodeName()}
+	if n < 0 && b.node != nil {
+		c.Elsewhere = b.node.RoomHome(room)
+	}
+	return c, nil
 }
 
 func (b *adminBackend) Announce(ctx context.Context, subject, text string) (adminsock.Count, error) {
@@ -144,7 +156,7 @@ func (b *adminBackend) Announce(ctx context.Context, subject, text string) (admi
 	if err != nil {
 		return adminsock.Count{}, adminError(err)
 	}
-	return adminsock.Count{N: n, Scope: "node"}, nil
+	return adminsock.Count{N: n, Scope: "node", Node: b.nodeName()}, nil
 }
 
 // adminError turns the stanza errors of the shared admin functions into

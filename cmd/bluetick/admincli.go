@@ -96,15 +96,16 @@ func onlineCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	var ss []adminsock.Session
-	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpSessions}, &ss); err != nil {
+	var list adminsock.SessionList
+	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpSessions}, &list); err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(os.Stdout, ss)
+		return printJSON(os.Stdout, list)
 	}
-	if cfg.Cluster.NATS != "" {
-		fmt.Printf("sessions on this node (%s) only: run the command on each node for the whole cluster\n", cfg.Cluster.Node)
+	ss := list.Sessions
+	if list.Node != "" {
+		fmt.Printf("sessions on this node (%s) only: run the command on each node for the whole cluster\n", list.Node)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JID\tTRANSPORT\tSTATE\tADDRESS\tSINCE")
@@ -180,15 +181,16 @@ func roomListCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	var rooms []adminsock.Room
-	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpRooms}, &rooms); err != nil {
+	var list adminsock.RoomList
+	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpRooms}, &list); err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(os.Stdout, rooms)
+		return printJSON(os.Stdout, list)
 	}
+	rooms := list.Rooms
 	sort.Slice(rooms, func(i, j int) bool { return rooms[i].JID < rooms[j].JID })
-	cluster := cfg.Cluster.NATS != ""
+	cluster := list.Node != ""
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	if cluster {
 		fmt.Fprintln(tw, "ROOM\tOCCUPANTS\tMEMBERS\tPERSISTENT\tNODE\tNAME")
@@ -213,7 +215,7 @@ func roomListCmd(args []string) error {
 	tw.Flush()
 	fmt.Printf("%d room(s)\n", len(rooms))
 	if cluster {
-		fmt.Println("occupants are counted on each room's node (\"-\": another node; run the command there)")
+		fmt.Printf("every room of the cluster; occupants are counted on each room's node (\"-\": not this node, %s; run the command there)\n", list.Node)
 	}
 	return nil
 }
@@ -235,7 +237,11 @@ func roomDestroyCmd(args []string) error {
 	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpDestroy, JID: room, Reason: *reason}, &n); err != nil {
 		return err
 	}
-	fmt.Printf("destroyed %s: %d occupant(s) told; its members, archive and invites are deleted\n", room, n.N)
+	if n.N < 0 {
+		fmt.Printf("destroyed %s on its node %s, where its occupants were told; its members, archive and invites are deleted\n", room, n.Elsewhere)
+	} else {
+		fmt.Printf("destroyed %s: %d occupant(s) told; its members, archive and invites are deleted\n", room, n.N)
+	}
 	return nil
 }
 
@@ -254,8 +260,8 @@ func announceCmd(args []string) error {
 	if err := adminCall(cfg, adminsock.Request{Op: adminsock.OpAnnounce, Subject: *subject, Text: text}, &n); err != nil {
 		return err
 	}
-	if cfg.Cluster.NATS != "" {
-		fmt.Printf("announcement sent to %d session(s) on this node (%s); run it on each node to reach the whole cluster\n", n.N, cfg.Cluster.Node)
+	if n.Node != "" {
+		fmt.Printf("announcement sent to %d session(s) on this node (%s); run it on each node to reach the whole cluster\n", n.N, n.Node)
 	} else {
 		fmt.Printf("announcement sent to %d session(s)\n", n.N)
 	}

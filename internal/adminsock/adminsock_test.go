@@ -19,8 +19,8 @@ import (
 type fake struct{}
 
 func (fake) Status(context.Context) (Status, error) { return Status{Version: "test", Accounts: 3}, nil }
-func (fake) Sessions(context.Context) ([]Session, error) {
-	return []Session{{JID: "alice@localhost/pc", Transport: "tls"}}, nil
+func (fake) Sessions(context.Context) (SessionList, error) {
+	return SessionList{Sessions: []Session{{JID: "alice@localhost/pc", Transport: "tls"}}}, nil
 }
 func (fake) Kick(_ context.Context, j, _ string) (Count, error) {
 	if j == "nobody@localhost" {
@@ -28,7 +28,7 @@ func (fake) Kick(_ context.Context, j, _ string) (Count, error) {
 	}
 	return Count{N: 1, Scope: "cluster"}, nil
 }
-func (fake) Rooms(context.Context) ([]Room, error) { return nil, errors.New("store down") }
+func (fake) Rooms(context.Context) (RoomList, error) { return RoomList{}, errors.New("store down") }
 func (fake) Destroy(context.Context, string, string) (Count, error) {
 	return Count{}, nil
 }

@@ -26,9 +26,9 @@ const maxLine = 1 << 20
 // The operations.
 const (
 	OpStatus   = "status"   // → Status
-	OpSessions = "sessions" // → []Session
+	OpSessions = "sessions" // → SessionList
 	OpKick     = "kick"     // JID (bare or full), Reason → Count
-	OpRooms    = "rooms"    // → []Room
+	OpRooms    = "rooms"    // → RoomList
 	OpDestroy  = "destroy"  // JID (a room), Reason → Count
 	OpAnnounce = "announce" // Subject, Text → Count
 )
@@ -102,6 +102,13 @@ type Memory struct {
 	Goroutines int    `json:"goroutines"`
 }
 
+// SessionList is the answer to OpSessions: the sessions of this node
+// (Node, in a cluster).
+type SessionList struct {
+	Node     string    `json:"node,omitempty"`
+	Sessions []Session `json:"sessions"`
+}
+
 // Session is one client session of this node.
 type Session struct {
 	JID       string    `json:"jid"`
@@ -109,6 +116,13 @@ type Session struct {
 	State     string    `json:"state"`     // active, inactive (XEP-0352), hibernated
 	Addr      string    `json:"addr,omitempty"`
 	Since     time.Time `json:"since"`
+}
+
+// RoomList is the answer to OpRooms: every room, asked of this node
+// (Node, in a cluster).
+type RoomList struct {
+	Node  string `json:"node,omitempty"`
+	Rooms []Room `json:"rooms"`
 }
 
 // Room is one group chat room.
@@ -133,6 +147,10 @@ type Count struct {
 	// Scope is "cluster" when the command reached every node, "node"
 	// when only this one.
 	Scope string `json:"scope"`
+	// Node is this node's name in a cluster; Elsewhere, for a room, the
+	// node that did the work (then N is -1: counted there).
+	Node      string `json:"node,omitempty"`
+	Elsewhere string `json:"elsewhere,omitempty"`
 }
 
 // Errorf makes an *Error.

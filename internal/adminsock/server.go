@@ -18,9 +18,9 @@ import (
 // as CodeInternal.
 type Backend interface {
 	Status(ctx context.Context) (Status, error)
-	Sessions(ctx context.Context) ([]Session, error)
+	Sessions(ctx context.Context) (SessionList, error)
 	Kick(ctx context.Context, jid, reason string) (Count, error)
-	Rooms(ctx context.Context) ([]Room, error)
+	Rooms(ctx context.Context) (RoomList, error)
 	Destroy(ctx context.Context, room, reason string) (Count, error)
 	Announce(ctx context.Context, subject, text string) (Count, error)
 }

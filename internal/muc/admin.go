@@ -35,7 +35,7 @@ type RoomInfo struct {
 }
 
 // ErrNotHere is the answer of Destroy for a room whose live state is on
-// another node of the cluster.
+// another node when there is no way to forward to it.
 var ErrNotHere = errors.New("the room's live state is on another node")
 
 // Rooms lists every room: those in the store (shared by a cluster's
@@ -111,14 +111,37 @@ func (s *Service) here(room jid.JID) bool { return s.Home == nil || s.Home(room)
 // destroy`), the same as its owner's (XEP-0045 §10.9): every occupant gets
 // the unavailable presence with <destroy/> and the reason, and the room
 // with its members, archive and invites is deleted. It returns how many
-// occupants were told; ErrNotHere in a cluster when the room is homed on
-// another node, an item-not-found stanza error when there is no such room.
+// occupants were told, or -1 when the room is homed on another node of a
+// cluster: the destruction is forwarded there (as an owner's request
+// from the service itself) and done when Destroy returns, but the
+// occupants are counted there. An unknown room is an item-not-found
+// stanza error.
 func (s *Service) Destroy(ctx context.Context, room jid.JID, reason string) (int, error) {
 	if room.Local() == "" || room.Domain() != s.domain.Domain() || !room.IsBare() {
 		return 0, stanza.NewError("jid-malformed", fmt.Sprintf("%q is not a room of %s (e.g. team@%s)", room.String(), s.domain.Domain(), s.domain.Domain()))
 	}
+	d := xmlstream.New(NSOwner, "destroy")
+	if reason != "" {
+		d.Append(xmlstream.New(NSOwner, "reason").AppendText(reason))
+	}
 	if !s.here(room) {
-		return 0, ErrNotHere
+		if s.Forward == nil {
+			return 0, ErrNotHere
+		}
+		// A room not configured yet is in its home's memory only: the
+		// operator destroys it there.
+		if _, err := s.st.Room(ctx, room.String()); errors.Is(err, store.ErrNotFound) {
+			return 0, stanza.NewError("item-not-found", "no room "+room.String())
+		} else if err != nil {
+			return 0, err
+		}
+		iq := xmlstream.New(xmlstream.NSClient, "iq", "type", "set", "id", newID(), "from", s.domain.String(), "to", room.String()).
+			Append(xmlstream.New(NSOwner, "query").Append(d))
+		if err := s.Forward(ctx, room, s.domain, iq); err != nil {
+			return 0, fmt.Errorf("forwarding to the room's home node: %w", err)
+		}
+		s.log.Info("muc: room destroyed by an administrator on its home node", "room", room.String(), "reason", reason)
+		return -1, nil
 	}
 	r, err := s.lockRoom(ctx, room)
 	if err != nil {
@@ -129,10 +152,6 @@ func (s *Service) Destroy(ctx context.Context, room jid.JID, reason string) (int
 	}
 	defer r.mu.Unlock()
 	n := len(r.occupants)
-	d := xmlstream.New(NSOwner, "destroy")
-	if reason != "" {
-		d.Append(xmlstream.New(NSOwner, "reason").AppendText(reason))
-	}
 	if err := s.destroyLocked(ctx, r, d); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, err
 	}

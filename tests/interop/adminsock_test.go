@@ -61,11 +61,11 @@ func TestAdminSocketCLI(t *testing.T) {
 	type session struct{ JID, Transport, State, Addr string }
 	online := func() []session {
 		t.Helper()
-		var ss []session
-		if err := json.Unmarshal([]byte(ok("user", "list", "--online", "--json")), &ss); err != nil {
+		var list struct{ Sessions []session }
+		if err := json.Unmarshal([]byte(ok("user", "list", "--online", "--json")), &list); err != nil {
 			t.Fatal(err)
 		}
-		return ss
+		return list.Sessions
 	}
 
 	st := getStatus()
