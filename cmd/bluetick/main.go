@@ -21,7 +21,7 @@ Usage:
   bluetick user info NAME                 failed logins since the last success, known addresses
   bluetick user tokens list NAME [--all]  the devices holding login tokens (XEP-0484 FAST)
   bluetick user tokens revoke NAME --agent ID|--all   log devices out (their tokens stop working)
-  bluetick user list --online [--json]   the sessions online on the running server: JID, transport, address, since
+  bluetick user list --online [--json]    the sessions online on the running server: JID, transport, address, since
   bluetick user kick NAME [--resource R] [--reason TEXT]   end a user's sessions (all, or one device's)
   bluetick status [--json]                the running server: version, uptime, sessions, accounts, rooms, cluster, memory
   bluetick room list [--json]             group chats: occupants, members, persistent
