@@ -1,9 +1,11 @@
 package c2s
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"bluetick/internal/config"
 	"bluetick/internal/jid"
 )
 
@@ -67,5 +69,36 @@ func TestKickEndsHibernatedSession(t *testing.T) {
 	bob2.send("<resume xmlns='urn:xmpp:sm:3' previd='" + id + "' h='1'/>")
 	if el := bob2.next(); el.Name != "failed" {
 		t.Fatalf("resumption of a kicked session: %v, want <failed/>", el)
+	}
+}
+
+// A graceful stop kicks every session, hibernated ones included, and a
+// kicked hibernated session ends at once (on its own goroutine): Shutdown
+// still returns only once it has ended, so the unacknowledged message it
+// held is in the store before the journal closes.
+func TestShutdownWaitsForKickedHibernatedSessions(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Offline.Durable = "off-loses-acked-on-crash" })
+	bob := dial(t, srv.addr)
+	bob.online("bob", "phone", true)
+	alice := dial(t, srv.addr)
+	alice.login("alice", "pc")
+	alice.send("<message to='bob@localhost' type='chat' id='held'><body>unacked</body></message>")
+	bob.expect("message")
+	bob.Conn.Close() // never acked
+	waitFor(t, "bob's session to hibernate", func() bool {
+		for _, s := range srv.svc.Sessions() {
+			if s.State == "hibernated" {
+				return true
+			}
+		}
+		return false
+	})
+	alice.Conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.svc.Shutdown(ctx)
+	srv.im.Offline.Close()
+	if n, _ := srv.im.Store().CountOffline(context.Background(), "bob"); n != 1 {
+		t.Fatalf("after the stop the offline store holds %d of bob's messages, want the unacked one", n)
 	}
 }

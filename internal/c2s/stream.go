@@ -225,7 +225,9 @@ func (svc *Service) end(s *session.Session) {
 		return
 	}
 	delete(svc.sessions, s.ID())
+	svc.ending.Add(1)
 	svc.rmu.Unlock()
+	defer svc.ending.Done()
 	svc.im.End(context.Background(), s)
 }
 
