@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "5b017edee5";
-const SHELL = ["/","/app-5a4d29aa00.css","/app-AUFSH2NF.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-NJJ2V6XR.js","/chunk-O53DWSWD.js","/chunk-OZGH2YIR.js","/chunk-TUTRABXC.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "463db67529";
+const SHELL = ["/","/app-5a4d29aa00.css","/app-SNEEWVA4.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-NJJ2V6XR.js","/chunk-O53DWSWD.js","/chunk-OZGH2YIR.js","/chunk-TUTRABXC.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {
