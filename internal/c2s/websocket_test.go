@@ -72,6 +72,17 @@ func hmac256(key, msg []byte) []byte {
 // scramLogin runs SCRAM-SHA-256 as a client (RFC 5802 §3).
 func (w *wsClient) scramLogin(user, pass string) {
 	w.t.Helper()
+	scramOver(w.t, w.send, w.next, user, pass)
+}
+
+// scramOver runs SCRAM-SHA-256 over any framing's send and next.
+func scramOver(t *testing.T, send func(string), next func() *xmlstream.Element, user, pass string) {
+	t.Helper()
+	w := struct {
+		t    *testing.T
+		send func(string)
+		next func() *xmlstream.Element
+	}{t, send, next}
 	nb := make([]byte, 18)
 	rand.Read(nb)
 	cnonce := base64.RawStdEncoding.EncodeToString(nb)
