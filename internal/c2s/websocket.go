@@ -26,7 +26,6 @@ type wsTransport struct {
 	conn   net.Conn // raw, or the TLS connection over it (wss)
 	lim    xmlstream.Limits
 	secure bool
-	tls    *tls.ConnectionState // of the HTTPS request, for channel binding; nil on plain HTTP
 	remote netip.Addr
 	onRead func()
 	// onStuck is told a write timed out: the client does not read.
@@ -71,12 +70,13 @@ const wsReadBufSize = 4 << 10
 
 var wsReadBufs = sync.Pool{New: func() any { b := make([]byte, wsReadBufSize); return &b }}
 
-func newWSTransport(c net.Conn, cs *tls.ConnectionState, remote string, lim xmlstream.Limits, writeTimeout time.Duration) *wsTransport {
+func newWSTransport(c net.Conn, remote string, lim xmlstream.Limits, writeTimeout time.Duration) *wsTransport {
 	raw := c
-	if tc, ok := c.(*tls.Conn); ok {
+	tc, secure := c.(*tls.Conn)
+	if secure {
 		raw = tc.NetConn()
 	}
-	t := &wsTransport{raw: raw, conn: c, lim: lim, secure: cs != nil, tls: cs, writeTimeout: writeTimeout}
+	t := &wsTransport{raw: raw, conn: c, lim: lim, secure: secure, writeTimeout: writeTimeout}
 	t.fr.max = lim.MaxElementBytes
 	if ap, err := netip.ParseAddrPort(remote); err == nil {
 		t.remote = ap.Addr().Unmap()

@@ -24,7 +24,7 @@ func (s *Service) WebSocketHandler() http.Handler {
 			return // wsAccept has answered the HTTP request
 		}
 		s.active.Add(1)
-		t := newWSTransport(c, r.TLS, r.RemoteAddr, s.lim, s.cfg.Limits.WriteTimeout.Duration)
+		t := newWSTransport(c, r.RemoteAddr, s.lim, s.cfg.Limits.WriteTimeout.Duration)
 		t.preload(early)
 		if proto != "xmpp" {
 			// Browsers show the Close frame's reason, not an HTTP status.

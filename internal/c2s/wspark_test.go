@@ -24,14 +24,19 @@ import (
 // send what browsers send — pings, fragments, Close frames — at any
 // moment, split anywhere.
 type rawWS struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	br *bufio.Reader
+	// domain and pass default to the test server's.
+	domain, pass string
+	jid          string // bound by login
 }
+
+func (w *rawWS) boundJID() string { return w.jid }
 
 // dialRawWS opens a WebSocket with the xmpp subprotocol on addr, over TLS
 // when tc is not nil.
-func dialRawWS(t *testing.T, addr string, tc *tls.Config) *rawWS {
+func dialRawWS(t testing.TB, addr string, tc *tls.Config) *rawWS {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -60,7 +65,7 @@ func dialRawWS(t *testing.T, addr string, tc *tls.Config) *rawWS {
 		resp.Header.Get("Sec-WebSocket-Protocol") != "xmpp" {
 		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
 	}
-	return &rawWS{t: t, c: c, br: br}
+	return &rawWS{t: t, c: c, br: br, domain: "localhost", pass: "pw"}
 }
 
 func (w *rawWS) write(b []byte) {
@@ -144,17 +149,20 @@ func (w *rawWS) expectClose() uint16 {
 // login authenticates, binds resource res and sends initial presence.
 func (w *rawWS) login(user, res string) {
 	w.t.Helper()
-	w.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	open := "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='" + w.domain + "' version='1.0'/>"
+	w.send(open)
 	w.next()
 	w.next()
-	scramOver(w.t, w.send, w.next, user, "pw")
-	w.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+	scramOver(w.t, w.send, w.next, user, w.pass)
+	w.send(open)
 	w.next()
 	w.next()
 	w.send("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + res + "</resource></bind></iq>")
-	if el := w.next(); el.Child(nsBind, "bind") == nil {
+	el := w.next()
+	if el.Child(nsBind, "bind") == nil {
 		w.t.Fatalf("bind: %v", el)
 	}
+	w.jid = el.Child(nsBind, "bind").ChildText(nsBind, "jid")
 	w.send("<presence xmlns='jabber:client'/>")
 	if el := w.next(); el.Name != "presence" {
 		w.t.Fatalf("own presence: %v", el)
