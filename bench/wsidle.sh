@@ -4,6 +4,8 @@
 # (docs/benchmarks.md, "Idle WebSocket sessions").
 #
 #   bench/wsidle.sh [BINARY...]     default: a build of this tree
+#   COUNTS=5000,15000  sessions at which to sample (each ≤ 19,000)
+#   CURVES=x25519      offer only X25519 (default: Go's list, ML-KEM hybrid first, as browsers)
 #
 # Each binary gets a fresh server on loopback ports over a copy of one data
 # directory whose users were registered once (in-band, by `bluetick bench
@@ -52,7 +54,7 @@ for bin in "$@"; do
 	serve "$bin" "$d"
 	echo "== $bin"
 	BLUETICK_WSIDLE_ADDR=127.0.0.1:$HTTPS BLUETICK_WSIDLE_PID=$PID BLUETICK_WSIDLE_PPROF=http://127.0.0.1:$HTTP \
-		BLUETICK_WSIDLE_COUNTS=$COUNTS BLUETICK_WSIDLE_TIMEOUT=$TIMEOUT BLUETICK_WSIDLE_HEAP=$d \
+		BLUETICK_WSIDLE_COUNTS=$COUNTS BLUETICK_WSIDLE_TIMEOUT=$TIMEOUT BLUETICK_WSIDLE_HEAP=$d BLUETICK_WSIDLE_CURVES=${CURVES:-} \
 		"$W/c2s.test" -test.run '^TestWSIdleDriver$' -test.v -test.timeout 30m 2>&1 | grep -E 'wsidle_driver_test|^(ok|FAIL|---)' || true
 	kill "$PID"; wait "$PID" || true
 done

@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,8 @@ import (
 //	BLUETICK_WSIDLE_COUNTS  e.g. 5000,15000
 //	BLUETICK_WSIDLE_DOMAIN, _USERS (pattern, user%d), _PASS
 //	BLUETICK_WSIDLE_HEAP    a directory for the server's heap profile at each count
+//	BLUETICK_WSIDLE_CURVES  x25519 to offer only X25519 (default: Go's list,
+//	                        with X25519MLKEM768 first, as current browsers)
 func TestWSIdleDriver(t *testing.T) {
 	addr := os.Getenv("BLUETICK_WSIDLE_ADDR")
 	if addr == "" {
@@ -151,7 +154,11 @@ func driverLogin(t *testing.T, addr, domain, user, pass string) (w *rawWS, ok bo
 			ok = false
 		}
 	}()
-	w = dialRawWS(driverTB{t}, addr, insecureTLS(0))
+	tc := insecureTLS(0)
+	if os.Getenv("BLUETICK_WSIDLE_CURVES") == "x25519" {
+		tc.CurvePreferences = []tls.CurveID{tls.X25519}
+	}
+	w = dialRawWS(driverTB{t}, addr, tc)
 	w.domain, w.pass = domain, pass
 	w.login(user, "idle")
 	w.c.SetReadDeadline(time.Time{})
