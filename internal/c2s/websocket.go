@@ -77,7 +77,11 @@ func newWSTransport(c net.Conn, remote string, lim xmlstream.Limits, writeTimeou
 		raw = tc.NetConn()
 	}
 	t := &wsTransport{raw: raw, conn: c, lim: lim, secure: secure, writeTimeout: writeTimeout}
+	// A message is one element: the element limit bounds it.
 	t.fr.max = lim.MaxElementBytes
+	if t.fr.max <= 0 {
+		t.fr.max = xmlstream.DefaultMaxElementBytes
+	}
 	if ap, err := netip.ParseAddrPort(remote); err == nil {
 		t.remote = ap.Addr().Unmap()
 	}

@@ -50,7 +50,7 @@ type wsFrame struct {
 // wsReader parses client-to-server frames: masked, with the fragmentation
 // and control-frame rules of RFC 6455 §5.4-5.5, messages bounded by max.
 type wsReader struct {
-	max int // largest message accepted (0: no limit)
+	max int // largest message accepted
 
 	hdr  [14]byte // the header being read
 	hn   uint8    // bytes of hdr read
@@ -190,7 +190,7 @@ func (r *wsReader) header() error {
 	default:
 		return &wsError{wsCloseProtocol, "unknown opcode"}
 	}
-	if r.op&0x8 == 0 && r.max > 0 && uint64(len(r.msg))+length > uint64(r.max) {
+	if r.op&0x8 == 0 && uint64(len(r.msg))+length > uint64(r.max) {
 		return &wsError{wsCloseTooBig, "message larger than the limit"}
 	}
 	r.left = length

@@ -131,7 +131,7 @@ func TestWSReaderRejects(t *testing.T) {
 
 // After a message, a parked reader holds no buffer.
 func TestWSReaderIdleHoldsNothing(t *testing.T) {
-	var r wsReader
+	r := wsReader{max: 1 << 10}
 	key := [4]byte{1, 1, 1, 1}
 	in := append(clientFrame(false, wsOpText, []byte("<a>"), key), clientFrame(true, wsOpCont, []byte("</a>"), key)...)
 	if _, err := feedAll(&r, in, []int{2}); err != nil {

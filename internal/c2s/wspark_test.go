@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"bluetick/internal/config"
 	"bluetick/internal/jid"
 	"bluetick/internal/xmlstream"
 )
@@ -344,4 +345,28 @@ func TestParkedWebSocketsHoldNoGoroutine(t *testing.T) {
 	var extra int
 	waitFor(t, "goroutines back to the baseline", func() bool { extra = settled() - base; return extra <= 2 })
 	t.Logf("%d parked WebSocket sessions, %d goroutines more than one", n, extra)
+}
+
+// A message over limits.max_stanza_bytes, even in fragments split by a
+// park, ends the stream with policy-violation and a Close frame 1009
+// before the server buffers it.
+func TestWebSocketMessageTooBig(t *testing.T) {
+	srv := startServer(t, func(c *config.Config) { c.Limits.MaxStanzaBytes = 10000 })
+	addr, _ := startWS(t, srv, false)
+	ws := dialRawWS(t, addr, nil)
+	ws.login("alice", "web")
+	waitFor(t, "parked", func() bool { return srv.svc.Parked() == 1 })
+	ws.write(ws.frame(false, wsOpText, []byte("<message xmlns='jabber:client'><body>"+strings.Repeat("x", 6000))))
+	waitFor(t, "parked mid-message", func() bool { return srv.svc.Parked() == 1 })
+	ws.write(ws.frame(true, wsOpCont, []byte(strings.Repeat("x", 5000)+"</body></message>")))
+	if e := ws.next(); e.Name != "error" || e.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
+		t.Fatalf("got %v, want a policy-violation stream error", e)
+	}
+	if e := ws.next(); e.Name != "close" {
+		t.Fatalf("want <close/>, got %v", e)
+	}
+	if code := ws.expectClose(); code != wsCloseTooBig {
+		t.Fatalf("Close frame code %d, want %d", code, wsCloseTooBig)
+	}
+	waitFor(t, "connection counted out", func() bool { return srv.svc.Active() == 0 })
 }
