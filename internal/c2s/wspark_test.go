@@ -370,3 +370,60 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 	}
 	waitFor(t, "connection counted out", func() bool { return srv.svc.Active() == 0 })
 }
+
+// Frames sent in the same packet as the upgrade request (read by the HTTP
+// server before the hijack) are not lost.
+func TestWebSocketFramesWithTheUpgrade(t *testing.T) {
+	srv := startServer(t, nil)
+	addr, _ := startWS(t, srv, false)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, xmpp\r\n\r\n"
+	open := clientFrame(true, wsOpText, []byte("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"), [4]byte{7, 7, 7, 7})
+	c.Write(append([]byte(req), open...))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The RFC 6455 §1.3 example key and its answer.
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
+	}
+	w := &rawWS{t: t, c: c, br: br}
+	if el := w.next(); el.Name != "open" {
+		t.Fatalf("want <open/>, got %v", el)
+	}
+}
+
+// Requests that are not WebSocket upgrades get an HTTP error that says
+// what is wrong.
+func TestWebSocketHandshakeErrors(t *testing.T) {
+	srv := startServer(t, nil)
+	h := srv.svc.WebSocketHandler()
+	for _, c := range []struct {
+		method string
+		hdr    map[string]string
+		code   int
+	}{
+		{"POST", nil, http.StatusMethodNotAllowed},
+		{"GET", nil, http.StatusUpgradeRequired},
+		{"GET", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, http.StatusUpgradeRequired},
+		{"GET", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "short"}, http.StatusBadRequest},
+	} {
+		r := httptest.NewRequest(c.method, "/xmpp-websocket", nil)
+		for k, v := range c.hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.code || w.Body.Len() == 0 {
+			t.Errorf("%s %v: %d %q, want %d with a reason", c.method, c.hdr, w.Code, w.Body.String(), c.code)
+		}
+	}
+}
