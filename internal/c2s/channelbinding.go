@@ -31,7 +31,16 @@ func (t *tcpTransport) tlsState() *tls.ConnectionState {
 	return &cs
 }
 
-func (t *wsTransport) tlsState() *tls.ConnectionState { return t.tls }
+// tlsState of a WebSocket is that of the HTTPS connection it upgraded
+// (read when asked rather than kept: an idle session holds no copy).
+func (t *wsTransport) tlsState() *tls.ConnectionState {
+	tc, ok := t.conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
+}
 
 // channelBinding is what SASL on this stream can bind to (see
 // auth.ChannelBinding). It depends only on the connection, so the features
