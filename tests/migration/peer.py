@@ -7,11 +7,12 @@ seed  (on Prosody or ejabberd): alice puts bob (group Friends, name Bobby)
       and carol@elsewhere.example in her roster, asks bob for his presence
       subscription, sets her vCard (vcard-temp) and a private XML element,
       and sends bob, who never logs in, a chat message: it waits offline.
+login: alice logs in with "mech" and out.
 check (on Bluetick, after the import): alice and bob log in with their
       original passwords and the mechanism given in "mech"; alice reads her
       roster, her vcard-temp, her vCard4 (XEP-0292 PEP node) and her
-      private XML; bob receives the offline message and alice's pending
-      subscription request.
+      private XML; bob receives alice's pending subscription request and,
+      unless "offline" is false, the offline message.
 
 The config holds host, port, domain, users ({name: password}), mech, tls
 (true: STARTTLS required, any certificate). Facts are printed as JSON lines
@@ -141,17 +142,24 @@ async def check():
     await connect(bob)
     emit("login", user="bob", mech=bob.mech_used)
     bob.send_presence()
-    m = await got
-    emit("offline", body=m["body"], frm=str(m["from"]), delayed=bool(m["delay"]["stamp"]))
     p = await sub
+    if CFG.get("offline", True):
+        m = await got
+        emit("offline", body=m["body"], frm=str(m["from"]), delayed=bool(m["delay"]["stamp"]))
     emit("subscribe_request", frm=str(p["from"]))
     bob.disconnect()
+
+
+async def login():
+    c = await connect(client("alice"))
+    emit("login", user="alice", mech=c.mech_used)
+    c.disconnect()
 
 
 def main():
     global CFG
     CFG = json.loads(sys.argv[2])
-    scen = {"seed": seed, "check": check}[sys.argv[1]]
+    scen = {"seed": seed, "check": check, "login": login}[sys.argv[1]]
 
     async def run():
         try:
