@@ -1,7 +1,6 @@
 package portable
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -171,8 +170,10 @@ func (im *Importer) pepNode(ctx context.Context, user string, n PEPNode) error {
 }
 
 // offline stores the account's offline messages after those already
-// waiting, skipping any already there. A message without a XEP-0203
-// delay gets one saying it was stored now, as the offline queue does.
+// waiting, skipping any already there: the same stanza, compared without
+// its XEP-0203 delays, since a message the file has without one gets one
+// stamped at import time, a different one at each import. A stored
+// message that does not parse is compared as it is.
 func (im *Importer) offline(ctx context.Context, a *Account) error {
 	if len(a.Offline) == 0 {
 		return nil
@@ -181,37 +182,49 @@ func (im *Importer) offline(ctx context.Context, a *Account) error {
 	if err != nil {
 		return err
 	}
+	seen := make(map[string]bool, len(have))
+	for _, h := range have {
+		if el, err := xmlstream.Parse(h.Data, storedLimits); err == nil {
+			seen[undelayed(el)] = true
+		} else {
+			seen[string(h.Data)] = true
+		}
+	}
 	now := im.now().UTC()
 	for _, m := range a.Offline {
-		if m.Child(nsDelay, "delay") == nil {
-			m.Append(xmlstream.New(nsDelay, "delay", "from", im.Domain, "stamp", now.Format("2006-01-02T15:04:05.000Z")).AppendText("Offline Storage"))
-		}
-		data := xmlstream.Append(nil, m, "")
-		dup := false
-		for _, h := range have {
-			if bytes.Equal(h.Data, data) {
-				dup = true
-				break
-			}
-		}
-		if dup {
+		key := undelayed(m)
+		if seen[key] {
 			im.Sum.OfflineDuplicate++
 			continue
 		}
+		seen[key] = true
 		stored := now
-		if d := m.Child(nsDelay, "delay"); d != nil {
-			if t, err := time.Parse(time.RFC3339Nano, d.Attr("stamp")); err == nil {
-				stored = t
-			}
+		if d := m.Child(nsDelay, "delay"); d == nil {
+			m.Append(xmlstream.New(nsDelay, "delay", "from", im.Domain, "stamp", now.Format("2006-01-02T15:04:05.000Z")).AppendText("Offline Storage"))
+		} else if t, err := time.Parse(time.RFC3339Nano, d.Attr("stamp")); err == nil {
+			stored = t
 		}
-		msg := store.OfflineMessage{From: m.Attr("from"), Stored: stored, Data: data}
+		msg := store.OfflineMessage{From: m.Attr("from"), Stored: stored, Data: xmlstream.Append(nil, m, "")}
 		if _, err := im.St.StoreOffline(ctx, a.Name, msg, 0); err != nil {
 			return err
 		}
-		have = append(have, msg)
 		im.Sum.Offline++
 	}
 	return nil
+}
+
+// undelayed is a message's serialization without its delay elements: the
+// identity of an offline message across imports.
+func undelayed(m *xmlstream.Element) string {
+	c := xmlstream.Element{Name: m.Name, Attrs: m.Attrs, Children: make([]xmlstream.Node, 0, len(m.Children))}
+	for _, n := range m.Children {
+		if n.Elem != nil && n.Elem.Space == nsDelay && n.Elem.Name == "delay" {
+			continue
+		}
+		c.Children = append(c.Children, n)
+	}
+	c.Space = nsClient
+	return string(xmlstream.Append(nil, &c, ""))
 }
 
 // Room imports one group chat room of host.
