@@ -115,7 +115,11 @@ func importCmd(args []string) error {
 	fmt.Printf("imported into %s (%s):\n", cfg.Domain, storeName(cfg))
 	fmt.Printf("  users:            %d new, %d already there (kept their password, data merged)\n", s.Users, s.UsersExisting)
 	fmt.Printf("  contacts:         %d roster items\n", s.Contacts)
-	fmt.Printf("  vcards:           %d\n", s.VCards)
+	fmt.Printf("  vcards:           %d", s.VCards)
+	if s.VCardsFromPEP > 0 {
+		fmt.Printf(" (%d built from a vCard4 PEP node, as Prosody's mod_vcard_legacy keeps them)", s.VCardsFromPEP)
+	}
+	fmt.Println()
 	fmt.Printf("  private XML:      %d\n", s.Private)
 	fmt.Printf("  PEP:              %d new nodes, %d items\n", s.PEPNodes, s.PEPItems)
 	fmt.Printf("  offline messages: %d stored, %d already there (not stored twice)\n", s.Offline, s.OfflineDuplicate)

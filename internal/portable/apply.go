@@ -33,6 +33,7 @@ type Summary struct {
 	Users, UsersExisting int
 	Contacts             int // roster items written
 	VCards               int
+	VCardsFromPEP        int // of VCards: built from a vCard4 PEP node (Prosody's mod_vcard_legacy)
 	Private              int // private XML elements
 	PEPNodes, PEPItems   int
 	Offline              int // offline messages stored
@@ -108,6 +109,18 @@ func (im *Importer) Account(ctx context.Context, a *Account) error {
 			return fmt.Errorf("account %s: vCard: %w", a.Name, err)
 		}
 		s.VCards++
+	} else if v := vcardFromPEP(a); v != nil {
+		// Only where the account has none: a vcard-temp set on Bluetick
+		// is newer than the old server's vCard4.
+		if _, err := im.St.VCard(ctx, a.Name); errors.Is(err, store.ErrNotFound) {
+			if err := im.St.SetVCard(ctx, a.Name, xmlstream.Append(nil, v, "")); err != nil {
+				return fmt.Errorf("account %s: vCard: %w", a.Name, err)
+			}
+			s.VCards++
+			s.VCardsFromPEP++
+		} else if err != nil {
+			return fmt.Errorf("account %s: vCard: %w", a.Name, err)
+		}
 	}
 	for _, p := range a.Private {
 		if p.Space == "" {

@@ -37,3 +37,36 @@ func TestReimportUndelayedOffline(t *testing.T) {
 		t.Fatalf("stored %d messages: %s / %v", len(msgs), msgs[0].Data, msgs[1].Stored)
 	}
 }
+
+// TestVCardFromVCard4: Prosody's export (mod_vcard_legacy) has the vCard
+// only as a vCard4 PEP node; the import builds the vcard-temp clients
+// read, with the avatar as PHOTO, and leaves an existing one alone.
+func TestVCardFromVCard4(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	must(t, err)
+	defer st.Close()
+	ctx := context.Background()
+	doc := `<server-data xmlns='urn:xmpp:pie:0'><host jid='example.com'><user name='alice' password='pw'>
+<pubsub xmlns='http://jabber.org/protocol/pubsub'>
+<items node='urn:xmpp:vcard4'><item id='current'><vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text>Alice Liddell</text></fn><n><surname>Liddell</surname><given>Alice</given><additional/></n><nickname><text>alice</text></nickname><email><text>alice@example.com</text></email><impp><uri>xmpp:alice@example.com</uri></impp></vcard></item></items>
+<items node='urn:xmpp:avatar:data'><item id='abc'><data xmlns='urn:xmpp:avatar:data'>iVBORw0K
+GgoAAAA=</data></item></items>
+<items node='urn:xmpp:avatar:metadata'><item id='abc'><metadata xmlns='urn:xmpp:avatar:metadata'><info id='abc' bytes='10' type='image/png'/></metadata></item></items>
+</pubsub></user><user name='bob' password='pw'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:vcard4'><item id='current'><vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'><fn><text>Old Bob</text></fn></vcard></item></items></pubsub></user></host></server-data>`
+	must(t, st.CreateUser(ctx, "bob", nil))
+	must(t, st.SetVCard(ctx, "bob", []byte(`<vCard xmlns='vcard-temp'><FN>New Bob</FN></vCard>`)))
+	im := &Importer{St: st, Domain: "example.com"}
+	must(t, Read(strings.NewReader(doc), Visitor{Account: func(a *Account) error { return im.Account(ctx, a) }}))
+	v, err := st.VCard(ctx, "alice")
+	must(t, err)
+	want := `<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><N><FAMILY>Liddell</FAMILY><GIVEN>Alice</GIVEN></N><NICKNAME>alice</NICKNAME><EMAIL><INTERNET/><USERID>alice@example.com</USERID></EMAIL><JABBERID>alice@example.com</JABBERID><PHOTO><TYPE>image/png</TYPE><BINVAL>iVBORw0KGgoAAAA=</BINVAL></PHOTO></vCard>`
+	if string(v) != want {
+		t.Fatalf("vCard\n got %s\nwant %s", v, want)
+	}
+	if v, _ := st.VCard(ctx, "bob"); !strings.Contains(string(v), "New Bob") {
+		t.Fatalf("bob's own vCard replaced: %s", v)
+	}
+	if im.Sum.VCardsFromPEP != 1 {
+		t.Fatalf("summary %+v", im.Sum)
+	}
+}

@@ -51,6 +51,7 @@ modules:
 // message; then Bluetick exports what it imported and a fresh server
 // imports that: the round trip keeps it all, offline message included.
 func TestFromEjabberd(t *testing.T) {
+	t.Parallel() // independent servers, ports and directories
 	if _, err := os.Stat("/usr/sbin/ejabberdctl"); err != nil {
 		t.Skip("/usr/sbin/ejabberdctl is not installed (apt-get install -y ejabberd): the ejabberd migration is not tested")
 	}

@@ -47,6 +47,7 @@ output {
 // groups and a pending request both ways, the vCard (kept by
 // mod_vcard_legacy as a XEP-0292 vCard4 PEP node), private XML.
 func TestFromProsody(t *testing.T) {
+	t.Parallel() // independent servers, ports and directories
 	for _, bin := range []string{"/usr/bin/prosody", "/usr/bin/prosodyctl", "/usr/bin/prosody-migrator"} {
 		if _, err := os.Stat(bin); err != nil {
 			t.Skipf("%s is not installed (apt-get install -y prosody): the Prosody migration is not tested", bin)
@@ -138,7 +139,7 @@ func TestFromProsody(t *testing.T) {
 	t.Logf("Prosody: set up and exported in %v", time.Since(start).Round(time.Millisecond))
 
 	data, sum := importInto(t, "old.example", filepath.Join(dir, "out"))
-	for _, want := range []string{"2 new", "contacts:         3", "PEP:              1 new nodes, 1 items", "only a SCRAM-SHA-1 credential (2)"} {
+	for _, want := range []string{"2 new", "contacts:         3", "PEP:              1 new nodes, 1 items", "vcards:           1 (1 built from a vCard4 PEP node", "only a SCRAM-SHA-1 credential (2)"} {
 		if !strings.Contains(sum, want) {
 			t.Fatalf("import summary lacks %q", want)
 		}
