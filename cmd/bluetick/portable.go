@@ -131,7 +131,7 @@ func importCmd(args []string) error {
 		fmt.Println("  passwords: carried over for every new account (they log in with their old password)")
 	}
 	if len(s.SHA1Only) > 0 {
-		printList(fmt.Sprintf("accounts with only a SCRAM-SHA-1 credential (%d): they log in with SCRAM-SHA-1 or PLAIN; a client that picks SCRAM-SHA-256 fails until the password is set again (docs/operations.md, Migration)", len(s.SHA1Only)), s.SHA1Only)
+		printList(fmt.Sprintf("accounts with only a SCRAM-SHA-1 credential (%d): they log in with SCRAM-SHA-1 or PLAIN, but a client that picks SCRAM-SHA-256 fails: set sasl.scram_sha256 = false until they have set their passwords again (docs/operations.md, Migration)", len(s.SHA1Only)), s.SHA1Only)
 	}
 	printList("accounts NOT imported", s.Invalid)
 	if len(s.OtherHosts) > 0 {

@@ -175,6 +175,16 @@ func (e event) s(k string) string { v, _ := e[k].(string); return v }
 // peer runs a peer.py scenario to its end and returns its events.
 func peer(t *testing.T, scenario string, cfg map[string]any) []event {
 	t.Helper()
+	evs, err := peerRun(t, scenario, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// peerRun is peer for a scenario that may fail: the error says how.
+func peerRun(t *testing.T, scenario string, cfg map[string]any) ([]event, error) {
+	t.Helper()
 	b, _ := json.Marshal(cfg)
 	cmd := exec.Command(pythonPath, "peer.py", scenario, string(b))
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
@@ -190,9 +200,9 @@ func peer(t *testing.T, scenario string, cfg map[string]any) []event {
 		}
 	}
 	if err != nil {
-		t.Fatalf("peer.py %s: %v\nstdout:\n%s\nstderr:\n%s", scenario, err, out, stderr.String())
+		return evs, fmt.Errorf("peer.py %s: %v\nstdout:\n%s\nstderr:\n%s", scenario, err, out, stderr.String())
 	}
-	return evs
+	return evs, nil
 }
 
 func find(evs []event, name string) []event {
@@ -211,14 +221,15 @@ func bluetick(t *testing.T, args ...string) string {
 	return run(t, exec.Command(binPath, args...))
 }
 
-// serveBluetick starts a Bluetick server on a data directory and returns
-// its c2s port; it is stopped (SIGTERM) when t ends.
-func serveBluetick(t *testing.T, data, domain string) int {
+// serveBluetick starts a Bluetick server on a data directory (with extra
+// serve arguments) and returns its c2s port; it is stopped (SIGTERM) when
+// t ends, or by the returned function's caller through t.Cleanup order.
+func serveBluetick(t *testing.T, data, domain string, extra ...string) int {
 	t.Helper()
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binPath, "serve", "--data", data, "--domain", domain,
-		"--c2s", "127.0.0.1:"+strconv.Itoa(port), "--c2s-tls", "off", "--http", "off")
+	cmd := exec.CommandContext(ctx, binPath, append([]string{"serve", "--data", data, "--domain", domain,
+		"--c2s", "127.0.0.1:" + strconv.Itoa(port), "--c2s-tls", "off", "--http", "off"}, extra...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	var log bytes.Buffer

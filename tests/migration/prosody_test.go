@@ -149,10 +149,26 @@ func TestFromProsody(t *testing.T) {
 	}
 	port2 := serveBluetick(t, data, "old.example")
 	checkImported(t, port2, "old.example", "SCRAM-SHA-1", true, false)
+	login := func(port int, mech string) ([]event, error) {
+		return peerRun(t, "login", map[string]any{"host": "127.0.0.1", "port": port, "domain": "old.example", "mech": mech, "tls": true,
+			"users": map[string]string{"alice": "pw-alice"}})
+	}
 	// PLAIN, the other mechanism a SCRAM-SHA-1-only account can use.
-	evs = peer(t, "login", map[string]any{"host": "127.0.0.1", "port": port2, "domain": "old.example", "mech": "PLAIN", "tls": true,
-		"users": map[string]string{"alice": "pw-alice"}})
-	if l := find(evs, "login"); len(l) != 1 || l[0].s("mech") != "PLAIN" {
-		t.Fatalf("PLAIN login %v", evs)
+	if evs, err := login(port2, "PLAIN"); err != nil || len(find(evs, "login")) != 1 || find(evs, "login")[0].s("mech") != "PLAIN" {
+		t.Fatalf("PLAIN login %v: %v", evs, err)
+	}
+	// The trap: a client left to choose picks SCRAM-SHA-256(-PLUS), which
+	// the SCRAM-SHA-1-only account cannot do ...
+	if evs, err := login(port2, ""); err == nil || len(find(evs, "auth_failed")) != 1 {
+		t.Fatalf("SCRAM-SHA-256 login to a SCRAM-SHA-1-only account: %v %v", evs, err)
+	}
+	// ... and the way out: with sasl.scram_sha256 off the same client
+	// chooses SCRAM-SHA-1(-PLUS) and logs in.
+	conf := filepath.Join(t.TempDir(), "bluetick.toml")
+	os.WriteFile(conf, []byte("[sasl]\nscram_sha256 = false\n"), 0o644)
+	data2, _ := importInto(t, "old.example", filepath.Join(dir, "out"))
+	port4 := serveBluetick(t, data2, "old.example", "--config", conf)
+	if evs, err := login(port4, ""); err != nil || len(find(evs, "login")) != 1 || !strings.HasPrefix(find(evs, "login")[0].s("mech"), "SCRAM-SHA-1") {
+		t.Fatalf("login with scram_sha256 off: %v %v", evs, err)
 	}
 }
