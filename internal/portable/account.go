@@ -27,12 +27,12 @@ func parseAccount(host string, u *xmlstream.Element) (*Account, error) {
 	if a.Name == "" {
 		return nil, errors.New("<user/> without a name")
 	}
-	if local, err := jid.PrepareLocal(a.Name); err != nil {
+	local, err := jid.PrepareLocal(a.Name)
+	if err != nil {
 		a.Invalid = fmt.Sprintf("%q is not a valid account name: %v", a.Name, err)
 		return a, nil
-	} else {
-		a.Name = local
 	}
+	a.Name = local
 	var scram []*xmlstream.Element
 	var pending []string
 	for _, c := range u.Elements() {
