@@ -73,7 +73,7 @@ func parseAccount(host string, u *xmlstream.Element) (*Account, error) {
 		case c.Space == nsMAM && c.Name == "archive":
 			a.Skipped = append(a.Skipped, fmt.Sprintf("message archive (%d messages): not imported", len(c.Elements())))
 		case c.Space == nsPrivacy && c.Name == "query":
-			a.Skipped = append(a.Skipped, "privacy lists (XEP-0016): not imported; Bluetick has the XEP-0191 blocklist")
+			a.parsePrivacy(c)
 		default:
 			a.Skipped = append(a.Skipped, fmt.Sprintf("{%s}%s", c.Space, c.Name))
 		}
@@ -310,4 +310,43 @@ func parseRoom(el *xmlstream.Element) (*Room, error) {
 		}
 	}
 	return r, nil
+}
+
+// parsePrivacy carries the blocks of XEP-0016 privacy lists over to the
+// XEP-0191 blocklist: the rules of the default list (ejabberd keeps
+// XEP-0191 blocks there, as "Blocked contacts") that deny a JID
+// everything. Rules Bluetick cannot express (by group or subscription,
+// for some stanza kinds only, allow rules, other lists) are named in
+// Skipped.
+func (a *Account) parsePrivacy(q *xmlstream.Element) {
+	def := ""
+	if d := q.Child(nsPrivacy, "default"); d != nil {
+		def = d.Attr("name")
+	}
+	for _, l := range q.Elements() {
+		if l.Name != "list" {
+			continue
+		}
+		if l.Attr("name") != def {
+			a.Skipped = append(a.Skipped, fmt.Sprintf("privacy list %q (not the default list): not imported", l.Attr("name")))
+			continue
+		}
+		other := 0
+		for _, it := range l.Elements() {
+			if it.Name != "item" {
+				continue
+			}
+			j, err := jid.Parse(it.Attr("value"))
+			if it.Attr("type") != "jid" || it.Attr("action") != "deny" || len(it.Elements()) > 0 || err != nil {
+				other++
+				continue
+			}
+			if !slices.Contains(a.Blocked, j.String()) {
+				a.Blocked = append(a.Blocked, j.String())
+			}
+		}
+		if other > 0 {
+			a.Skipped = append(a.Skipped, fmt.Sprintf("privacy list %q: %d rules other than blocking a JID (Bluetick has the XEP-0191 blocklist)", def, other))
+		}
+	}
 }

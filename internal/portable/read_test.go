@@ -159,6 +159,12 @@ func TestReadFormats(t *testing.T) {
 					t.Fatalf("%+v", a)
 				}
 			}},
+		{name: "privacy lists", doc: `<server-data xmlns='urn:xmpp:pie:0'><host jid='h'><user name='a' password='x'><query xmlns='jabber:iq:privacy'><default name='Blocked contacts'/><list name='Blocked contacts'><item value='spammer@evil.example' type='jid' order='0' action='deny'/><item value='evil.example' type='jid' order='1' action='deny'/><item value='friends' type='group' order='2' action='deny'/><item value='x@y' type='jid' order='3' action='deny'><message/></item></list><list name='other'><item type='jid' value='z@z' action='deny' order='0'/></list></query></user></host></server-data>`,
+			check: func(t *testing.T, a []*Account) {
+				if strings.Join(a[0].Blocked, " ") != "spammer@evil.example evil.example" || len(a[0].Skipped) != 2 {
+					t.Fatalf("blocked %v, skipped %v", a[0].Blocked, a[0].Skipped)
+				}
+			}},
 		{name: "user outside host", doc: `<server-data xmlns='urn:xmpp:pie:0'><user name='a'/></server-data>`, want: "outside any <host"},
 		{name: "not XEP-0227", doc: `<html/>`, want: "not a XEP-0227"},
 		{name: "not XML", doc: `<server-data xmlns='urn:xmpp:pie:0'><host jid='h'>`, want: "unexpected EOF"},

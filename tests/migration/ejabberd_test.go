@@ -37,6 +37,8 @@ auth_method: internal
 auth_password_format: scram
 modules:
   mod_roster: {}
+  mod_privacy: {}
+  mod_blocking: {}
   mod_offline: {}
   mod_vcard: {}
   mod_private: {}
@@ -47,8 +49,8 @@ modules:
 
 // TestFromEjabberd migrates accounts from ejabberd 23.01 with its own
 // exporter (ejabberdctl export_piefxis): credentials as stored SCRAM keys
-// of both hashes, rosters, vcard-temp, private XML and an offline
-// message; then Bluetick exports what it imported and a fresh server
+// of both hashes, rosters, vcard-temp, private XML, an offline message
+// and a block (kept by ejabberd as a privacy list); then Bluetick exports what it imported and a fresh server
 // imports that: the round trip keeps it all, offline message included.
 func TestFromEjabberd(t *testing.T) {
 	t.Parallel() // independent servers, ports and directories
@@ -104,7 +106,7 @@ func TestFromEjabberd(t *testing.T) {
 	}
 	waitListening(t, port, 30*time.Second, nil)
 	for _, host := range []string{"old.example", "new.example"} {
-		evs := peer(t, "seed", map[string]any{"host": "127.0.0.1", "port": port, "domain": host, "users": users})
+		evs := peer(t, "seed", map[string]any{"host": "127.0.0.1", "port": port, "domain": host, "users": users, "block": true})
 		if len(find(evs, "seeded")) != 1 {
 			t.Fatalf("seeding ejabberd %s: %v", host, evs)
 		}
@@ -152,7 +154,12 @@ func TestFromEjabberd(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "stop the server first") {
 				t.Fatalf("import into a running server's data directory: %v\n%s", err, out)
 			}
-			checkImported(t, port, tc.host, tc.mech, false, true)
+			evs := checkImported(t, port, tc.host, tc.mech, false, true)
+			// ejabberd keeps XEP-0191 blocks as a privacy list; they
+			// arrive as the blocklist.
+			if b := find(evs, "blocklist"); len(b) != 1 || fmt.Sprint(b[0]["jids"]) != "[spammer@evil.example]" {
+				t.Fatalf("alice's blocklist %v", b)
+			}
 		})
 	}
 }

@@ -262,8 +262,9 @@ func serveBluetick(t *testing.T, data, domain string, extra ...string) int {
 // arrived. vcard4 says the vCard is also expected as a XEP-0292 PEP node
 // (Prosody's mod_vcard_legacy keeps it there, and the import builds the
 // vcard-temp from it);
-// offline whether the export carried bob's offline message.
-func checkImported(t *testing.T, port int, domain, mech string, vcard4, offline bool) {
+// offline whether the export carried bob's offline message. It returns
+// the events for further checks.
+func checkImported(t *testing.T, port int, domain, mech string, vcard4, offline bool) []event {
 	t.Helper()
 	evs := peer(t, "check", map[string]any{
 		"host": "127.0.0.1", "port": port, "domain": domain, "mech": mech, "tls": true,
@@ -306,6 +307,7 @@ func checkImported(t *testing.T, port int, domain, mech string, vcard4, offline 
 	} else if len(o) != 0 {
 		t.Fatalf("unexpected offline message %v", o)
 	}
+	return evs
 }
 
 // importInto imports paths into a fresh data directory for domain and

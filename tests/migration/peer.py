@@ -6,12 +6,13 @@ Usage: /usr/bin/python3 peer.py SCENARIO 'JSON-CONFIG'
 seed  (on Prosody or ejabberd): alice puts bob (group Friends, name Bobby)
       and carol@elsewhere.example in her roster, asks bob for his presence
       subscription, sets her vCard (vcard-temp) and a private XML element,
+      blocks spammer@evil.example if "block" (XEP-0191),
       and sends bob, who never logs in, a chat message: it waits offline.
 login: alice logs in with "mech" and out.
 check (on Bluetick, after the import): alice and bob log in with their
       original passwords and the mechanism given in "mech"; alice reads her
-      roster, her vcard-temp, her vCard4 (XEP-0292 PEP node) and her
-      private XML; bob receives alice's pending subscription request and,
+      roster, her vcard-temp, her vCard4 (XEP-0292 PEP node), her
+      private XML and her blocklist; bob receives alice's pending subscription request and,
       unless "offline" is false, the offline message.
 
 The config holds host, port, domain, users ({name: password}), mech, tls
@@ -41,7 +42,7 @@ def client(user):
     if CFG.get("mech"):
         kw["sasl_mech"] = CFG["mech"]
     c = slixmpp.ClientXMPP("%s@%s/migr" % (user, CFG["domain"]), CFG["users"][user], **kw)
-    for p in ("xep_0030", "xep_0054", "xep_0049", "xep_0203", "xep_0199"):
+    for p in ("xep_0030", "xep_0054", "xep_0049", "xep_0191", "xep_0203", "xep_0199"):
         c.register_plugin(p)
     if CFG.get("tls"):
         c.ssl_context.check_hostname = False
@@ -93,6 +94,8 @@ async def seed():
     await alice["xep_0054"].publish_vcard(vc)
     el = ET.fromstring("<secret xmlns='%s'>rabbit hole</secret>" % NS_PRIVATE_TEST)
     await alice["xep_0049"].store(el)
+    if CFG.get("block"):
+        await alice["xep_0191"].block(["spammer@evil.example"])
     alice.send_message(mto="bob@" + dom, mbody=OFFLINE_BODY, mtype="chat")
     # A ping round trip: everything above has been handled in order.
     await alice["xep_0199"].ping(jid=dom, timeout=10)
@@ -128,6 +131,8 @@ async def check():
     r = await iq.send()
     sec = r.xml.find("{jabber:iq:private}query/{%s}secret" % NS_PRIVATE_TEST)
     emit("private", text=sec.text if sec is not None else None)
+    iq = await alice["xep_0191"].get_blocked()
+    emit("blocklist", jids=sorted(str(j) for j in iq["blocklist"]["items"]))
     alice.disconnect()
 
     bob = client("bob")
