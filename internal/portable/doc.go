@@ -12,12 +12,14 @@
 //     labelled SCRAM-SHA-1 by the migrator, so the key length decides),
 //     roster, vcard-temp, private XML, PEP node configuration forms and
 //     items, pending subscription requests as <presence type='subscribe'/>.
-//     It writes no offline messages.
+//     It writes no offline messages, and with mod_vcard_legacy no
+//     vcard-temp: the import builds one from the vCard4 node (vcard4.go).
 //   - ejabberd 23.01 (ejabberdctl export_piefxis DIR): a main file that
 //     XIncludes one file per host; <scram-credentials/> whose values are
 //     base64 of the base64 text, roster, vcard-temp, private XML, offline
-//     messages, pending subscription requests, privacy lists. No PEP, no
-//     group chats.
+//     messages, pending subscription requests, privacy lists (whose
+//     blocking rules become the XEP-0191 blocklist). No PEP, no group
+//     chats.
 //   - The original namespace http://www.xmpp.org/extensions/xep-0227.html#ns
 //     with plaintext password attributes (from which both SCRAM
 //     credentials are derived).
