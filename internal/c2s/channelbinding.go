@@ -3,6 +3,7 @@ package c2s
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 
 	"bluetick/internal/auth"
 	"bluetick/internal/xmlstream"
@@ -56,9 +57,15 @@ func (st *stream) channelBinding() auth.ChannelBinding {
 
 // saslMechanisms is the mechanism list this stream advertises and accepts:
 // PLAIN only inside TLS, the -PLUS mechanisms only where channel binding
-// works. It is also the Offered list of auth.Config, which XEP-0474 hashes.
+// works, SCRAM-SHA-256 unless sasl.scram_sha256 is off (accounts imported
+// with only SCRAM-SHA-1 credentials). It is also the Offered list of
+// auth.Config, which XEP-0474 hashes.
 func (st *stream) saslMechanisms() []string {
-	return auth.MechanismsFor(st.t.Secure(), st.channelBinding())
+	m := auth.MechanismsFor(st.t.Secure(), st.channelBinding())
+	if !st.svc.cfg.SASL.SCRAMSHA256 {
+		m = slices.DeleteFunc(m, func(s string) bool { return s == auth.SCRAMSHA256 || s == auth.SCRAMSHA256Plus })
+	}
+	return m
 }
 
 // channelBindingFeature is the XEP-0440 stream feature listing the
