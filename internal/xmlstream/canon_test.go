@@ -83,3 +83,38 @@ func retained(b *testing.B, keep func() *Element) {
 	b.ReportMetric(max(per, 0), "retained-B/op")
 	runtime.KeepAlive(held)
 }
+
+// BenchmarkIdleDecoder: the live heap an idle connection's decoder holds
+// after its stream header and a presence (read buffer given back by Idle).
+func BenchmarkIdleDecoder(b *testing.B) {
+	in := []byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0' xml:lang='en'><presence><show>away</show></presence>`)
+	held := make([]*Decoder, 0, 1024)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	n := 0
+	for b.Loop() {
+		d := NewDecoder(&onceReader{p: in}, Limits{})
+		for i := 0; i < 2; i++ {
+			if _, err := d.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d.Idle()
+		held = append(held, d)
+		n++
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(max(float64(m1.HeapAlloc)-float64(m0.HeapAlloc)-float64(cap(held))*8, 0)/float64(n), "retained-B/op")
+	runtime.KeepAlive(held)
+}
+
+type onceReader struct{ p []byte }
+
+func (r *onceReader) Read(b []byte) (int, error) {
+	n := copy(b, r.p)
+	r.p = r.p[n:]
+	return n, nil
+}
