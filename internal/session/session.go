@@ -150,7 +150,7 @@ type Session struct {
 	// writeStart is when the write in progress began (zero: none): a
 	// write that takes long means the client is not reading.
 	writeStart time.Time
-	congT      *time.Timer // fires Hooks.Congested during a long write
+	congT      *time.Timer // fires Hooks.Congested during a long write; nil between writes
 	// sent: without SM, messages written to sentW (a Progress
 	// connection) that its peer has not acknowledged, oldest first (see
 	// sent.go).
