@@ -150,7 +150,7 @@ func translateOut(s string) []string {
 	}
 	rest, ok := strings.CutPrefix(s, "<?xml version='1.0'?>")
 	if !ok || !strings.HasPrefix(rest, "<stream:stream ") {
-		return []string{s}
+		return []string{qualify(s)}
 	}
 	end := strings.IndexByte(rest, '>')
 	if end < 0 {
@@ -167,6 +167,23 @@ func translateOut(s string) []string {
 		out = append(out, early)
 	}
 	return out
+}
+
+// qualify puts a stanza in jabber:client: over WebSocket no stream root
+// declares it (RFC 7395 §3.3.3), and Prosody refuses a stanza without it.
+func qualify(s string) string {
+	for _, name := range []string{"<iq", "<message", "<presence"} {
+		rest, ok := strings.CutPrefix(s, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '>' && rest[0] != '/') {
+			continue
+		}
+		end := strings.IndexByte(rest, '>')
+		if end >= 0 && strings.Contains(rest[:end], "xmlns=") {
+			return s
+		}
+		return name + " xmlns='jabber:client'" + rest
+	}
+	return s
 }
 
 // attrOf finds name='value' in a start tag the client wrote itself.

@@ -18,7 +18,11 @@ func TestWebSocketFraming(t *testing.T) {
 		{"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='bench.local' from='u@bench.local' version='1.0' xml:lang='en'><authenticate/>",
 			[]string{"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='bench.local' from='u@bench.local' version='1.0' xml:lang='en'/>", "<authenticate/>"}},
 		{"</stream:stream>", []string{"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"}},
-		{"<presence/>", []string{"<presence/>"}},
+		{"<presence/>", []string{"<presence xmlns='jabber:client'/>"}},
+		{"<iq type='set' id='b'><bind/></iq>", []string{"<iq xmlns='jabber:client' type='set' id='b'><bind/></iq>"}},
+		{"<message xmlns='jabber:client' to='a'/>", []string{"<message xmlns='jabber:client' to='a'/>"}},
+		{"<r xmlns='urn:xmpp:sm:3'/>", []string{"<r xmlns='urn:xmpp:sm:3'/>"}},
+		{"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>x</auth>", []string{"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>x</auth>"}},
 	} {
 		if got := translateOut(tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("translateOut(%q) = %q, want %q", tc.in, got, tc.want)
