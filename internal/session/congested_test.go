@@ -3,6 +3,7 @@ package session
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"bluetick/internal/jid"
 	"bluetick/internal/stanza"
@@ -80,5 +81,15 @@ func waitIdle(t *testing.T, s *Session) {
 			t.Fatal("the writer did not finish")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Every idle connection keeps one Session: it must stay within Go's
+// 448-byte size class (it was 488 bytes, in the 512 class, before issue
+// 19). A field added here costs every idle session; put rare state behind
+// a pointer instead.
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(Session{}); n > 448 {
+		t.Fatalf("Session is %d bytes, more than the 448-byte size class", n)
 	}
 }

@@ -147,9 +147,10 @@ type Session struct {
 	reqOut  bool      // an <r/> is outstanding
 	detachT *time.Timer
 	kicked  *stanza.StreamError // Kick while no connection was attached
-	// writeStart is when the write in progress began (zero: none): a
-	// write that takes long means the client is not reading.
-	writeStart time.Time
+	// writeStart is when the write in progress began, as time since
+	// epoch (zero: none; 8 bytes where a time.Time takes 24): a write
+	// that takes long means the client is not reading.
+	writeStart time.Duration
 	congT      *time.Timer // fires Hooks.Congested during a long write; nil between writes
 	// sent: without SM, messages written to sentW (a Progress
 	// connection) that its peer has not acknowledged, oldest first (see
@@ -170,8 +171,7 @@ type Session struct {
 
 	// XEP-0352: while inactive, noise is held here (see csi.go).
 	inactive bool
-	held     []*xmlstream.Element
-	heldKeys []heldKey
+	held     []heldEntry // one slice, not two: 24 bytes less per session
 }
 
 // New returns a session for the bound full JID with the given queue bound.
@@ -321,7 +321,7 @@ func (s *Session) TakePending() []Pending {
 func (s *Session) Congested(d time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.writeStart.IsZero() && time.Since(s.writeStart) > d
+	return s.writeStart != 0 && time.Since(epoch)-s.writeStart > d
 }
 
 // Held returns the records of the durable live deliveries the session
