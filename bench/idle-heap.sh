@@ -16,7 +16,9 @@
 set -euo pipefail
 BIN=$1 OUT=$2 SIZES=$3 TR=${4:-tcp}
 DATA=${DATA:-/tmp/idleheap/data}
-C2S=${C2S:-127.0.0.1:37222} HTTP=${HTTP:-127.0.0.1:37280} HTTPS=${HTTPS:-127.0.0.1:37443}
+# Ports below the ephemeral range (32768-60999): with tens of thousands of client
+# sockets on loopback, a listener in that range may find its port taken.
+C2S=${C2S:-127.0.0.1:17222} HTTP=${HTTP:-127.0.0.1:17280} HTTPS=${HTTPS:-127.0.0.1:17443}
 HOLD=${HOLD:-25s} WAKE=${WAKE:-1000}
 mkdir -p "$OUT" "$DATA"
 conf=$OUT/bench.toml
