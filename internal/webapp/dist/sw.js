@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "fc68d7ad36";
-const SHELL = ["/","/app-34b8154ca3.js","/app-4110f11bb5.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "b89af0a043";
+const SHELL = ["/","/app-a617870275.js","/app-d0a9fee19a.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -197,3 +197,10 @@ export function smMiscounts(p) {
 // received counts the message stanzas with that body the page's
 // WebSockets received.
 export const received = (p, text) => p.frames_in.filter((f) => f.startsWith("<message") && f.includes(`<body>${text}</body>`)).length;
+
+// contextWith is context() with more playwright context options (a
+// scenario that routes the app's files blocks the service worker, which
+// playwright's routing does not see).
+export async function contextWith(opts, viewport = { width: 1180, height: 760 }) {
+  return browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC", ...opts });
+}

@@ -1,0 +1,209 @@
+// End-to-end encrypted media (XEP-0454) in the app; the files and keys
+// come from encmedia_test.go (manifest in $BLUETICK_E2E_MANIFEST, the
+// ciphertexts made with Go's crypto/cipher).
+//
+// Receiving: carol (another client, encmedia-peer.mjs) uploads AES-GCM
+// ciphertexts to the server's upload service and sends bob bodies that
+// are only aesgcm:// links: a photo, a PDF, a photo whose ciphertext was
+// altered after encryption, and a link to a file on another server. Bob's
+// app shows the photo decrypted (pixels read back from a canvas, the
+// bytes in IndexedDB), the PDF as a download of a blob: URL, the altered
+// one and the foreign one as errors in their bubbles; no aesgcm link in
+// any src or href. After a reload nothing is fetched again.
+//
+// Sending: alice's app with e2e.active true for every chat (done here by
+// serving her the app's own bundle with `active:()=>false` turned into
+// `()=>true`, as OMEMO will set it; nothing in the app is changed for
+// the test) sends bob a photo: the slot request names a random .png of
+// the ciphertext's size typed application/octet-stream, the message is
+// only the aesgcm link (no OOB, SFS, metadata or thumbnail), bob sees the
+// photo decrypted, alice sees hers from her device.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cfg, emit, log, main, context, contextWith, page, signIn, openChatWith, shot } from "./lib.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const manifestPath = process.env.BLUETICK_E2E_MANIFEST;
+const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+
+const peer = (user, to) =>
+  new Promise((resolve, reject) => {
+    execFile(process.execPath, ["--experimental-websocket", "--no-warnings", join(here, "encmedia-peer.mjs"), JSON.stringify(cfg), user, to, manifestPath], { timeout: 50000 }, (err, out, errOut) => {
+      if (errOut) log(`[peer] ${errOut.trim()}`);
+      if (err || !out.includes("sent")) reject(new Error(`encmedia-peer: ${err?.message ?? out}`));
+      else resolve(out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)));
+    });
+  });
+
+// In the page: what a bubble shows, and the stored plaintext's SHA-256.
+const inspect = (p, id) =>
+  p.evaluate(async (id) => {
+    const msg = document.querySelector(`.msg[data-id="${id}"]`);
+    const media = msg?.querySelector(".media");
+    const key = msg?.dataset.key;
+    const stored = await new Promise((resolve, reject) => {
+      const r = indexedDB.open("bluetick");
+      r.onsuccess = () => {
+        const q = r.result.transaction("e2efiles").objectStore("e2efiles").get(key);
+        q.onsuccess = () => { resolve(q.result?.blob ?? null); r.result.close(); };
+        q.onerror = () => reject(q.error);
+      };
+      r.onerror = () => reject(r.error);
+    });
+    let sha = "";
+    if (stored) {
+      const d = new Uint8Array(await crypto.subtle.digest("SHA-256", await stored.arrayBuffer()));
+      sha = [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    const full = media?.querySelector("img.full");
+    const doc = media?.querySelector("a.doc");
+    return {
+      state: media?.dataset.e2e ?? "",
+      kind: media?.dataset.kind ?? "",
+      error: media?.querySelector(".e2e-failed .error")?.textContent ?? "",
+      retry: Boolean(media?.querySelector(".e2e-failed button")),
+      full_src: full?.src.slice(0, 5) ?? "",
+      w: full?.naturalWidth ?? 0,
+      h: full?.naturalHeight ?? 0,
+      thumb: media?.querySelector("img.thumb")?.src.slice(0, 23) ?? "",
+      href: doc?.href.slice(0, 5) ?? "",
+      download: doc?.getAttribute("download") ?? "",
+      name: media?.querySelector(".doc .name")?.textContent ?? "",
+      sha,
+      stored_type: stored?.type ?? "",
+    };
+  }, id);
+
+// pixels reads points of the decrypted photo back from a canvas.
+const pixels = (p, id, points) =>
+  p.evaluate(({ id, points }) => {
+    const img = document.querySelector(`.msg[data-id="${id}"] img.full`);
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0);
+    return points.map(([x, y]) => [...g.getImageData(x, y, 1, 1).data.slice(0, 3)]);
+  }, { id, points });
+
+// Every src and href in the page that holds an aesgcm link.
+const aesgcmInDOM = (p) => p.evaluate(() => [...document.querySelectorAll("[src], [href]")].filter((e) => /aesgcm:/i.test(e.getAttribute("src") ?? e.getAttribute("href") ?? "")).length);
+
+const waitState = (p, id, states, timeout = 30000) =>
+  p.waitForFunction(({ id, states }) => states.includes(document.querySelector(`.msg[data-id="${id}"] .media`)?.dataset.e2e), { id, states }, { timeout });
+
+await main(async () => {
+  // ---- receiving ------------------------------------------------------------
+  const bob = await page(await context(), "bob");
+  await signIn(bob, "bob");
+  const sent = await peer("carol", `bob@${cfg.domain}`);
+  log(`[peer] ${JSON.stringify(sent)}`);
+  await bob.waitForSelector(`.chat[data-jid="carol@${cfg.domain}"]`, { timeout: 20000 });
+  const preview = await bob.textContent(`.chat[data-jid="carol@${cfg.domain}"] .preview`);
+  await openChatWith(bob, "carol");
+  for (const id of ["e2e-photo", "e2e-doc"]) await waitState(bob, id, ["ready"]);
+  for (const id of ["e2e-tampered", "e2e-foreign"]) await waitState(bob, id, ["failed"]);
+  await bob.waitForFunction(() => document.querySelector('.msg[data-id="e2e-photo"] img.full')?.complete);
+  const photo = await inspect(bob, "e2e-photo");
+  photo.pixels = await pixels(bob, "e2e-photo", manifest.points);
+  photo.chat_preview = preview;
+  emit("received-photo", photo);
+  emit("received-doc", await inspect(bob, "e2e-doc"));
+  emit("tampered", await inspect(bob, "e2e-tampered"));
+  emit("foreign", await inspect(bob, "e2e-foreign"));
+  emit("links", { aesgcm_in_dom: await aesgcmInDOM(bob), sent: sent.map((s) => s.link) });
+  await bob.evaluate(() => { const l = document.querySelector(".messages"); l.scrollTop = l.scrollHeight; });
+  await shot(bob, "e2e-media-received");
+
+  // The photo opens full size in the viewer, from a blob: URL.
+  await bob.click('.msg[data-id="e2e-photo"] .photo');
+  const viewer = await bob.waitForFunction(() => {
+    const i = document.querySelector(".viewer img");
+    return i?.complete && i.naturalWidth > 0 && { src: i.src.slice(0, 5), w: i.naturalWidth };
+  }, null, { timeout: 10000 }).then((h) => h.jsonValue());
+  await bob.keyboard.press("Escape");
+  await bob.waitForSelector(".viewer", { state: "detached" });
+
+  // A reload shows the files from IndexedDB: nothing is downloaded again.
+  const fetched = [];
+  bob.on("request", (r) => r.url().includes("/upload/") && fetched.push(r.url()));
+  await bob.reload();
+  await bob.waitForSelector(`section.main[aria-label="Chat with carol"], .chat[data-jid="carol@${cfg.domain}"]`, { timeout: 20000 });
+  if ((await bob.locator('section.main[aria-label="Chat with carol"]').count()) === 0) await bob.click(`.chat[data-jid="carol@${cfg.domain}"]`);
+  await waitState(bob, "e2e-photo", ["ready"]);
+  await waitState(bob, "e2e-doc", ["ready"]);
+  await bob.waitForFunction(() => document.querySelector('.msg[data-id="e2e-photo"] img.full')?.complete);
+  const again = await inspect(bob, "e2e-photo");
+  emit("after-reload", { viewer, upload_requests: fetched, state: again.state, sha: again.sha, w: again.w });
+
+  // What AES-256-GCM costs in this browser (WebCrypto, as aesgcm.js uses
+  // it): a 10 MB file encrypted and decrypted, three times.
+  emit("gcm-speed", await bob.evaluate(async () => {
+    const d = new Uint8Array(10 * 1024 * 1024);
+    for (let i = 0; i < d.length; i += 65536) crypto.getRandomValues(d.subarray(i, i + 65536));
+    const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const enc = [], dec = [];
+    for (let i = 0; i < 3; i++) {
+      let t = performance.now();
+      const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, d);
+      enc.push(performance.now() - t);
+      t = performance.now();
+      await crypto.subtle.decrypt({ name: "AES-GCM", iv }, key, ct);
+      dec.push(performance.now() - t);
+    }
+    return { mb: 10, encrypt_ms: enc.map(Math.round), decrypt_ms: dec.map(Math.round) };
+  }));
+
+  // ---- sending ----------------------------------------------------------------
+  const actx = await contextWith({ serviceWorkers: "block" });
+  let patched = 0;
+  await actx.route(/\/app-[0-9a-f]+\.js$/, async (route) => {
+    const res = await route.fetch();
+    const js = (await res.text()).replace(/\{active:(\w+)=>!1\}/, (_, a) => {
+      patched++;
+      return `{active:${a}=>!0}`;
+    });
+    const headers = { ...res.headers() };
+    delete headers["content-encoding"]; // route.fetch() gave the decoded text
+    delete headers["content-length"];
+    await route.fulfill({ status: res.status(), headers, body: js });
+  });
+  const alice = await page(actx, "alice");
+  await signIn(alice, "alice");
+  await openChatWith(alice, "bob");
+  await alice.waitForSelector('button[aria-label="Attach"]');
+  const png = readFileSync(manifest.send.plain);
+  await alice.setInputFiles('input[type=file][aria-label="Attach files"]', { name: manifest.send.name, mimeType: "image/png", buffer: png });
+  await alice.waitForFunction(() => {
+    const m = [...document.querySelectorAll(".msg.out")].at(-1);
+    return m?.querySelector(".media-image") && !m.querySelector(".upload") && m.querySelector("[data-tick]")?.dataset.tick !== "pending";
+  }, null, { timeout: 30000 });
+  const outId = await alice.evaluate(() => [...document.querySelectorAll(".msg.out")].at(-1).dataset.id);
+  await waitState(alice, outId, ["ready"]);
+  const mine = await inspect(alice, outId);
+  const frames = alice.sm.flat().filter(([dir]) => dir === "out").map(([, f]) => f);
+  const slotReq = frames.find((f) => f.includes("urn:xmpp:http:upload:0") && f.includes("<request"));
+  const attr = (s, n) => new RegExp(`${n}="([^"]*)"`).exec(s ?? "")?.[1] ?? "";
+  const msg = frames.find((f) => f.startsWith("<message") && f.includes("aesgcm://"));
+  await bob.click(`.chat[data-jid="alice@${cfg.domain}"]`, { timeout: 20000 });
+  await waitState(bob, outId, ["ready"]);
+  await bob.waitForFunction((id) => document.querySelector(`.msg[data-id="${id}"] img.full`)?.complete, outId);
+  const theirs = await inspect(bob, outId);
+  theirs.pixels = await pixels(bob, outId, manifest.points);
+  emit("sent-photo", {
+    patched,
+    slot_filename: attr(slotReq, "filename"),
+    slot_type: attr(slotReq, "content-type"),
+    slot_size: Number(attr(slotReq, "size")),
+    plain_size: png.length,
+    body: /<body>([^<]*)<\/body>/.exec(msg ?? "")?.[1] ?? "",
+    stanza: msg ?? "",
+    alice: mine,
+    bob: theirs,
+    aesgcm_in_dom: (await aesgcmInDOM(alice)) + (await aesgcmInDOM(bob)),
+  });
+  await shot(alice, "e2e-media-sent");
+});
