@@ -119,6 +119,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 
 	photo := pngOf(t, testImage(480, 320, 1))
 	sendPhoto := pngOf(t, testImage(480, 320, 2))
+	latePhoto := pngOf(t, testImage(480, 320, 3))
 	pdf := append([]byte("%PDF-1.4\n% Bluetick encrypted document\n"), make([]byte, 30000)...)
 	rand.Read(pdf[40:])
 	write := func(name string, b []byte) string {
@@ -151,6 +152,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 			entry("tampered", "0c9e8b7a6f5d4c3b.png", photo, true),
 			{Name: "foreign", Link: "aesgcm://files.example.net/upload/abc/photo.png#" + strings.Repeat("ab", 12) + strings.Repeat("cd", 32)},
 		},
+		"late":   []file{entry("late", "5e4d3c2b1a09f8e7.png", latePhoto, false)},
 		"send":   map[string]string{"plain": write("beach.png", sendPhoto), "name": "beach holiday.png"},
 		"points": points,
 	}
@@ -207,6 +209,12 @@ func TestWebEncryptedMedia(t *testing.T) {
 		t.Errorf("bob's viewer: %v, want the full photo from a blob: URL", r["viewer"])
 	}
 
+	lt := fx.get(t, "late")
+	down, _ := lt["down"].(map[string]any)
+	back, _ := lt["back"].(map[string]any)
+	if down["state"] != "failed" || !strings.Contains(fmt.Sprint(down["error"]), "did not answer") || down["retry"] != true || back["state"] != "ready" || back["sha"] != sum(latePhoto) {
+		t.Errorf("a download with the server stopped: %s, want the error with Retry, then the photo once online", lt)
+	}
 	t.Logf("AES-256-GCM in Chromium: %s", fx.get(t, "gcm-speed"))
 	s := fx.get(t, "sent-photo")
 	t.Logf("sent photo: slot %q %q %v bytes (plain %v), body %q", s.str("slot_filename"), s.str("slot_type"), s.num("slot_size"), s.num("plain_size"), s.str("body"))
@@ -252,7 +260,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 		if strings.Contains(path, string(filepath.Separator)+"blobs"+string(filepath.Separator)) {
 			blobs++
 		}
-		for name, plain := range map[string][]byte{"carol's photo": photo, "carol's PDF": pdf, "alice's photo": sendPhoto} {
+		for name, plain := range map[string][]byte{"carol's photo": photo, "carol's PDF": pdf, "carol's late photo": latePhoto, "alice's photo": sendPhoto} {
 			if i := leaks(data, plain); i >= 0 {
 				t.Errorf("the server's %s holds plaintext of %s at byte %d", path, name, i)
 			}
@@ -262,8 +270,8 @@ func TestWebEncryptedMedia(t *testing.T) {
 		}
 		return nil
 	})
-	if blobs != 4 {
-		t.Errorf("%d blobs in the upload storage, want 4 (photo, PDF, altered photo, alice's photo)", blobs)
+	if blobs != 5 {
+		t.Errorf("%d blobs in the upload storage, want 5 (photo, PDF, altered photo, late photo, alice's photo)", blobs)
 	}
 	t.Logf("upload storage: %d blobs, none holding plaintext", blobs)
 }

@@ -50,17 +50,13 @@ export async function blobOf(key) {
 let origins = null;
 async function allowed() {
   if (origins) return origins;
-  let list = null;
-  try {
-    const res = await fetch("/", { method: "HEAD", cache: "no-store" });
-    const csp = res.headers.get("content-security-policy");
-    const dirs = (csp ?? "").split(";").map((d) => d.trim().split(/\s+/));
-    const dir = dirs.find((d) => d[0] === "connect-src") ?? dirs.find((d) => d[0] === "default-src");
-    // No policy: anything; else the listed origins ('self' is the page's).
-    list = dir ? dir.slice(1).map((s) => (s === "'self'" ? location.origin : s)).filter((s) => /^https?:\/\/[^/]+$/.test(s)) : ["*"];
-  } catch {
-    list = [location.origin];
-  }
+  // (Offline, this throws: the download fails as one to retry.)
+  const res = await fetch("/", { method: "HEAD", cache: "no-store" });
+  const csp = res.headers.get("content-security-policy");
+  const dirs = (csp ?? "").split(";").map((d) => d.trim().split(/\s+/));
+  const dir = dirs.find((d) => d[0] === "connect-src") ?? dirs.find((d) => d[0] === "default-src");
+  // No policy: anything; else the listed origins ('self' is the page's).
+  const list = dir ? dir.slice(1).map((s) => (s === "'self'" ? location.origin : s)).filter((s) => /^https?:\/\/[^/]+$/.test(s)) : ["*"];
   if (location.protocol === "http:" && !list.includes(location.origin)) list.push(location.origin);
   origins = list;
   return origins;
@@ -87,6 +83,17 @@ export function retry(m) {
   core.changed();
   ensure(m);
 }
+
+// Back online: downloads that failed for want of a network go again.
+core.hooks.online.push(() => {
+  for (const [key, s] of status) {
+    if (s.state !== "failed" || !s.retry) continue;
+    status.set(key, { state: "loading" });
+    queue.push(key);
+  }
+  core.changed();
+  pump();
+});
 
 function pump() {
   while (running < 2 && queue.length) {
@@ -125,7 +132,12 @@ async function download(key) {
   }
   const p = aesgcm.parse(m.media.aesgcm);
   if (!p) return fail(key, "This link is not a valid encrypted file link.", false);
-  const list = await allowed();
+  let list;
+  try {
+    list = await allowed();
+  } catch {
+    return fail(key, "Could not download this file: the server did not answer.", true);
+  }
   const url = aesgcm.fetchURL(p, list.filter((o) => o.startsWith("http:")));
   if (!list.includes("*") && !list.includes(new URL(url).origin)) {
     return fail(key, `This file is on another server (${p.host}), which Bluetick Web may not fetch from.`, false);

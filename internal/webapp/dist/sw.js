@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "b89af0a043";
-const SHELL = ["/","/app-a617870275.js","/app-d0a9fee19a.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "9b1ea0f039";
+const SHELL = ["/","/app-270ee44584.js","/app-d0a9fee19a.css","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -7,12 +7,13 @@
 // body is only the aesgcm:// link (no OOB, no file metadata; not
 // OMEMO-encrypted here: the app handles a decrypted body the same way).
 // A manifest entry with "link" is sent as that body without an upload.
+// LIST (5th argument) names the manifest's list to send, "files" if none.
 // Prints one JSON line per file: {name, link}.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const [cfgJSON, user, to, manifestPath] = process.argv.slice(2);
+const [cfgJSON, user, to, manifestPath, list = "files"] = process.argv.slice(2);
 const cfg = JSON.parse(cfgJSON);
 const require = createRequire(join(cfg.webDir, "package.json"));
 const { client, xml } = require("@xmpp/client");
@@ -29,7 +30,7 @@ c.on("error", (e) => process.stderr.write(`encmedia-peer: ${e?.message ?? e}\n`)
 await c.start();
 await c.send(xml("presence"));
 
-for (const f of manifest.files) {
+for (const f of manifest[list]) {
   let link = f.link;
   if (!link) {
     const body = readFileSync(f.cipher);

@@ -9,7 +9,9 @@
 // app shows the photo decrypted (pixels read back from a canvas, the
 // bytes in IndexedDB), the PDF as a download of a blob: URL, the altered
 // one and the foreign one as errors in their bubbles; no aesgcm link in
-// any src or href. After a reload nothing is fetched again.
+// any src or href. After a reload nothing is fetched again. A file whose
+// download finds the server stopped says so (with Retry) and is fetched
+// when the connection is back.
 //
 // Sending: alice's app with e2e.active true for every chat (done here by
 // serving her the app's own bundle with `active:()=>false` turned into
@@ -22,15 +24,15 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cfg, emit, log, main, context, contextWith, page, signIn, openChatWith, shot } from "./lib.mjs";
+import { cfg, emit, log, main, context, contextWith, page, signIn, openChatWith, shot, control, online } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const manifestPath = process.env.BLUETICK_E2E_MANIFEST;
 const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
 
-const peer = (user, to) =>
+const peer = (user, to, list = "files") =>
   new Promise((resolve, reject) => {
-    execFile(process.execPath, ["--experimental-websocket", "--no-warnings", join(here, "encmedia-peer.mjs"), JSON.stringify(cfg), user, to, manifestPath], { timeout: 50000 }, (err, out, errOut) => {
+    execFile(process.execPath, ["--experimental-websocket", "--no-warnings", join(here, "encmedia-peer.mjs"), JSON.stringify(cfg), user, to, manifestPath, list], { timeout: 50000 }, (err, out, errOut) => {
       if (errOut) log(`[peer] ${errOut.trim()}`);
       if (err || !out.includes("sent")) reject(new Error(`encmedia-peer: ${err?.message ?? out}`));
       else resolve(out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)));
@@ -137,6 +139,24 @@ await main(async () => {
   await bob.waitForFunction(() => document.querySelector('.msg[data-id="e2e-photo"] img.full')?.complete);
   const again = await inspect(bob, "e2e-photo");
   emit("after-reload", { viewer, upload_requests: fetched, state: again.state, sha: again.sha, w: again.w });
+
+  // A file received while its chat is closed, opened with the server
+  // stopped: the download fails, the bubble says so, and it is fetched
+  // once the app is online again.
+  await bob.keyboard.press("Escape");
+  await bob.waitForSelector('section.main[aria-label="Chat with carol"]', { state: "detached" });
+  await peer("carol", `bob@${cfg.domain}`, "late");
+  await bob.waitForSelector(`.chat[data-jid="carol@${cfg.domain}"] .unread`, { timeout: 20000 });
+  await control("stop");
+  await bob.waitForSelector(".banner", { timeout: 20000 });
+  await bob.click(`.chat[data-jid="carol@${cfg.domain}"]`);
+  await waitState(bob, "e2e-late", ["failed"]);
+  const down = await inspect(bob, "e2e-late");
+  await shot(bob, "e2e-media-offline");
+  await control("start");
+  await online(bob, 30000);
+  await waitState(bob, "e2e-late", ["ready"]);
+  emit("late", { down, back: await inspect(bob, "e2e-late") });
 
   // What AES-256-GCM costs in this browser (WebCrypto, as aesgcm.js uses
   // it): a 10 MB file encrypted and decrypted, three times.
