@@ -3,7 +3,7 @@
 // / on the HTTP listener. Files are served with their content type, a
 // strict Content-Security-Policy (no inline script), gzip when the client
 // accepts it (the build writes NAME.gz beside each text file), no-cache for
-// index.html and sw.js and a year's cache for the hashed app-HASH.js/.css.
+// index.html and sw.js and a year's cache for the hashed app-HASH.js/.css and chunk-HASH.js.
 // docs/web.md describes the app.
 package webapp
 
@@ -127,7 +127,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case name == "index.html" || name == "sw.js":
 		hd.Set("Cache-Control", "no-cache")
-	case strings.HasPrefix(name, "app-"):
+	case strings.HasPrefix(name, "app-"), strings.HasPrefix(name, "chunk-"):
 		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	default:
 		hd.Set("Cache-Control", "public, max-age=3600")

@@ -33,9 +33,13 @@ export const TICKS = ["pending", "sent", "delivered", "read"];
 //                                   it queued for now, undefined for the 1:1 default
 //   outgoing(m, kids)            -> the body to send; may push children
 //   stanza(row)                  -> the stanza of an outbox row that is no message
+//   seal(m, st)                  async; -> the stanza to send instead of st (encrypted:
+//                                   omemo.js), null to keep the message queued for now
+//   unseal(c, st)                async; before anything reads a received stanza (decrypts
+//                                   in place); -> true when it consumed the stanza
 export const hooks = {
   client: [], presence: [], online: [], resumed: [], received: [], stored: [],
-  incoming: [], decorate: [], compose: [], outgoing: [], stanza: [],
+  incoming: [], decorate: [], compose: [], outgoing: [], stanza: [], seal: [], unseal: [],
 };
 export const connection = () => (state.status === "online" ? xmpp : null);
 const rank = (t) => TICKS.indexOf(t);
@@ -491,12 +495,16 @@ export async function flushOutbox() {
       if (inflight.has(row.key)) continue;
       if (row.action) {
         // An edit, a retraction or reactions (actions.js): sent once, acked like a message.
-        const st = hooks.stanza.map((f) => f(row)).find(Boolean);
+        let st = hooks.stanza.map((f) => f(row)).find(Boolean);
         if (!st) {
           await store.dequeue(row.key);
           continue;
         }
         inflight.add(row.key);
+        if (!(st = await seal(row, st))) {
+          inflight.delete(row.key);
+          continue;
+        }
         await c.send(st).catch(() => inflight.delete(row.key));
         continue;
       }
@@ -513,8 +521,7 @@ export async function flushOutbox() {
       const kids = [];
       let body = m.body;
       for (const f of hooks.outgoing) body = f(m, kids, body) ?? body;
-      await c.send(
-        el ??
+      el = await seal(m, el ??
         xml(
           "message",
           { type: "chat", to: m.chat, id: m.id },
@@ -524,8 +531,12 @@ export async function flushOutbox() {
           xml("request", { xmlns: NS.receipts }),
           xml("markable", { xmlns: NS.markers }),
           xml("active", { xmlns: NS.states }),
-        ),
-      ).catch(() => inflight.delete(row.key));
+        ));
+      if (!el) {
+        inflight.delete(row.key);
+        continue;
+      }
+      await c.send(el).catch(() => inflight.delete(row.key));
     }
   })();
   try {
@@ -572,7 +583,35 @@ async function setTick(key, tick) {
 
 // ---- receiving ----------------------------------------------------------------
 
+// seal passes a stanza through the seal hooks (encryption); null keeps
+// the message queued, a throw marks it failed.
+async function seal(m, st) {
+  for (const f of hooks.seal) {
+    try {
+      if (!(st = await f(m, st))) return null;
+    } catch (e) {
+      console.warn("seal:", e);
+      if (!m.action) await failMessage(m.key, String(e?.message ?? e));
+      else await store.dequeue(m.key);
+      return null;
+    }
+  }
+  return st;
+}
+
+async function failMessage(key, why) {
+  await store.dequeue(key);
+  const m = await store.getMessage(key);
+  if (!m) return;
+  m.tick = "failed";
+  m.failure = why;
+  await store.putMessage(m);
+  showUpdated(m);
+  changed();
+}
+
 async function onStanza(c, st) {
+  for (const f of hooks.unseal) if (await f(c, st)) return;
   if (hooks.received.some((f) => f(c, st))) return;
   if (st.is("message")) return onMessage(c, st);
   if (st.is("presence")) return onPresence(c, st);
@@ -615,6 +654,7 @@ async function onMessage(c, st) {
     markId: st.attrs.id || id,
     displayedSent: false,
   };
+  if (st.e2e) m.e2e = st.e2e;
   for (const f of hooks.decorate) f(st, m);
   await store.putMessage(m);
   await touchChat(chat, m, true);

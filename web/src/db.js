@@ -110,6 +110,17 @@ export async function wipe() {
   const names = [...d.objectStoreNames];
   const tx = d.transaction(names, "readwrite");
   await Promise.all([...names.map((n) => tx.objectStore(n).clear()), tx.done]);
+  // The OMEMO keys and sessions (omemo/store.js) go too: a wiped device
+  // is a new device. Opened only if it exists (opening makes it).
+  if ((await indexedDB.databases()).some((x) => x.name === "bluetick-omemo")) {
+    const o = await openDB("bluetick-omemo");
+    const os = [...o.objectStoreNames];
+    if (os.length) {
+      const t = o.transaction(os, "readwrite");
+      await Promise.all([...os.map((n) => t.objectStore(n).clear()), t.done]);
+    }
+    o.close();
+  }
 }
 
 export const allAvatars = async () => (await db()).getAll("avatars");

@@ -14,6 +14,7 @@
 import { xml } from "@xmpp/client";
 import * as core from "./core.js";
 import * as store from "./db.js";
+import { e2e } from "./e2e.js";
 
 export const NS = {
   muc: "http://jabber.org/protocol/muc",
@@ -142,6 +143,7 @@ async function mamPage(c, jid, rsm) {
       xml("iq", { type: "set", to: jid }, xml("query", { xmlns: NS.mam, queryid: qid }, xml("set", { xmlns: NS.rsm }, ...rsm))),
       20000,
     );
+    await e2e.settled(); // the page's encrypted messages are decrypted in place
     const fin = res.getChild("fin", NS.mam);
     return { items: got, complete: fin?.attrs.complete === "true", last: fin?.getChild("set", NS.rsm)?.getChildText("last") || "" };
   } finally {
@@ -230,6 +232,7 @@ async function storeMessage(jid, st, stamp, archiveId) {
   const m = mine
     ? { key, chat: jid, dir: "out", id, sid, body, ts, tick: "sent" }
     : { key, chat: jid, dir: "in", id, sid, from: nick, body, ts };
+  if (st.e2e) m.e2e = st.e2e;
   await store.putMessage(m);
   await core.touchChat(jid, m, !mine);
   if (state.open === jid) {

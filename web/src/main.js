@@ -7,6 +7,7 @@ import * as core from "./core.js";
 import * as settings from "./settings.js";
 import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
 import * as actions from "./actions.js";
+import * as omemoUI from "./ui/omemo.js";
 import { MessageList } from "./ui/messages.js";
 import { ComposeBar, EmojiButton, SearchBar, SearchButton, composerKeys, insertAt } from "./ui/compose.js";
 import * as mediaUI from "./ui/media.js";
@@ -228,11 +229,13 @@ function ChatPane() {
           <div class="name">${nameOf(jid)}</div>
           <div class="status" data-status=${status}>${status}</div>
         </div>
+        <${omemoUI.Lock} jid=${jid} />
         <${SearchButton} jid=${jid} />
         <${ChatMenu} jid=${jid} />
       </header>
       <${SearchBar} jid=${jid} />
       <${Banner} />
+      <${omemoUI.Warning} jid=${jid} />
       <${MessageList} jid=${jid} />
       <${BlockedNote} jid=${jid} />
       <${ComposeBar} jid=${jid} />
@@ -266,6 +269,7 @@ function App() {
     <${Sidebar} panel=${panel} setPanel=${setPanel} />
     ${state.chats.get(state.open)?.group ? html`<${GroupPane} />` : html`<${ChatPane} />`}
     <${mediaUI.Viewer} />
+    <${omemoUI.Sheet} />
   </div>`;
 }
 

@@ -82,6 +82,7 @@ const CAPS_NODE = "https://bluetick.example/web";
 const FEATURES = [
   NS.disco, NS.caps, "jabber:iq:last", "urn:xmpp:receipts", "urn:xmpp:chat-markers:0",
   "http://jabber.org/protocol/chatstates", NS.avMeta + "+notify", NS.nick + "+notify",
+  "eu.siacs.conversations.axolotl.devicelist+notify", // OMEMO device lists (omemo.js)
 ].sort();
 let ver = null;
 async function capsVer() {

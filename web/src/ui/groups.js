@@ -5,6 +5,7 @@
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
+import { Lock } from "./omemo.js";
 import * as core from "../core.js";
 import * as groups from "../groups.js";
 import { Avatar, Tick } from "../main.js";
@@ -111,6 +112,7 @@ export function GroupPane() {
           <div class="name">${groupName(chat)}</div>
           <div class="status">${subtitle || "tap here for group info"}</div>
         </button>
+        <${Lock} jid=${jid} />
       </header>
       <${Banner} />
       <ol class="messages" ref=${list} aria-live="polite">

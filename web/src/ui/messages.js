@@ -8,6 +8,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as core from "../core.js";
 import * as history from "../history.js";
+import * as omemo from "../omemo.js";
 import * as actions from "../actions.js";
 import * as store from "../db.js";
 import { MediaBody } from "./media.js";
@@ -180,12 +181,23 @@ function Menu({ m, close }) {
   </div>`;
 }
 
+// Unreadable: why an encrypted message could not be decrypted, and the way
+// back (a new session, and the sender's device asked to send it again).
+function Unreadable({ m }) {
+  const [asked, setAsked] = useState("");
+  const ask = () => omemo.repair(m).then(() => setAsked("Asked the sender's device to send it again."), (e) => setAsked(String(e?.message ?? e)));
+  return html`<div class="unreadable" role="note">
+    <small>${m.e2e.why}.</small>
+    ${m.dir === "in" && (asked ? html`<small class="asked">${asked}</small>` : html`<button type="button" class="link" onClick=${ask}>Fix the session and ask to send again</button>`)}
+  </div>`;
+}
+
 function Message({ m, menu, setMenu, q }) {
   const d = new Date(m.ts);
   const open = menu === m.key;
   const btn = useRef(null);
   const reacts = m.retracted ? [] : actions.tally(m);
-  return html`<li key=${m.key} class=${"msg " + m.dir + (view.highlight === m.key ? " hit" : "")} data-id=${m.id} data-key=${m.key}>
+  return html`<li key=${m.key} class=${"msg " + m.dir + (view.highlight === m.key ? " hit" : "")} data-id=${m.id} data-key=${m.key} data-e2e=${m.e2e ? (m.e2e.ok ? "ok" : "failed") : "none"}>
     <div class=${"bubble" + (m.retracted ? " deleted" : "")}>
       ${!m.retracted && m.reply && html`<${Quote} m=${m} />`}
       ${m.retracted
@@ -193,7 +205,8 @@ function Message({ m, menu, setMenu, q }) {
         : m.media
           ? html`<${MediaBody} m=${m} />`
           : html`<span class="text"><${Marked} text=${m.body} q=${q} /></span>`}
-      <span class="stamp">${m.edited && !m.retracted ? html`<span class="edited">edited </span>` : ""}${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
+      ${m.e2e?.ok === false && html`<${Unreadable} m=${m} />`}
+      <span class="stamp">${m.e2e?.ok && html`<span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted">🔒 </span>`}${m.edited && !m.retracted ? html`<span class="edited">edited </span>` : ""}${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
       ${!m.retracted && html`<button type="button" class="more" ref=${btn} aria-label="Message actions" aria-haspopup="menu" aria-expanded=${open} onClick=${() => setMenu(open ? null : m.key)}>⌄</button>`}
       ${open && html`<${Menu} m=${m} close=${(refocus) => { setMenu(null); if (refocus) btn.current?.focus(); }} />`}
     </div>
