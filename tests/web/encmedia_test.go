@@ -217,18 +217,22 @@ func TestWebEncryptedMedia(t *testing.T) {
 	}
 	t.Logf("AES-256-GCM in Chromium: %s", fx.get(t, "gcm-speed"))
 	s := fx.get(t, "sent-photo")
-	t.Logf("sent photo: slot %q %q %v bytes (plain %v), body %q", s.str("slot_filename"), s.str("slot_type"), s.num("slot_size"), s.num("plain_size"), s.str("body"))
-	if s.num("patched") < 1 {
-		t.Errorf("the scenario could not turn e2e.active on in alice's bundle (it found no `{active:x=>!1}`)")
-	}
+	t.Logf("sent photo: slot %q %q %v bytes (plain %v), body %q", s.str("slot_filename"), s.str("slot_type"), s.num("slot_size"), s.num("plain_size"), s.str("alice_body"))
 	if !regexp.MustCompile(`^[0-9a-f]{24}\.png$`).MatchString(s.str("slot_filename")) || s.str("slot_type") != "application/octet-stream" || s.num("slot_size") != s.num("plain_size")+16 {
 		t.Errorf("alice's slot request: %s, want a random .png name, application/octet-stream, the ciphertext's size", s)
 	}
-	if !regexp.MustCompile(`^aesgcm://localhost:\d+/upload/[^#\s]+\.png#[0-9a-f]{88}$`).MatchString(s.str("body")) {
-		t.Errorf("alice's message body %q, want only an aesgcm link (IV 12 bytes + key 32 bytes)", s.str("body"))
+	link := regexp.MustCompile(`^aesgcm://localhost:\d+/upload/[^#\s]+\.png#[0-9a-f]{88}$`)
+	if !link.MatchString(s.str("alice_body")) || s.str("bob_body") != s.str("alice_body") {
+		t.Errorf("the message's body: alice %q, bob %q, want the same aesgcm link (IV 12 bytes + key 32 bytes)", s.str("alice_body"), s.str("bob_body"))
+	}
+	if s.str("alice_lock") != "ok" || s.str("bob_lock") != "ok" {
+		t.Errorf("the photo's message is not shown as encrypted: alice %q, bob %q", s.str("alice_lock"), s.str("bob_lock"))
 	}
 	st := s.str("stanza")
-	for _, leak := range []string{"jabber:x:oob", "urn:xmpp:sfs:0", "urn:xmpp:file:metadata:0", "urn:xmpp:thumbs:1", "beach", "image/png", "http://localhost", "https://localhost"} {
+	if !strings.Contains(st, `<encrypted xmlns="eu.siacs.conversations.axolotl"`) {
+		t.Errorf("alice's message is not OMEMO-encrypted: %s", st)
+	}
+	for _, leak := range []string{"aesgcm", "/upload/", "jabber:x:oob", "urn:xmpp:sfs:0", "urn:xmpp:file:metadata:0", "urn:xmpp:thumbs:1", "beach", "image/png", "Photo"} {
 		if strings.Contains(st, leak) {
 			t.Errorf("alice's message has %q: %s", leak, st)
 		}

@@ -158,6 +158,17 @@ async function sha256(blob) {
   return btoa(s);
 }
 
+// encryptFile (XEP-0454) sets media.enc: a random upload name with the
+// file's extension, the ciphertext's size, a fresh key and IV for this
+// file, kept (until sent, in the link) with its message. It returns the
+// ciphertext, the only thing stored for upload.
+async function encryptFile(file, media) {
+  const enc = await aesgcm.encrypt(await file.arrayBuffer());
+  const rand = aesgcm.toHex(crypto.getRandomValues(new Uint8Array(12)));
+  media.enc = { name: `${rand}.${aesgcm.extFor(media.name, media.type)}`, size: enc.ciphertext.length, key: aesgcm.toHex(enc.key), iv: aesgcm.toHex(enc.iv) };
+  return { blob: new Blob([enc.ciphertext], { type: "application/octet-stream" }) };
+}
+
 // sendFile queues a file for chat; opts.duration (ms) and opts.voice for a
 // voice note. Refused at once, with a notice, when over the server's limit.
 export async function sendFile(chat, file, opts = {}) {
@@ -180,14 +191,7 @@ export async function sendFile(chat, file, opts = {}) {
   }
   media.hash = await sha256(file);
   let blob = file;
-  if (e2e.active(chat)) {
-    // XEP-0454: only ciphertext is stored for upload; a fresh key and IV
-    // for this file, kept (until sent, in the link) with its message.
-    const enc = await aesgcm.encrypt(await file.arrayBuffer());
-    blob = new Blob([enc.ciphertext], { type: "application/octet-stream" });
-    const rand = aesgcm.toHex(crypto.getRandomValues(new Uint8Array(12)));
-    media.enc = { name: `${rand}.${aesgcm.extFor(name, type)}`, size: enc.ciphertext.length, key: aesgcm.toHex(enc.key), iv: aesgcm.toHex(enc.iv) };
-  }
+  if (e2e.active(chat)) ({ blob } = await encryptFile(file, media));
   const id = crypto.randomUUID();
   const m = {
     key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: "", ts: Date.now(), tick: "pending",
@@ -312,6 +316,28 @@ async function requestSlot(c, m) {
 
 // uploadOne returns false when the pump should stop (offline).
 async function uploadOne(c, { m, blob }) {
+  if (!m.media.enc && e2e.active(m.chat)) {
+    // Picked before the chat's encryption was known (just signed in, the
+    // contact's devices not fetched yet): encrypted now, before any byte
+    // of it leaves the device (a slot asked for the plain file is dropped).
+    slots.delete(m.key);
+    const plain = blob;
+    const media = { ...m.media };
+    ({ blob } = await encryptFile(plain, media));
+    if (cancelled.has(m.key)) return true;
+    m = { ...m, media };
+    const d = await store.db();
+    const tx = d.transaction(["messages", "uploads", "e2efiles"], "readwrite");
+    const row = await tx.objectStore("uploads").get(m.key);
+    if (!row) return true; // cancelled meanwhile
+    await Promise.all([
+      tx.objectStore("messages").put(m),
+      tx.objectStore("uploads").put({ ...row, blob }),
+      tx.objectStore("e2efiles").put({ key: m.key, blob: plain, type: media.type }),
+      tx.done,
+    ]);
+    showMessage(m);
+  }
   const { size, type } = upFile(m.media);
   if (!service) await discover(c).catch(() => {});
   if (!service?.jid) {

@@ -13,18 +13,18 @@
 // download finds the server stopped says so (with Retry) and is fetched
 // when the connection is back.
 //
-// Sending: alice's app with e2e.active true for every chat (done here by
-// serving her the app's own bundle with `active:()=>false` turned into
-// `()=>true`, as OMEMO will set it; nothing in the app is changed for
-// the test) sends bob a photo: the slot request names a random .png of
-// the ciphertext's size typed application/octet-stream, the message is
-// only the aesgcm link (no OOB, SFS, metadata or thumbnail), bob sees the
-// photo decrypted, alice sees hers from her device.
+// Sending: alice's app, OMEMO on for her chat with bob (the lock shows
+// it), sends bob a photo: the slot request names a random .png of the
+// ciphertext's size typed application/octet-stream, the stanza carries
+// the OMEMO <encrypted/> element and none of the plain-media elements
+// (OOB, SFS, metadata, thumbnail) or the link, the body on both devices
+// is the aesgcm link, bob sees the photo decrypted, alice sees hers from
+// her device.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cfg, emit, log, main, context, contextWith, page, signIn, openChatWith, shot, control, online } from "./lib.mjs";
+import { cfg, emit, log, main, context, page, signIn, openChatWith, shot, control, online } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const manifestPath = process.env.BLUETICK_E2E_MANIFEST;
@@ -177,23 +177,15 @@ await main(async () => {
     return { mb: 10, encrypt_ms: enc.map(Math.round), decrypt_ms: dec.map(Math.round) };
   }));
 
-  // ---- sending ----------------------------------------------------------------
-  const actx = await contextWith({ serviceWorkers: "block" });
-  let patched = 0;
-  await actx.route(/\/app-[0-9a-f]+\.js$/, async (route) => {
-    const res = await route.fetch();
-    const js = (await res.text()).replace(/\{active:(\w+)=>!1\}/, (_, a) => {
-      patched++;
-      return `{active:${a}=>!0}`;
-    });
-    const headers = { ...res.headers() };
-    delete headers["content-encoding"]; // route.fetch() gave the decoded text
-    delete headers["content-length"];
-    await route.fulfill({ status: res.status(), headers, body: js });
-  });
-  const alice = await page(actx, "alice");
+  // ---- sending (OMEMO on) ---------------------------------------------------------
+  const alice = await page(await context(), "alice");
   await signIn(alice, "alice");
   await openChatWith(alice, "bob");
+  // Encrypted once bob's device list is known (omemo.js sets e2e.active).
+  await alice.waitForSelector('.lock-btn[data-e2e="on"]', { timeout: 30000 }).catch(async () => {
+    await openChatWith(alice, "bob");
+    await alice.waitForSelector('.lock-btn[data-e2e="on"]', { timeout: 15000 });
+  });
   await alice.waitForSelector('button[aria-label="Attach"]');
   const png = readFileSync(manifest.send.plain);
   await alice.setInputFiles('input[type=file][aria-label="Attach files"]', { name: manifest.send.name, mimeType: "image/png", buffer: png });
@@ -207,19 +199,33 @@ await main(async () => {
   const frames = alice.sm.flat().filter(([dir]) => dir === "out").map(([, f]) => f);
   const slotReq = frames.find((f) => f.includes("urn:xmpp:http:upload:0") && f.includes("<request"));
   const attr = (s, n) => new RegExp(`${n}="([^"]*)"`).exec(s ?? "")?.[1] ?? "";
-  const msg = frames.find((f) => f.startsWith("<message") && f.includes("aesgcm://"));
-  await bob.click(`.chat[data-jid="alice@${cfg.domain}"]`, { timeout: 20000 });
+  const msg = frames.find((f) => f.startsWith("<message") && f.includes(`id="${outId}"`) && f.includes("<body"));
+  await bob.click(`.chat[data-jid="alice@${cfg.domain}"]`, { timeout: 30000 });
   await waitState(bob, outId, ["ready"]);
   await bob.waitForFunction((id) => document.querySelector(`.msg[data-id="${id}"] img.full`)?.complete, outId);
   const theirs = await inspect(bob, outId);
   theirs.pixels = await pixels(bob, outId, manifest.points);
+  // The link is the message's body on both devices (decrypted on bob's).
+  const body = (p, dir) => p.evaluate(({ id, dir }) => new Promise((resolve, reject) => {
+    const r = indexedDB.open("bluetick");
+    r.onsuccess = () => {
+      const st = r.result.transaction("messages").objectStore("messages");
+      const q = st.getAll();
+      q.onsuccess = () => { resolve(q.result.find((m) => m.id === id && m.dir === dir)?.body ?? ""); r.result.close(); };
+      q.onerror = () => reject(q.error);
+    };
+    r.onerror = () => reject(r.error);
+  }), { id: outId, dir });
+  const lock = (p) => p.evaluate((id) => document.querySelector(`.msg[data-id="${id}"]`)?.dataset.e2e ?? "", outId);
   emit("sent-photo", {
-    patched,
     slot_filename: attr(slotReq, "filename"),
     slot_type: attr(slotReq, "content-type"),
     slot_size: Number(attr(slotReq, "size")),
     plain_size: png.length,
-    body: /<body>([^<]*)<\/body>/.exec(msg ?? "")?.[1] ?? "",
+    alice_body: await body(alice, "out"),
+    bob_body: await body(bob, "in"),
+    alice_lock: await lock(alice),
+    bob_lock: await lock(bob),
     stanza: msg ?? "",
     alice: mine,
     bob: theirs,

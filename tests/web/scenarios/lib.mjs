@@ -198,9 +198,13 @@ export function smMiscounts(p) {
 // WebSockets received.
 export const received = (p, text) => p.frames_in.filter((f) => f.startsWith("<message") && f.includes(`<body>${text}</body>`)).length;
 
-// contextWith is context() with more playwright context options (a
-// scenario that routes the app's files blocks the service worker, which
-// playwright's routing does not see).
-export async function contextWith(opts, viewport = { width: 1180, height: 760 }) {
-  return browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC", ...opts });
+// plainChat turns end-to-end encryption off for the open chat (the lock's
+// sheet, "Encrypt this chat"): for scenarios about what the app sends in
+// the clear (plain media; encrypted media is encmedia.mjs).
+export async function plainChat(p) {
+  await p.click(".lock-btn");
+  const box = p.locator(".e2e-sheet label.check input[type=checkbox]");
+  if (await box.isChecked()) await box.uncheck();
+  await p.click('.e2e-sheet button[aria-label="Close"]');
+  await p.waitForSelector(".e2e-sheet", { state: "detached" });
 }
