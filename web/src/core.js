@@ -617,6 +617,32 @@ async function onStanza(c, st) {
   if (st.is("presence")) return onPresence(c, st);
 }
 
+// receive handles a 1:1 <message/> as if it came from the network (a
+// carbon copy's inner message: carbons.js).
+export const receive = (c, st) => onMessage(c, st);
+
+// storeSent stores a message this account sent from another of its
+// devices (a "sent" carbon copy): shown as ours, ✓ (the server has it).
+export async function storeSent(st) {
+  const chat = bare(st.attrs.to || "");
+  const body = st.getChildText("body");
+  if (!chat || chat === state.account.jid || body === null || st.attrs.type === "groupchat") return;
+  const id = st.getChild("origin-id", NS.sid)?.attrs.id || st.attrs.id;
+  if (!id) return;
+  const key = store.msgKey(chat, "out", id);
+  if (await store.getMessage(key)) return;
+  const stamp = st.getChild("delay", NS.delay)?.attrs.stamp;
+  const m = { key, chat, dir: "out", id, body, ts: stamp ? Math.min(Date.parse(stamp) || Date.now(), Date.now()) : Date.now(), tick: "sent" };
+  if (st.e2e) m.e2e = st.e2e;
+  for (const f of hooks.decorate) f(st, m);
+  await store.putMessage(m);
+  await touchChat(chat, m, false);
+  if (state.open === chat && !state.hasNewer) {
+    state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
+    changed();
+  }
+}
+
 async function onMessage(c, st) {
   const from = st.attrs.from;
   // Groups and headlines are not in the app yet; errors are not messages.

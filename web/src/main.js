@@ -8,6 +8,7 @@ import * as settings from "./settings.js";
 import { AvatarImage, Settings, ChatMenu, BlockedNote } from "./ui/settings.js";
 import * as actions from "./actions.js";
 import * as omemoUI from "./ui/omemo.js";
+import "./carbons.js";
 import { MessageList } from "./ui/messages.js";
 import { ComposeBar, EmojiButton, SearchBar, SearchButton, composerKeys, insertAt } from "./ui/compose.js";
 import * as mediaUI from "./ui/media.js";

@@ -23,6 +23,7 @@ import * as core from "./core.js";
 import * as store from "./db.js";
 import { e2e } from "./e2e.js";
 import * as groups from "./groups.js";
+import { copyOf } from "./carbons.js";
 
 export const NS = "eu.siacs.conversations.axolotl";
 const LIST = NS + ".devicelist";
@@ -87,6 +88,7 @@ async function setList(jid, ids) {
   const old = ui.lists.get(jid) ?? (await eng.getList(jid))?.ids ?? null;
   ui.lists.set(jid, ids);
   fetched.set(jid, Date.now());
+  if (old && old.length === ids.length && old.every((x, i) => x === ids[i])) return;
   await eng.putList({ jid, ids, ts: Date.now() });
   // Devices that left the list are kept (their fingerprints stay in the
   // UI as "removed") but no longer encrypted for.
@@ -163,6 +165,7 @@ async function start(c) {
     if (!mine.includes(ui.deviceId)) await publishList(c, [...mine, ui.deviceId]);
     ui.ready = true;
     ui.error = "";
+    learnOpen();
     core.changed();
     core.flush(); // messages that waited for the keys
   } catch (e) {
@@ -184,6 +187,7 @@ function bundleSoon(c) {
 }
 
 core.hooks.online.push((c) => {
+  kinds.clear();
   start(c);
 });
 
@@ -214,18 +218,28 @@ function wants(chat) {
   if (row?.group) return groupKind(chat);
   return (ui.lists.get(chat)?.length ?? 0) > 0;
 }
-const groupKind = (jid) => {
-  const row = state.chats.get(jid);
-  return row?.membersOnly !== false && row?.nonAnonymous !== false;
-};
+// groupKind: a room of the groups service is the WhatsApp kind when its
+// disco#info says members-only and non-anonymous (asked once a session).
+const kinds = new Map(); // room -> true | false
+const groupKind = (jid) => kinds.get(jid) !== false;
+async function roomKind(c, jid) {
+  if (kinds.has(jid)) return kinds.get(jid);
+  const res = await iq(c, "get", jid, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" }));
+  const f = new Set(res.getChild("query")?.getChildren("feature").map((x) => x.attrs.var) ?? []);
+  const ok = f.has("muc_membersonly") && f.has("muc_nonanonymous");
+  kinds.set(jid, ok);
+  return ok;
+}
 e2e.active = (chat) => ui.ready && wants(chat);
 
 // recipients: the peer, or every member of a group, and ourselves.
 async function recipients(c, chat) {
   if (!state.chats.get(chat)?.group) return [chat, state.account.jid];
+  // The member list is read again for each message: who is in the group
+  // decides who can read it (removed members must not).
   const r = groups.live.get(chat);
-  let members = r?.members?.map((m) => m.jid);
-  if (!members) members = (await groups.loadMembers(chat).catch(() => [])).map((m) => m.jid);
+  let members = (await groups.loadMembers(chat).catch(() => null))?.map((m) => m.jid);
+  members ??= r?.members?.map((m) => m.jid) ?? [];
   for (const o of r?.occupants?.values() ?? []) if (o.jid) members.push(o.jid);
   return [...new Set([...members.filter(Boolean), state.account.jid])];
 }
@@ -277,7 +291,8 @@ export async function encryptFor(c, jids, text) {
 core.hooks.seal.push(async (m, st) => {
   const body = st.getChild("body");
   const row = state.chats.get(m.chat);
-  if (!body || row?.plain) return st;
+  // A retraction's body is only a fallback text; nothing to hide.
+  if (!body || row?.plain || st.getChild("retract", "urn:xmpp:message-retract:1")) return st;
   const c = core.connection();
   if (!c) return null;
   if (ui.error) throw new Error(ui.error);
@@ -285,7 +300,7 @@ core.hooks.seal.push(async (m, st) => {
   const group = Boolean(row?.group);
   // A peer without OMEMO (no device list, asked again now) gets the
   // message in the clear, as Conversations does; the chat's lock says so.
-  if (group ? !groupKind(m.chat) : (await deviceList(c, m.chat)).length === 0 && (await deviceList(c, m.chat, true)).length === 0) return st;
+  if (group ? !(await roomKind(c, m.chat)) : (await deviceList(c, m.chat)).length === 0 && (await deviceList(c, m.chat, true)).length === 0) return st;
   const peers = await recipients(c, m.chat);
   const { el, to, skipped } = await encryptFor(c, peers, body.text());
   if (!group && !to.some((t) => t.jid === m.chat)) {
@@ -313,11 +328,11 @@ core.hooks.seal.push(async (m, st) => {
 let chain = Promise.resolve(); // decryption runs one stanza at a time (ratchets)
 e2e.settled = () => chain;
 
-// The message element that may be encrypted: the stanza itself, or the
-// one inside an archive result.
+// The message element that may be encrypted: the stanza itself, the one
+// inside an archive result, or our own carbon copy's.
 function inner(st) {
   const fwd = st.getChild("result", "urn:xmpp:mam:2")?.getChild("forwarded", "urn:xmpp:forward:0");
-  return fwd?.getChild("message") ?? st;
+  return fwd?.getChild("message") ?? copyOf(st)?.msg ?? st;
 }
 
 core.hooks.unseal.push(async (c, st) => {
@@ -328,9 +343,10 @@ core.hooks.unseal.push(async (c, st) => {
   const job = chain.then(() => open(c, msg, enc)).catch((e) => console.warn("omemo:", e));
   chain = job;
   // An archive page's messages are read after its end (they wait for
-  // settled()); a live message is read once decrypted.
-  if (msg !== st) return false;
-  return await job;
+  // settled()); a live message or a carbon copy once decrypted.
+  if (st.getChild("result", "urn:xmpp:mam:2")) return false;
+  const consumed = await job;
+  return msg === st && consumed === true;
 });
 
 // sender is the bare JID of the account that sent msg: the real JID of a
@@ -528,13 +544,17 @@ export async function setPlain(chat, plain) {
   core.changed();
 }
 
-// Every chat opened learns the peer's devices (for the lock and for the
-// first message).
+// Every chat opened asks for the peer's devices again (for the lock, and
+// so that a device added since is encrypted for).
 let lastOpen = null;
-core.subscribe(() => {
+function learnOpen() {
   const jid = state.open;
-  if (jid === lastOpen) return;
-  lastOpen = jid;
   const c = core.connection();
-  if (jid && c && ui.ready && !state.chats.get(jid)?.group) deviceList(c, jid).catch(() => {});
+  if (!jid || !c || !ui.ready || state.chats.get(jid)?.group) return;
+  deviceList(c, jid, true).catch(() => {});
+}
+core.subscribe(() => {
+  if (state.open === lastOpen) return;
+  lastOpen = state.open;
+  learnOpen();
 });

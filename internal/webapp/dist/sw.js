@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "863860a05c";
-const SHELL = ["/","/app-53JGYAFH.js","/app-c7e4002fa8.css","/chunk-5IO6J44D.js","/chunk-FINLVSAY.js","/chunk-INPV2VWT.js","/chunk-VKSV3I5W.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "ae13a4e577";
+const SHELL = ["/","/app-7L6UI3JO.js","/app-c7e4002fa8.css","/chunk-5IO6J44D.js","/chunk-FINLVSAY.js","/chunk-INPV2VWT.js","/chunk-VKSV3I5W.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -1,43 +1,17 @@
-// End-to-end encryption (OMEMO) between Bluetick Web pages (docs/e2e.md):
+// End-to-end encryption (OMEMO) between two Bluetick Web pages (docs/e2e.md):
 //   1:1      alice and bob chat; each page shows the text with a lock, and
-//            what their WebSockets carried had no plaintext, only
-//            <encrypted/>
+//            their WebSockets carried no plaintext, only <encrypted/>
 //   reload   bob reloads: his sessions are in IndexedDB and the next
-//            message still decrypts (no new prekey message needed)
-//   device   a second device of bob's (another browser profile) signs in
-//            and reads alice's next message; alice's own second device too
-//   group    alice, bob and carol in a group: encrypted, all read it
+//            message still decrypts
 //   refused  a captured message sent again (replay) and one with a byte
 //            changed (forgery) are shown as refused, never as text
+// e2e-devices.mjs and e2e-group.mjs do the rest.
+import { execFileSync } from "node:child_process";
 import { cfg, emit, log, sleep, main, context, page, signIn, openChatWith, send, waitTick, shot } from "./lib.mjs";
-
-const lastIn = (p) => p.evaluate(() => {
-  const li = [...document.querySelectorAll(".msg.in")].at(-1);
-  return li ? { text: li.querySelector(".text")?.textContent ?? "", e2e: li.dataset.e2e } : null;
-});
-const waitIn = async (p, text, timeout = 30000) => {
-  await p.waitForSelector(`.msg.in >> text=${text}`, { timeout });
-  return p.evaluate((text) => {
-    const li = [...document.querySelectorAll(".msg.in")].find((l) => l.querySelector(".text")?.textContent === text);
-    return li?.dataset.e2e;
-  }, text);
-};
-const plainOnWire = (p, text) => p.frames_in.some((f) => f.includes(text));
-const sentPlain = (p, text) => p.sm.some((fr) => fr.some(([dir, f]) => dir === "out" && f.includes(text)));
+import { reopen, texts, waitIn, plainOnWire, sentPlain, pair } from "./e2e-lib.mjs";
 
 await main(async () => {
-  const actx = await context();
-  const bctx = await context();
-  const alice = await page(actx, "alice");
-  const bob = await page(bctx, "bob");
-  await signIn(alice, "alice");
-  await signIn(bob, "bob");
-  await openChatWith(alice, "bob");
-  // The lock turns on once bob's device has published its keys.
-  await alice.waitForSelector('.lock-btn[data-e2e="on"]', { timeout: 30000 }).catch(async () => {
-    await openChatWith(alice, "bob"); // asked again when the chat is opened again
-    await alice.waitForSelector('.lock-btn[data-e2e="on"]', { timeout: 15000 });
-  });
+  const { alice, bob } = await pair();
   const t1 = "the secret recipe is 42";
   await send(alice, t1);
   await bob.waitForSelector('.chat[data-jid="alice@localhost"]', { timeout: 30000 });
@@ -63,4 +37,18 @@ await main(async () => {
   await send(alice, t3);
   const e3 = await waitIn(bob, t3).catch(() => "missing");
   emit("reload", { e2e: e3, prekey_after_reload: bob.frames_in.filter((f) => f.includes(t3) || f.includes("prekey=")).length });
+
+  // ---- replay and forgery: a captured message of alice's, sent again ----
+  const captured = bob.frames_in.filter((f) => f.startsWith("<message") && f.includes("<encrypted") && f.includes("<payload>")).at(-1);
+  const el = /<encrypted[\s\S]*<\/encrypted>/.exec(captured)[0];
+  const forged = el.replace(/<payload>([A-Za-z0-9+/]{4})/, (_, a) => `<payload>${a === "AAAA" ? "BBBB" : "AAAA"}`);
+  const before = (await texts(bob)).length;
+  const out = execFileSync("node", ["--experimental-websocket", new URL("./omemo-forge.mjs", import.meta.url).pathname, JSON.stringify(cfg), "alice", "bob@localhost", el, forged], { encoding: "utf8", timeout: 40000 });
+  if (!out.includes("sent")) throw new Error("omemo-forge: " + out);
+  await bob.waitForFunction((n) => document.querySelectorAll(".messages .msg").length >= n + 2, before, { timeout: 20000 }).catch(() => {});
+  const refused = await bob.evaluate(() => [...document.querySelectorAll('.msg.in[data-e2e="failed"]')].map((li) => ({ text: li.querySelector(".text")?.textContent, why: li.querySelector(".unreadable small")?.textContent })));
+  await shot(bob, "e2e-refused");
+  emit("refused", { refused, texts_after: (await texts(bob)).slice(before) });
+
+  emit("texts", { all: [t1, t2, t3] });
 });
