@@ -120,6 +120,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 	photo := pngOf(t, testImage(480, 320, 1))
 	sendPhoto := pngOf(t, testImage(480, 320, 2))
 	latePhoto := pngOf(t, testImage(480, 320, 3))
+	laterPhoto := pngOf(t, testImage(480, 320, 4))
 	pdf := append([]byte("%PDF-1.4\n% Bluetick encrypted document\n"), make([]byte, 30000)...)
 	rand.Read(pdf[40:])
 	write := func(name string, b []byte) string {
@@ -154,6 +155,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 		},
 		"late":   []file{entry("late", "5e4d3c2b1a09f8e7.png", latePhoto, false)},
 		"send":   map[string]string{"plain": write("beach.png", sendPhoto), "name": "beach holiday.png"},
+		"send2":  map[string]string{"plain": write("later.png", laterPhoto)},
 		"points": points,
 	}
 	mj, _ := json.Marshal(manifest)
@@ -249,6 +251,17 @@ func TestWebEncryptedMedia(t *testing.T) {
 		t.Errorf("%v aesgcm links in a src or href", s.num("aesgcm_in_dom"))
 	}
 
+	pl := fx.get(t, "picked-before-lock")
+	pa, _ := pl["alice"].(map[string]any)
+	pb, _ := pl["bob"].(map[string]any)
+	t.Logf("picked before the lock: slot %q %q, encrypted %v", pl.str("slot_filename"), pl.str("slot_type"), pl.boolean("encrypted"))
+	if pl.str("picked_lock") != "off" || !regexp.MustCompile(`^[0-9a-f]{24}\.png$`).MatchString(pl.str("slot_filename")) || pl.str("slot_type") != "application/octet-stream" || !pl.boolean("encrypted") {
+		t.Errorf("a photo picked with the lock open, uploaded after it closed: %s, want it encrypted when its upload started", pl)
+	}
+	if pa["state"] != "ready" || pa["sha"] != sum(laterPhoto) || pb["state"] != "ready" || pb["sha"] != sum(laterPhoto) || strings.Contains(pl.str("stanza"), "aesgcm") || strings.Contains(pl.str("stanza"), "later") {
+		t.Errorf("that photo: %s, want it decrypted on bob's side, from the device on alice's, nothing of it on the wire", pl)
+	}
+
 	// Server-blind: no 16-byte piece of any plaintext in any file of the
 	// upload storage (blobs and slot records), and no original file name.
 	var blobs int
@@ -264,7 +277,7 @@ func TestWebEncryptedMedia(t *testing.T) {
 		if strings.Contains(path, string(filepath.Separator)+"blobs"+string(filepath.Separator)) {
 			blobs++
 		}
-		for name, plain := range map[string][]byte{"carol's photo": photo, "carol's PDF": pdf, "carol's late photo": latePhoto, "alice's photo": sendPhoto} {
+		for name, plain := range map[string][]byte{"carol's photo": photo, "carol's PDF": pdf, "carol's late photo": latePhoto, "alice's photo": sendPhoto, "alice's later photo": laterPhoto} {
 			if i := leaks(data, plain); i >= 0 {
 				t.Errorf("the server's %s holds plaintext of %s at byte %d", path, name, i)
 			}
@@ -274,8 +287,8 @@ func TestWebEncryptedMedia(t *testing.T) {
 		}
 		return nil
 	})
-	if blobs != 5 {
-		t.Errorf("%d blobs in the upload storage, want 5 (photo, PDF, altered photo, late photo, alice's photo)", blobs)
+	if blobs != 6 {
+		t.Errorf("%d blobs in the upload storage, want 6 (photo, PDF, altered photo, late photo, alice's two photos)", blobs)
 	}
 	t.Logf("upload storage: %d blobs, none holding plaintext", blobs)
 }

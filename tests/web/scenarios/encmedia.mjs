@@ -19,12 +19,14 @@
 // the OMEMO <encrypted/> element and none of the plain-media elements
 // (OOB, SFS, metadata, thumbnail) or the link, the body on both devices
 // is the aesgcm link, bob sees the photo decrypted, alice sees hers from
-// her device.
+// her device. Then a photo picked while the lock was open (encryption
+// turned off, the server away) whose upload starts after it is turned
+// back on is encrypted then: the upload is ciphertext, bob decrypts it.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cfg, emit, log, main, context, page, signIn, openChatWith, shot, control, online } from "./lib.mjs";
+import { cfg, emit, log, main, context, page, signIn, openChatWith, shot, control, online, plainChat } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const manifestPath = process.env.BLUETICK_E2E_MANIFEST;
@@ -232,4 +234,34 @@ await main(async () => {
     aesgcm_in_dom: (await aesgcmInDOM(alice)) + (await aesgcmInDOM(bob)),
   });
   await shot(alice, "e2e-media-sent");
+
+  // Picked while the chat was not encrypted, uploaded once it is.
+  await plainChat(alice);
+  await control("stop");
+  await alice.waitForSelector(".banner", { timeout: 20000 });
+  const outBefore = await alice.locator(".msg.out").count();
+  await alice.setInputFiles('input[type=file][aria-label="Attach files"]', { name: "later.png", mimeType: "image/png", buffer: readFileSync(manifest.send2.plain) });
+  await alice.waitForFunction((n) => document.querySelectorAll(".msg.out").length > n, outBefore, { timeout: 15000 });
+  const laterId = await alice.evaluate(() => [...document.querySelectorAll(".msg.out")].at(-1).dataset.id);
+  const pickedLock = await alice.getAttribute(".lock-btn", "data-e2e");
+  await alice.click(".lock-btn");
+  await alice.getByLabel("Encrypt this chat").check();
+  await alice.click('.e2e-sheet [aria-label="Close"]');
+  await alice.waitForSelector('.lock-btn[data-e2e="on"]', { timeout: 15000 });
+  const framesBefore = alice.sm.flat().length;
+  await control("start");
+  await online(alice, 30000);
+  await waitState(bob, laterId, ["ready"], 40000);
+  const laterFrames = alice.sm.flat().slice(framesBefore).filter(([dir]) => dir === "out").map(([, f]) => f);
+  const laterSlot = laterFrames.find((f) => f.includes("urn:xmpp:http:upload:0") && f.includes("<request"));
+  const laterMsg = laterFrames.find((f) => f.startsWith("<message") && f.includes(`id="${laterId}"`) && f.includes("<body"));
+  emit("picked-before-lock", {
+    picked_lock: pickedLock,
+    slot_filename: attr(laterSlot, "filename"),
+    slot_type: attr(laterSlot, "content-type"),
+    encrypted: Boolean(laterMsg?.includes("<encrypted")),
+    stanza: laterMsg ?? "",
+    bob: await inspect(bob, laterId),
+    alice: await inspect(alice, laterId),
+  });
 });
