@@ -135,7 +135,7 @@ function Quote({ m }) {
     return () => (live = false);
   }, [m.key, m.reply?.id, state.messages]);
   const who = m.reply.dir === "out" ? "You" : nameOf(m.chat);
-  const text = q ? (q.retracted ? "This message was deleted" : q.body) : m.reply.text;
+  const text = q ? (q.retracted ? "This message was deleted" : q.media?.aesgcm ? q.preview : q.body) : m.reply.text;
   return html`<button type="button" class=${"quote " + m.reply.dir} data-reply-to=${m.reply.id} aria-label=${"Reply to " + who + ": " + text} onClick=${() => q && jumpTo(q)}>
     <span class="qwho">${who}</span><span class="qtext">${text}</span>
   </button>`;
