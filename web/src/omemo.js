@@ -155,11 +155,25 @@ async function fetchBundle(c, jid, id) {
 
 let republish = null; // a timer: the bundle again after prekeys were used
 
+// deviceId makes (or reads) this device's keys, once: received messages
+// wait for it too (an archive read at sign-in can come before start()).
+let device = null;
+function deviceId() {
+  device ??= E().then(async (eng) => {
+    const id = await eng.init(state.account.jid);
+    ui.fingerprint = await eng.ownFingerprint();
+    ui.deviceId = id;
+    return id;
+  }).catch((e) => {
+    device = null;
+    throw e;
+  });
+  return device;
+}
+
 async function start(c) {
   try {
-    const eng = await E();
-    ui.deviceId = await eng.init(state.account.jid);
-    ui.fingerprint = await eng.ownFingerprint();
+    await deviceId();
     const mine = await deviceList(c, state.account.jid, true);
     await publishBundle(c);
     if (!mine.includes(ui.deviceId)) await publishList(c, [...mine, ui.deviceId]);
@@ -379,7 +393,8 @@ async function open(c, msg, enc) {
   let jid = sender(msg);
   if (!jid && sid) jid = (await eng.findDevice(sid))?.jid ?? "";
   const info = { jid, device: sid };
-  if (jid === state.account.jid && sid === ui.deviceId) {
+  const me = await deviceId().catch(() => 0);
+  if (jid === state.account.jid && sid === me) {
     // Our own message, back from a group: never encrypted for this device.
     msg.e2e = { ok: true, ...info, own: true };
     return false;
@@ -389,8 +404,8 @@ async function open(c, msg, enc) {
     setBody(msg, "🔒 This message could not be decrypted");
     return false;
   };
-  if (!ui.deviceId) return fail("this device has no keys yet");
-  const key = header?.getChildren("key").find((k) => Number(k.attrs.rid) === ui.deviceId);
+  if (!me) return fail("this device has no keys yet");
+  const key = header?.getChildren("key").find((k) => Number(k.attrs.rid) === me);
   if (!key) return fail("it was not encrypted for this device");
   if (!jid || !sid) return fail("the sender is unknown");
   const prekey = ["true", "1"].includes(key.attrs.prekey);
