@@ -162,12 +162,21 @@ async function send() {
 
 // Every device of the group opens the last message (a check that what was
 // measured is right, not timed): the text must come out.
+// Also: every session record in IndexedDB is the one in the store's
+// cache (the batched writes arrived, the last one last).
 async function checkAll() {
   let ok = 0;
   for (let i = 0; i < group.length; i++) {
     if ((await remoteOpen(group[i], last.keys[i], last)) === text) ok++;
   }
-  return { ok };
+  const d = await engine.db();
+  let stored = 0;
+  for (const g of group) {
+    const addr = `${g.jid}.${g.id}`;
+    const rec = await d.get("sessions", addr);
+    if (rec !== undefined && rec === (await engine.signalStore.loadSession(addr))) stored++;
+  }
+  return { ok, stored };
 }
 
 // Decrypting one message on this device, the way omemo.js open() does it:

@@ -29,7 +29,8 @@
 // text put together. Every device then opens the first message and the
 // last one (a check, not timed). Each send is taken RUNS times (SETUPS
 // times for the first message, a new set of sessions each); the median
-// and the worst are printed. Exit 1 when a kind of send's median is over
+// and the worst are printed. The checks also compare every session record
+// in IndexedDB with the store's cache. Exit 1 when a kind of send's median is over
 // the budget. PROFILE=file.cpuprofile writes Chrome's CPU profile of the
 // sends after replies and prints where their time goes.
 // CHROMIUM=path picks the browser; MEMBERS, DEVICES change the group.
@@ -178,6 +179,7 @@ try {
   }
   const check1 = await call("checkAll");
   if (check1.ok !== n) throw new Error(`only ${check1.ok} of ${n} devices read the first message`);
+  if (check1.stored !== n) throw new Error(`only ${check1.stored} of ${n} sessions in IndexedDB as in memory`);
 
   const later = [];
   for (let i = 0; i < RUNS; i++) {
@@ -219,6 +221,7 @@ try {
   }
   const check2 = await call("checkAll");
   if (check2.ok !== n) throw new Error(`only ${check2.ok} of ${n} devices read the last message`);
+  if (check2.stored !== n) throw new Error(`only ${check2.stored} of ${n} sessions in IndexedDB as in memory`);
   if (errors.length) throw new Error("page errors: " + errors.join("; "));
   const load1 = loadavg();
 
@@ -232,7 +235,7 @@ try {
   console.log(`  after replies (Signal):     ${fmt(after)}${c(cpu.after)}; budget ${BUDGET} ms: ${over(after)} (seal + encrypt alone: ${fmt(afterEnc)})`);
   console.log(`  receive one, PreKey:        ${fmt(recvPre)}`);
   console.log(`  receive one, normal:        ${fmt(recvNormal)}`);
-  console.log(`  (every device read the first and the last message: ${check1.ok}/${n}, ${check2.ok}/${n})`);
+  console.log(`  (every device read the first and the last message: ${check1.ok}/${n}, ${check2.ok}/${n}; sessions in IndexedDB as in memory: ${check1.stored}/${n}, ${check2.stored}/${n})`);
   await finish([first, later, after].every((a) => median(a) <= BUDGET) ? 0 : 1);
 } catch (e) {
   console.error("bench:", e?.stack ?? e);
