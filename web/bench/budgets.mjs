@@ -16,6 +16,9 @@
 // record shapes, tests/web/scenarios/seed.mjs), not sent through the server.
 // Each timing is taken RUNS times; the median and the worst are printed.
 // BLUETICK_BIN=path skips the build; CHROMIUM=path picks the browser.
+// OMEMO's budget (one message to 256 members × 2 devices in under 1 s) is
+// measured apart, by npm run bench:omemo (bench/omemo.mjs): it needs no
+// server, and takes minutes (512 simulated devices, their sessions).
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

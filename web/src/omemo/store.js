@@ -6,10 +6,17 @@
 // key (blind trust before verification), and omemo.js decides which
 // devices a message is encrypted for (docs/e2e.md, "Trust").
 //
-// Sessions are cached in memory over the store: a message to a group of
-// 256 members with two devices each reads and writes 512 session records,
-// and reading them again from IndexedDB each time would be most of its
-// cost. Writes still go to IndexedDB before encrypt() returns.
+// What a message to a big group reads on every device is cached in memory
+// over the store (a message to 256 members with two devices each encrypts
+// for 512 devices, and an IndexedDB request each time was most of its
+// cost, bench/omemo.mjs): the session records, the "kv" values (our
+// identity and registration id, read by every encrypt) and the device
+// records (every encrypt saves the peer's identity, which reads its
+// record). Every write still goes to IndexedDB, and is done before the
+// call that made it returns; session writes are batched: the records
+// stored while one transaction commits are written by the next one, in
+// order. The caches assume one tab uses the store at a time, as the
+// session cache always did.
 import { openDB, deleteDB } from "idb";
 
 export const NAME = "bluetick-omemo";
@@ -38,27 +45,73 @@ export function db() {
 
 // wipe deletes the whole database (sign-out with "delete from this device").
 export async function wipe() {
+  await writing.catch(() => {}); // session writes already queued, before the database goes
   await dbp?.then((d) => d.close());
   dbp = null;
   sessions.clear();
+  kv.clear();
+  devices.clear();
   await deleteDB(NAME);
 }
 
-export const kvGet = async (k) => (await db()).get("kv", k);
-export const kvSet = async (k, v) => (await db()).put("kv", v, k);
+// A value read from IndexedDB goes into a cache only if no write got
+// there first (a read that started before a write may end after it).
+const kv = new Map(); // key -> value (a cache over "kv")
+export async function kvGet(k) {
+  if (kv.has(k)) return kv.get(k);
+  const v = await (await db()).get("kv", k);
+  if (!kv.has(k)) kv.set(k, v);
+  return kv.get(k);
+}
+export async function kvSet(k, v) {
+  kv.set(k, v);
+  await (await db()).put("kv", v, k);
+}
 
 const addrOf = (s) => {
   const i = s.lastIndexOf(".");
   return { jid: s.slice(0, i), id: Number(s.slice(i + 1)) };
 };
 
-export const getDevice = async (addr) => (await db()).get("devices", addr);
-export const putDevice = async (d) => (await db()).put("devices", d);
+// Device records are never changed in place (callers put a copy).
+const devices = new Map(); // addr -> record or undefined (a cache over "devices")
+export async function getDevice(addr) {
+  if (devices.has(addr)) return devices.get(addr);
+  const d = await (await db()).get("devices", addr);
+  if (!devices.has(addr)) devices.set(addr, d);
+  return devices.get(addr);
+}
+export async function putDevice(d) {
+  devices.set(d.addr, d);
+  await (await db()).put("devices", d);
+}
 export const devicesOf = async (jid) => (await db()).getAllFromIndex("devices", "byJid", jid);
 export const getList = async (jid) => (await db()).get("lists", jid);
 export const putList = async (l) => (await db()).put("lists", l);
 
-const sessions = new Map(); // addr -> record string (a cache over "sessions")
+const sessions = new Map(); // addr -> record string, or undefined once removed (a cache over "sessions")
+
+// Session writes, batched: records queued while a transaction is in
+// flight are written together by the next one (the last record of an
+// address wins; undefined deletes it). A write's promise settles when
+// the transaction that holds it is done.
+let gathering = null; // {recs: Map, done: Promise}: the next transaction's
+let writing = Promise.resolve(); // the last transaction queued
+function writeSession(addr, record) {
+  if (!gathering) {
+    const b = { recs: new Map() };
+    b.done = writing.catch(() => {}).then(async () => {
+      if (gathering === b) gathering = null;
+      const tx = (await db()).transaction("sessions", "readwrite");
+      for (const [a, r] of b.recs) r === undefined ? tx.store.delete(a) : tx.store.put(r, a);
+      await tx.done;
+    });
+    writing = b.done;
+    gathering = b;
+  }
+  gathering.recs.set(addr, record);
+  return gathering.done;
+}
 
 const same = (a, b) => {
   if (!a || !b || a.byteLength !== b.byteLength) return false;
@@ -93,15 +146,15 @@ export const signalStore = {
   async loadSession(addr) {
     if (sessions.has(addr)) return sessions.get(addr);
     const s = await (await db()).get("sessions", addr);
-    if (s !== undefined) sessions.set(addr, s);
-    return s;
+    if (s !== undefined && !sessions.has(addr)) sessions.set(addr, s);
+    return sessions.has(addr) ? sessions.get(addr) : s;
   },
   async storeSession(addr, record) {
     sessions.set(addr, record);
-    await (await db()).put("sessions", record, addr);
+    await writeSession(addr, record);
   },
   async removeSession(addr) {
-    sessions.delete(addr);
-    await (await db()).delete("sessions", addr);
+    sessions.set(addr, undefined);
+    await writeSession(addr, undefined);
   },
 };
