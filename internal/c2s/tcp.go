@@ -127,14 +127,22 @@ func (t *tcpTransport) Write(els []*xmlstream.Element) error {
 // flush writes b in one call and returns the buffer to the shared pool: an
 // idle connection holds no write buffer.
 func (t *tcpTransport) flush(b []byte) error {
-	t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
-	if t.stopping.Load() {
-		t.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+	return flushConn(t.conn, b, t.writeTimeout, &t.stopping, t.onStuck)
+}
+
+// flushConn writes b to conn in one call within writeTimeout (shorter
+// while the server stops) and returns b to the pool; a write that timed
+// out calls onStuck (the client is not reading). Shared by the TCP and
+// WebSocket transports.
+func flushConn(conn net.Conn, b []byte, writeTimeout time.Duration, stopping *atomic.Bool, onStuck func()) error {
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if stopping.Load() {
+		conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 	}
-	_, err := t.conn.Write(b)
+	_, err := conn.Write(b)
 	putBuf(b)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !t.stopping.Load() && t.onStuck != nil {
-		t.onStuck()
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !stopping.Load() && onStuck != nil {
+		onStuck()
 	}
 	return err
 }

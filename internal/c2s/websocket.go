@@ -260,16 +260,7 @@ func (t *wsTransport) Write(els []*xmlstream.Element) error {
 // flush writes b in one call and returns it to the shared pool (see
 // tcpTransport.flush).
 func (t *wsTransport) flush(b []byte) error {
-	t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
-	if t.stopping.Load() {
-		t.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-	}
-	_, err := t.conn.Write(b)
-	putBuf(b)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !t.stopping.Load() && t.onStuck != nil {
-		t.onStuck()
-	}
-	return err
+	return flushConn(t.conn, b, t.writeTimeout, &t.stopping, t.onStuck)
 }
 
 // appendFrame serializes one element as a standalone document. Stream

@@ -631,13 +631,23 @@ export async function storeSent(st) {
   if (!id) return;
   const key = store.msgKey(chat, "out", id);
   if (await store.getMessage(key)) return;
+  await keep(st, { key, chat, dir: "out", id, body, ts: sentAt(st), tick: "sent" }, false);
+}
+
+// sentAt: a message's time, its delay stamp when it has one (never later than now).
+function sentAt(st) {
   const stamp = st.getChild("delay", NS.delay)?.attrs.stamp;
-  const m = { key, chat, dir: "out", id, body, ts: stamp ? Math.min(Date.parse(stamp) || Date.now(), Date.now()) : Date.now(), tick: "sent" };
+  return stamp ? Math.min(Date.parse(stamp) || Date.now(), Date.now()) : Date.now();
+}
+
+// keep stores a new message from the network, with its lock and what
+// the decorate hooks add, and shows it when its chat is open.
+async function keep(st, m, incoming) {
   if (st.e2e) m.e2e = st.e2e;
   for (const f of hooks.decorate) f(st, m);
   await store.putMessage(m);
-  await touchChat(chat, m, false);
-  if (state.open === chat && !state.hasNewer) {
+  await touchChat(m.chat, m, incoming);
+  if (state.open === m.chat && !state.hasNewer) {
     state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
     changed();
   }
@@ -672,22 +682,13 @@ async function onMessage(c, st) {
   }
   const key = store.msgKey(chat, "in", id);
   if (await store.getMessage(key)) return; // a repeat (resent after a reconnect): shown once
-  const stamp = st.getChild("delay", NS.delay)?.attrs.stamp;
-  const ts = stamp ? Math.min(Date.parse(stamp) || Date.now(), Date.now()) : Date.now();
   const m = {
-    key, chat, dir: "in", id, body, ts,
+    key, chat, dir: "in", id, body, ts: sentAt(st),
     markable: Boolean(st.getChild("markable", NS.markers)),
     markId: st.attrs.id || id,
     displayedSent: false,
   };
-  if (st.e2e) m.e2e = st.e2e;
-  for (const f of hooks.decorate) f(st, m);
-  await store.putMessage(m);
-  await touchChat(chat, m, true);
-  if (state.open === chat && !state.hasNewer) {
-    state.messages = [...state.messages, m].sort((a, b) => a.ts - b.ts);
-    changed();
-  }
+  await keep(st, m, true);
   runHooks("stored", m);
   sendDisplayed();
 }
