@@ -35,11 +35,6 @@ import (
 // the same fingerprint from the same key.
 func TestOMEMOInterop(t *testing.T) {
 	need(t)
-	for _, tool := range []string{"profanity", "tmux"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (apt-get install -y profanity tmux)", tool)
-		}
-	}
 	s := startServer(t, nil, "alice", "bob", "carol")
 
 	// Random texts: finding one on the server can only mean it went in clear.
@@ -53,23 +48,7 @@ func TestOMEMOInterop(t *testing.T) {
 		"p2c": "Got it Carol, decrypted in profanity " + tag,       // bob → carol
 	}
 
-	tmp := t.TempDir()
-	tmux := []string{"tmux", "-S", filepath.Join(tmp, "tmux.sock"), "-f", "/dev/null"}
-	t.Cleanup(func() { exec.Command(tmux[0], append(tmux[1:], "kill-server")...).Run() })
-	prof := &profTerm{t: t, tmux: tmux, name: "bob", home: filepath.Join(tmp, "bob")}
-	t.Cleanup(func() {
-		if t.Failed() || verbose() {
-			t.Logf("---- profanity screen ----\n%s\n---- profanity debug log (end) ----\n%s", prof.screenNoFail(), tail(prof.debugLog(), 30000))
-		}
-	})
-	prof.start()
-	prof.typeLine(fmt.Sprintf("/connect bob@%s server 127.0.0.1 port %d tls trust", domain, s.c2s))
-	prof.waitFor("Enter password", 25*time.Second)
-	prof.typeLine(s.users["bob"])
-	prof.waitFor("logged in successfully", 25*time.Second)
-	prof.typeLine("/omemo gen")
-	bobDevice := prof.waitMatchOMEMO(regexp.MustCompile(`Your Device ID is (\d+)`), 40*time.Second)[1]
-
+	prof, bobDevice := startOMEMOProfanity(t, s)
 	t.Setenv("BLUETICK_TEST_PROFANITY", profBridge(t, prof))
 	cfg, _ := json.Marshal(map[string]any{"texts": texts, "bobDevice": bobDevice})
 	t.Setenv("BLUETICK_TEST_OMEMO", string(cfg))
@@ -147,6 +126,33 @@ func TestOMEMOInterop(t *testing.T) {
 		}
 	}
 	t.Logf("profanity device %s; alice's web device %s, carol's %s", bobDevice, a.str("device"), c.str("device"))
+}
+
+// startOMEMOProfanity runs profanity as bob (in tmux, its own HOME),
+// logged in to s, with its OMEMO identity made; it returns bob's device id.
+func startOMEMOProfanity(t *testing.T, s *server) (*profTerm, string) {
+	t.Helper()
+	for _, tool := range []string{"profanity", "tmux"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (apt-get install -y profanity tmux)", tool)
+		}
+	}
+	tmp := t.TempDir()
+	tmux := []string{"tmux", "-S", filepath.Join(tmp, "tmux.sock"), "-f", "/dev/null"}
+	t.Cleanup(func() { exec.Command(tmux[0], append(tmux[1:], "kill-server")...).Run() })
+	prof := &profTerm{t: t, tmux: tmux, name: "bob", home: filepath.Join(tmp, "bob")}
+	t.Cleanup(func() {
+		if t.Failed() || verbose() {
+			t.Logf("---- profanity screen ----\n%s\n---- profanity debug log (end) ----\n%s", prof.screenNoFail(), tail(prof.debugLog(), 30000))
+		}
+	})
+	prof.start()
+	prof.typeLine(fmt.Sprintf("/connect bob@%s server 127.0.0.1 port %d tls trust", domain, s.c2s))
+	prof.waitFor("Enter password", 25*time.Second)
+	prof.typeLine(s.users["bob"])
+	prof.waitFor("logged in successfully", 25*time.Second)
+	prof.typeLine("/omemo gen")
+	return prof, prof.waitMatchOMEMO(regexp.MustCompile(`Your Device ID is (\d+)`), 40*time.Second)[1]
 }
 
 // omemoLine matches a line of profanity's chat window for an OMEMO
