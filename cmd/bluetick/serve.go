@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"bluetick/internal/adminsock"
 	"bluetick/internal/admission"
 	"bluetick/internal/backup"
 	"bluetick/internal/c2s"
@@ -50,6 +51,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	natsURL := fs.String("nats", "", "cluster mode: NATS URL(s) with JetStream")
 	node := fs.String("node", "", "cluster mode: this node's unique name")
 	archive := fs.String("archive", "", "message archive (XEP-0313): none (default, no server history) or archive")
+	adminSock := fs.String("admin-socket", "", "admin socket path, relative to the data directory (default admin.sock; \"off\" disables)")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -78,6 +80,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	set(&c.Cluster.NATS, *natsURL)
 	set(&c.Cluster.Node, *node)
 	set(&c.Archive.Mode, *archive)
+	set(&c.Listen.Admin, *adminSock)
 	return c, c.Validate()
 }
 
@@ -92,6 +95,7 @@ func raiseFileLimit() {
 }
 
 func serve(args []string) error {
+	started := time.Now()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pprofOn := fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP listener (for benchmarks; do not expose)")
@@ -377,8 +381,16 @@ func serve(args []string) error {
 			return fmt.Errorf("tls.acme: %v", err)
 		}
 	}
+	if path := cfg.AdminSocket(); path != "" {
+		// Fatal like a port in use: the operator's tools expect it.
+		as, err := adminsock.Listen(path, &adminBackend{cfg: cfg, im: im, svc: svc, groups: groups, node: clusterNode, started: started}, log)
+		if err != nil {
+			return err
+		}
+		defer as.Close()
+	}
 	log.Info("bluetick started", "version", version(), "domain", cfg.Domain, "data", cfg.DataDir,
-		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP)
+		"c2s", cfg.Listen.C2S, "c2s_tls", cfg.Listen.C2STLS, "http", cfg.Listen.HTTP, "admin_socket", cfg.AdminSocket())
 
 	select {
 	case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,11 +24,16 @@ import (
 // runs (SQLite in WAL mode allows a second process, PostgreSQL any number).
 func userCmd(args []string) error {
 	if len(args) == 0 {
-		return errors.New("user: say add, passwd, del, list, info or tokens (e.g. bluetick user add alice)")
+		return errors.New("user: say add, passwd, del, list, info, tokens or kick (e.g. bluetick user add alice)")
 	}
 	sub := args[0]
-	if sub == "tokens" {
+	switch {
+	case sub == "tokens":
 		return tokensCmd(args[1:])
+	case sub == "kick":
+		return kickCmd(args[1:])
+	case sub == "list" && slices.Contains(args[1:], "--online"):
+		return onlineCmd(args[1:])
 	}
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	pw := fs.String("password", "", "password (read from stdin when absent)")
@@ -127,7 +133,7 @@ func userCmd(args []string) error {
 		}
 		printUserAgents(os.Stdout, uas)
 	default:
-		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list, info or tokens)", sub)
+		return fmt.Errorf("user: unknown subcommand %q (add, passwd, del, list, info, tokens or kick)", sub)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"bluetick/internal/jid"
 	"bluetick/internal/server"
@@ -58,7 +59,7 @@ func (st *stream) adopt(s *session.Session) {
 	st.svc.rmu.Lock()
 	o := st.svc.sessions[s.ID()]
 	if o == nil {
-		o = &owned{sess: s}
+		o = &owned{sess: s, since: time.Now()}
 		st.svc.sessions[s.ID()] = o
 	}
 	o.owner = st

@@ -50,6 +50,11 @@ type Service struct {
 	// live session of this node, attached or hibernated.
 	rmu      sync.Mutex
 	sessions map[string]*owned
+	// ending counts the ends in progress (end): a kicked hibernated
+	// session ends on its own goroutine, and Shutdown waits for it
+	// before the store closes. Added to under rmu, while the session is
+	// still in sessions, so never after Shutdown emptied it.
+	ending sync.WaitGroup
 
 	// sasl2x are the SASL2 inline extensions (sasl2.go), set before
 	// serving and read-only afterwards.
@@ -126,6 +131,7 @@ func (s *Service) HandOver(previd, user string, h uint32) (session.Snapshot, boo
 type owned struct {
 	sess  *session.Session
 	owner *stream
+	since time.Time // when the resource was bound (or taken over from another node)
 }
 
 // New returns a service; tlsConf serves STARTTLS and direct TLS.
@@ -300,6 +306,7 @@ func (s *Service) Shutdown(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+	s.ending.Wait()
 	// The login outcomes not written yet.
 	gctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

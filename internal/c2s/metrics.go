@@ -51,18 +51,9 @@ func (c sessionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- sessions
 func (c sessionsCollector) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ transport, state string }
 	n := map[key]int{}
-	c.s.rmu.Lock()
-	for _, o := range c.s.sessions {
-		k := key{"none", "hibernated"}
-		if o.owner != nil {
-			k = key{o.owner.t.Kind(), "active"}
-			if o.sess.Inactive() {
-				k.state = "inactive"
-			}
-		}
-		n[k]++
+	for _, si := range c.s.Sessions() {
+		n[key{si.Transport, si.State}]++
 	}
-	c.s.rmu.Unlock()
 	for _, t := range []string{"tcp", "tls", "websocket", "bosh"} {
 		for _, st := range []string{"active", "inactive"} {
 			ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(n[key{t, st}]), t, st)

@@ -194,7 +194,7 @@ func (st *stream) finish(err error) {
 	}
 	s.Detach()
 	_, resumable := s.SM()
-	if resumable && !clean && !st.closedBy.Load() && !s.Closed() {
+	if resumable && !clean && !st.closedBy.Load() && !s.Closed() && !s.Kicked() {
 		s.Hibernate(st.svc.cfg.Stream.ResumeTimeout.Duration, func() { st.svc.end(s) })
 		st.svc.im.Router.Detached(context.Background(), s)
 		return
@@ -225,7 +225,9 @@ func (svc *Service) end(s *session.Session) {
 		return
 	}
 	delete(svc.sessions, s.ID())
+	svc.ending.Add(1)
 	svc.rmu.Unlock()
+	defer svc.ending.Done()
 	svc.im.End(context.Background(), s)
 }
 

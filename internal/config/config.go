@@ -386,6 +386,11 @@ type Listen struct {
 	// HTTP port. Empty: not served; an address in use: a warning, and the
 	// server runs without.
 	Metrics string `toml:"metrics"`
+	// Admin is the local admin socket `bluetick status`, `user kick` and
+	// the other live commands talk to (docs/operations.md): a Unix
+	// socket, mode 0600, so only the server's user (and root) can use
+	// it. A relative path is in DataDir; "" turns it off.
+	Admin string `toml:"admin"`
 }
 
 // Component is one XEP-0114 external component: a program that connects
@@ -653,6 +658,7 @@ func Default() Config {
 			HTTP:      ":5280",
 			Component: "127.0.0.1:5347",
 			Metrics:   "127.0.0.1:9280",
+			Admin:     "admin.sock",
 		},
 		TLS: TLS{RequireSTARTTLS: "auto", ACMERenewCheck: Duration{10 * time.Minute}},
 		Limits: Limits{
@@ -1139,6 +1145,14 @@ func (c *Config) UploadBaseURL() string {
 
 // DBPath is where the SQLite database lives.
 func (c *Config) DBPath() string { return filepath.Join(c.DataDir, "bluetick.db") }
+
+// AdminSocket is the path of the admin socket, "" when it is off.
+func (c *Config) AdminSocket() string {
+	if c.Listen.Admin == "" || filepath.IsAbs(c.Listen.Admin) {
+		return c.Listen.Admin
+	}
+	return filepath.Join(c.DataDir, c.Listen.Admin)
+}
 
 // DurableOff is the offline.durable value that turns durable delivery off.
 // Its name says what it costs.

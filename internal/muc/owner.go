@@ -107,7 +107,10 @@ func (s *Service) applyConfig(cfg RoomConfig, f *Form) (RoomConfig, error) {
 // an empty submitted form is the instant room of §10.1.2), cancels the
 // creation of a locked room (§10.1.3), or destroys the room (§10.9).
 func (s *Service) ownerSetLocked(ctx context.Context, r *Room, iq *iqReq) (*xmlstream.Element, error) {
-	if r.aff(iq.from) != AffOwner {
+	// The service itself (from its bare domain) acts as an owner: that is
+	// the operator's `bluetick room destroy` forwarded from another node
+	// (Destroy). No user can send from it: the server stamps their from.
+	if r.aff(iq.from) != AffOwner && iq.from != s.domain {
 		return nil, stanza.NewError("forbidden", "only owners configure or destroy the group")
 	}
 	if d := iq.payload.Child(NSOwner, "destroy"); d != nil {

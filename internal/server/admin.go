@@ -221,6 +221,14 @@ func (s *Server) account(typed string, full bool) (jid.JID, error) {
 	return j, nil
 }
 
+// AdminAccount checks an address typed by an administrator (an XEP-0133
+// form, the admin socket): an existing account of this server's domain,
+// with a resource only if full. Errors are stanza errors with the reason
+// (item-not-found for an unknown account).
+func (s *Server) AdminAccount(ctx context.Context, typed string, full bool) (jid.JID, error) {
+	return s.existing(ctx, typed, full)
+}
+
 // existing is account for an account that must exist.
 func (s *Server) existing(ctx context.Context, typed string, full bool) (jid.JID, error) {
 	j, err := s.account(typed, full)
@@ -418,11 +426,26 @@ func (s *Server) endSessions(ctx context.Context, admin jid.JID, v formValues) (
 	}
 	n := 0
 	for _, j := range js {
-		k := s.endAll(j, admin, "policy-violation", "session ended by an administrator")
-		s.log.Info("admin: sessions ended", "admin", admin.BareString(), "jid", j.String(), "sessions", k)
-		n += k
+		n += s.EndSessions(j, admin.BareString(), admin, "")
 	}
 	return fmt.Sprintf("%d session(s) ended.", n), nil, nil
+}
+
+// EndSessions is the administrator's end of sessions (XEP-0133
+// end-user-session, `bluetick user kick`): the sessions of an account
+// (bare j) or one of its resources (full j), on every node of a cluster,
+// end with the stream error policy-violation and the reason, and do not
+// wait for a resumption. by names the administrator in the log; self is
+// the session that asked (zero: none), which ends after its answer. It
+// returns how many sessions it ended.
+func (s *Server) EndSessions(j jid.JID, by string, self jid.JID, reason string) int {
+	text := "session ended by an administrator"
+	if reason != "" {
+		text += ": " + reason
+	}
+	n := s.endAll(j, self, "policy-violation", text)
+	s.log.Info("admin: sessions ended", "admin", by, "jid", j.String(), "sessions", n, "reason", reason)
+	return n
 }
 
 func (s *Server) statsForm(context.Context) (*dataform.Form, error) {
@@ -467,17 +490,25 @@ func (s *Server) userStats(ctx context.Context, admin jid.JID, v formValues) (st
 }
 
 func (s *Server) registeredNum(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
-	users, err := s.store.ListUsers(ctx)
+	n, err := s.CountUsers(ctx)
 	if err != nil {
 		return "", nil, err
 	}
 	f := dataform.New("result", NSAdmin)
-	f.Fields = append(f.Fields, dataform.Field{Var: "registeredusersnum", Type: "text-single", Label: "The number of registered users", Values: []string{strconv.Itoa(len(users))}})
+	f.Fields = append(f.Fields, dataform.Field{Var: "registeredusersnum", Type: "text-single", Label: "The number of registered users", Values: []string{strconv.Itoa(n)}})
 	return "", f, nil
 }
 
-// online lists the users with a session on this node, sorted.
-func (s *Server) online() []string {
+// CountUsers is the number of accounts (XEP-0133 get-registered-users-num,
+// `bluetick status`).
+func (s *Server) CountUsers(ctx context.Context) (int, error) {
+	users, err := s.store.ListUsers(ctx)
+	return len(users), err
+}
+
+// OnlineUsers lists the users with a session on this node, sorted
+// (XEP-0133 get-online-users-list, `bluetick status`).
+func (s *Server) OnlineUsers() []string {
 	var out []string
 	for _, u := range s.Router.LocalUsers() {
 		out = append(out, u.String())
@@ -488,7 +519,7 @@ func (s *Server) online() []string {
 
 func (s *Server) onlineNum(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
 	f := dataform.New("result", NSAdmin)
-	f.Fields = append(f.Fields, dataform.Field{Var: "onlineusersnum", Type: "text-single", Label: "The number of online users", Values: []string{strconv.Itoa(len(s.online()))}})
+	f.Fields = append(f.Fields, dataform.Field{Var: "onlineusersnum", Type: "text-single", Label: "The number of online users", Values: []string{strconv.Itoa(len(s.OnlineUsers()))}})
 	return "", f, nil
 }
 
@@ -503,7 +534,7 @@ func (s *Server) onlineListForm(context.Context) (*dataform.Form, error) {
 }
 
 func (s *Server) onlineList(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
-	users := s.online()
+	users := s.OnlineUsers()
 	total := len(users)
 	if m := v.one("max_items"); m != "" && m != "none" {
 		n, err := strconv.Atoi(m)
@@ -535,14 +566,19 @@ func announcement(v formValues) (subject, body string, err error) {
 	if body == "" {
 		body = v.text("motd") // the field some clients send for the MOTD
 	}
-	if strings.TrimSpace(body) == "" {
-		return "", "", badPayload("the field announcement is missing: write the message")
-	}
 	subject = v.one("subject")
-	if len(body)+len(subject) > maxAnnouncementSize {
-		return "", "", stanza.NewError("not-acceptable", fmt.Sprintf("at most %d bytes", maxAnnouncementSize))
+	return subject, body, checkAnnouncement(subject, body)
+}
+
+// checkAnnouncement refuses an empty or oversized announcement.
+func checkAnnouncement(subject, body string) error {
+	if strings.TrimSpace(body) == "" {
+		return badPayload("the field announcement is missing: write the message")
 	}
-	return subject, body, nil
+	if len(body)+len(subject) > maxAnnouncementSize {
+		return stanza.NewError("not-acceptable", fmt.Sprintf("at most %d bytes", maxAnnouncementSize))
+	}
+	return nil
 }
 
 // serverMessage is a message from the server's domain to a session.
@@ -554,11 +590,24 @@ func (s *Server) serverMessage(to jid.JID, subject, body string) *xmlstream.Elem
 	return m.Append(xmlstream.New(xmlstream.NSClient, "body").AppendText(body))
 }
 
-// announce sends the message to every available session on this node.
 func (s *Server) announce(ctx context.Context, admin jid.JID, v formValues) (string, *dataform.Form, error) {
 	subject, body, err := announcement(v)
 	if err != nil {
 		return "", nil, err
+	}
+	n, err := s.Announce(admin.BareString(), subject, body)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("Announcement sent to %d session(s).", n), nil, nil
+}
+
+// Announce sends a message from the server's domain to every available
+// session on this node (XEP-0133 announce, `bluetick announce`) and
+// returns how many got it. by names the administrator in the log.
+func (s *Server) Announce(by, subject, body string) (int, error) {
+	if err := checkAnnouncement(subject, body); err != nil {
+		return 0, err
 	}
 	n := 0
 	for _, u := range s.Router.LocalUsers() {
@@ -568,8 +617,8 @@ func (s *Server) announce(ctx context.Context, admin jid.JID, v formValues) (str
 			}
 		}
 	}
-	s.log.Info("admin: announcement sent", "admin", admin.BareString(), "sessions", n, "subject", subject)
-	return fmt.Sprintf("Announcement sent to %d session(s).", n), nil, nil
+	s.log.Info("admin: announcement sent", "admin", by, "sessions", n, "subject", subject)
+	return n, nil
 }
 
 // motd is the message of the day, kept in the data directory and sent to

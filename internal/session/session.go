@@ -147,6 +147,10 @@ type Session struct {
 	reqOut  bool      // an <r/> is outstanding
 	detachT *time.Timer
 	kicked  *stanza.StreamError // Kick while no connection was attached
+	// kickedOut: Kick was called (see Kicked); expire is what the
+	// hibernation timer detachT runs, so a Kick can run it early.
+	kickedOut bool
+	expire    func()
 	// writeStart is when the write in progress began (zero: none): a
 	// write that takes long means the client is not reading.
 	writeStart time.Time

@@ -128,28 +128,53 @@ func (s *Session) Ack(h uint32) ([]int64, error) {
 }
 
 // Hibernate waits up to timeout for a resumption; if none comes, expire
-// runs (it ends the session). Attach cancels the wait.
+// runs (it ends the session). Attach cancels the wait. A session that was
+// kicked is not waited for: expire runs at once.
 func (s *Session) Hibernate(timeout time.Duration, expire func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.detachT != nil {
 		s.detachT.Stop()
 	}
+	if s.kickedOut {
+		timeout = 0
+	}
+	s.expire = expire
 	s.detachT = time.AfterFunc(timeout, expire)
 }
 
 // Kick closes the attached connection (if any) with a stream error; used
-// when a new session replaces this one or a resumption takes it over.
+// when a new session replaces this one, an administrator ends it, or its
+// account is disabled or removed. The server ended it on purpose, so it
+// is over: Kicked reports true and the session is not kept for a XEP-0198
+// resumption (a hibernated one ends now), else the client would resume
+// straight back into it.
 func (s *Session) Kick(condition, text string) {
 	s.mu.Lock()
+	s.kickedOut = true
 	w := s.w
+	var expire func()
 	if w == nil {
 		// Not attached yet (bound before its client heard of it) or
 		// hibernated: the connection that attaches gets it.
 		s.kicked = streamError(condition, text)
+		if s.detachT != nil && s.detachT.Stop() {
+			s.detachT, expire = nil, s.expire
+		}
 	}
 	s.mu.Unlock()
 	if w != nil {
 		w.Close(streamError(condition, text))
 	}
+	if expire != nil {
+		go expire()
+	}
+}
+
+// Kicked reports whether Kick was called: the session must end rather
+// than wait for a resumption.
+func (s *Session) Kicked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kickedOut
 }

@@ -5,46 +5,41 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
-// TestE2E: OMEMO in Bluetick Web (docs/e2e.md), scenario e2e.mjs: 1:1,
-// reload, a second device of each user, replay and forgery refused, a
-// group of three; then the server's whole data directory (its database,
-// write-ahead log, archive, offline queue and upload files) is searched
-// for the text of every message: none may be there.
+// TestE2E: OMEMO in Bluetick Web (docs/e2e.md), three scenarios side by
+// side, each with its own server. After each, the server is stopped and
+// its whole data directory (database and write-ahead log, offline queue,
+// room archive, upload files) is searched for the text of every message
+// the scenario sent: none may be there.
 func TestE2E(t *testing.T) {
 	need(t)
-	s := startServer(t, nil, "alice", "bob", "carol")
-	facts := runOn(t, s, "e2e")
-	o := facts.get(t, "one-to-one")
-	if o.str("bob_e2e") != "ok" || o.str("alice_e2e") != "ok" || o.str("alice_out_lock") != "ok" {
-		t.Errorf("1:1 messages not shown as encrypted: %s", o)
-	}
-	if o.boolean("plain_to_bob") || o.boolean("plain_from_alice") || !o.boolean("encrypted_to_bob") {
-		t.Errorf("the WebSockets carried the text in the clear, or no <encrypted/>: %s", o)
-	}
-	if r := facts.get(t, "reload"); r.str("e2e") != "ok" {
-		t.Errorf("after a reload: %s", r)
-	}
-	if d := facts.get(t, "devices"); d.str("bob2") != "ok" || d.str("bob1") != "ok" || d.str("alice2_sent_copy") != "ok" {
-		t.Errorf("other devices: %s, want each ok (decrypted)", d)
-	}
-	r := facts.get(t, "refused")
-	if n := len(r["refused"].([]any)); n != 2 {
-		t.Errorf("replay and forgery: %d messages shown as refused, want 2: %s", n, r)
-	}
-	for _, tx := range r.strs("texts_after") {
-		if tx == "fallback" || tx == "for every one of bob's devices" {
-			t.Errorf("a replayed or forged message was shown as text %q", tx)
-		}
-	}
-	if g := facts.get(t, "group"); g.str("bob") != "ok" || g.str("carol") != "ok" || g.str("alice_from_carol") != "ok" || g.str("bob_from_carol") != "ok" || g.boolean("plain_seen") {
-		t.Errorf("group: %s", g)
-	}
+	t.Run("chat", func(t *testing.T) { t.Parallel(); e2eChat(t) })
+	t.Run("devices", func(t *testing.T) { t.Parallel(); e2eDevices(t) })
+	t.Run("group", func(t *testing.T) { t.Parallel(); e2eGroup(t) })
+}
+
+// e2eRun runs scenario name and checks the server never stored any of
+// the texts the scenario lists in its "texts" fact.
+func e2eRun(t *testing.T, name string, users ...string) facts {
+	s := startServer(t, nil, users...)
+	fs := runOn(t, s, name)
 	s.stop()
-	texts := facts.get(t, "texts").strs("all")
-	filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+	texts := fs.get(t, "texts").strs("all")
+	if len(texts) == 0 {
+		t.Fatal("the scenario listed no texts")
+	}
+	serverBlind(t, s.dir, texts)
+	return fs
+}
+
+func serverBlind(t *testing.T, dir string, texts []string) {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
@@ -52,6 +47,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			return nil
 		}
+		n++
 		for _, tx := range texts {
 			if bytes.Contains(b, []byte(tx)) {
 				t.Errorf("the server's %s holds the plaintext %q", p, tx)
@@ -59,4 +55,54 @@ func TestE2E(t *testing.T) {
 		}
 		return nil
 	})
+	if n == 0 {
+		t.Errorf("no files in the server's data directory %s", dir)
+	}
+}
+
+// e2eChat: 1:1 both ways, a reload, a replay and a forgery (e2e.mjs).
+func e2eChat(t *testing.T) {
+	fs := e2eRun(t, "e2e", "alice", "bob")
+	o := fs.get(t, "one-to-one")
+	if o.str("bob_e2e") != "ok" || o.str("alice_e2e") != "ok" || o.str("alice_out_lock") != "ok" {
+		t.Errorf("1:1 messages not shown as encrypted: %s", o)
+	}
+	if o.boolean("plain_to_bob") || o.boolean("plain_from_alice") || !o.boolean("encrypted_to_bob") {
+		t.Errorf("the WebSockets carried the text in the clear, or no <encrypted/>: %s", o)
+	}
+	if r := fs.get(t, "reload"); r.str("e2e") != "ok" {
+		t.Errorf("after a reload: %s", r)
+	}
+	r := fs.get(t, "refused")
+	if n := len(r["refused"].([]any)); n != 2 {
+		t.Errorf("replay and forgery: %d messages shown as refused, want 2: %s", n, r)
+	}
+	for _, tx := range r.strs("texts_after") {
+		if tx == "fallback" || tx == "after bob's reload" {
+			t.Errorf("a replayed or forged message was shown as text %q", tx)
+		}
+	}
+}
+
+// e2eDevices: second devices, carbons, verification (e2e-devices.mjs).
+func e2eDevices(t *testing.T) {
+	fs := e2eRun(t, "e2e-devices", "alice", "bob")
+	if r := fs.get(t, "repair"); !strings.Contains(r.str("unreadable"), "not encrypted for this device") || r.str("repaired") != "ok" || r.num("failed_left") != 0 {
+		t.Errorf("a message not encrypted for bob's new device: %s; want it shown as such, then repaired", r)
+	}
+	if d := fs.get(t, "devices"); d.str("bob2") != "ok" || d.str("bob1") != "ok" || d.str("alice2_sent_copy") != "ok" {
+		t.Errorf("other devices: %s, want each ok (decrypted)", d)
+	}
+	v := fs.get(t, "verification")
+	if !strings.Contains(v.str("warning"), "new device") || v.str("bob1") != "ok" || v.num("bob3_failed") < 1 || slices.Contains(v.strs("bob3_texts"), "not for the unverified device") {
+		t.Errorf("after alice verified bob's devices, his new one: %s; want a warning, the message read by bob's verified device and not by the new one", v)
+	}
+}
+
+// e2eGroup: a group of three (e2e-group.mjs).
+func e2eGroup(t *testing.T) {
+	fs := e2eRun(t, "e2e-group", "alice", "bob", "carol")
+	if g := fs.get(t, "group"); g.str("bob") != "ok" || g.str("carol") != "ok" || g.str("alice_from_carol") != "ok" || g.str("bob_from_carol") != "ok" || g.boolean("plain_seen") {
+		t.Errorf("group: %s", g)
+	}
 }

@@ -291,7 +291,8 @@ export async function encryptFor(c, jids, text) {
 core.hooks.seal.push(async (m, st) => {
   const body = st.getChild("body");
   const row = state.chats.get(m.chat);
-  if (!body || row?.plain) return st;
+  // A retraction's body is only a fallback text; nothing to hide.
+  if (!body || row?.plain || st.getChild("retract", "urn:xmpp:message-retract:1")) return st;
   const c = core.connection();
   if (!c) return null;
   if (ui.error) throw new Error(ui.error);
@@ -466,6 +467,7 @@ async function resend(c, jid, device, chat, id) {
   const m = await store.getMessage(store.msgKey(chat, "out", id));
   if (!m || m.dir !== "out" || m.retracted || chat !== jid) return;
   const eng = await E();
+  if ((await eng.getDevice(`${jid}.${device}`))?.trust === "untrusted") return; // a device the user has not accepted
   const s = await eng.seal(m.body);
   const k = await eng.encryptFor(jid, device, s.key);
   await c.send(xml("message", { to: chat, type: "chat", id: m.id },

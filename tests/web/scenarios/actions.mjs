@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cfg, emit, log, main, context, page, signIn, openChatWith, send, waitTick, shot } from "./lib.mjs";
+import { cfg, emit, log, main, context, page, signIn, openChatWith, send, waitTick, shot, plainChat } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -61,10 +61,14 @@ await main(async () => {
   const bob = await page(await context(), "bob");
   await signIn(alice, "alice");
   await signIn(bob, "bob");
+  // In the clear: the checks below read the wire as a client without
+  // OMEMO sees it (e2e.mjs tests encrypted chats).
   await openChatWith(alice, "bob");
+  await plainChat(alice);
   await send(alice, "hello bob");
   await waitTick(alice, "hello bob", "delivered", 20000, true);
   await openChatWith(bob, "alice");
+  await plainChat(bob);
   await until(bob, "hello bob", (s) => s.some((m) => m.text === "hello bob"));
 
   // Reply, from the keyboard: the actions button, the menu, Reply.

@@ -197,3 +197,14 @@ export function smMiscounts(p) {
 // received counts the message stanzas with that body the page's
 // WebSockets received.
 export const received = (p, text) => p.frames_in.filter((f) => f.startsWith("<message") && f.includes(`<body>${text}</body>`)).length;
+
+// plainChat turns end-to-end encryption off for the open chat (its
+// encryption sheet's "Encrypt this chat"), for scenarios that read the
+// wire as a client without OMEMO would (e2e.mjs tests encryption).
+export async function plainChat(p) {
+  await p.click(".lock-btn");
+  const box = p.getByLabel("Encrypt this chat");
+  if (await box.isChecked()) await box.uncheck();
+  await p.click('.e2e-sheet [aria-label="Close"]');
+  await p.waitForSelector('.lock-btn[data-e2e="off"]');
+}

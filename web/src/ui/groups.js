@@ -125,11 +125,12 @@ export function GroupPane() {
           prevFrom = m.dir === "in" ? m.from : "";
           return html`
             ${sep && html`<li class="day" key=${"d" + dl}><span>${dl === new Date().toDateString() ? "Today" : d.toLocaleDateString()}</span></li>`}
-            <li key=${m.key} class=${"msg " + m.dir + (m.tick === "failed" ? " failed" : "")} data-id=${m.id} data-sid=${m.sid || ""}>
+            <li key=${m.key} class=${"msg " + m.dir + (m.tick === "failed" ? " failed" : "")} data-id=${m.id} data-sid=${m.sid || ""} data-e2e=${m.e2e ? (m.e2e.ok ? "ok" : "failed") : "none"}>
               <div class="bubble">
                 ${showFrom && html`<div class="from" style=${{ color: nickColor(m.from || "") }}>${m.from}</div>`}
                 <span class="text">${m.body}</span>
-                <span class="stamp">${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
+                ${m.e2e?.ok === false && html`<div class="unreadable" role="note"><small>${m.e2e.why}.</small></div>`}
+                <span class="stamp">${m.e2e?.ok && html`<span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted">🔒 </span>`}${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
                 ${m.error && html`<div class="msg-error" role="alert">${m.error}</div>`}
               </div>
             </li>`;
