@@ -37,8 +37,9 @@ await main(async () => {
   await matchProf(omemoLine("me", texts.p2a));
   await openChatWith(alice, "bob");
   const aIn = await waitIn(alice, texts.p2a);
-  const inPrekey = alice.frames_in.some((f) => f.startsWith("<message") && f.includes(`from="${BOB}/`) && new RegExp(`<key [^>]*rid=["']${sa.id}["'][^>]*prekey=["'](true|1)["']|<key [^>]*prekey=["'](true|1)["'][^>]*rid=["']${sa.id}["']`).test(f))
-    || alice.frames_in.some((f) => f.startsWith("<message") && f.includes(BOB) && /prekey=["'](true|1)["']/.test(f));
+  // What alice's WebSocket got from bob: a PreKey message for her device.
+  const prekeyFor = new RegExp(`<key [^>]*rid=["']${sa.id}["'][^>]*prekey=["'](true|1)["']|<key [^>]*prekey=["'](true|1)["'][^>]*rid=["']${sa.id}["']`);
+  const inPrekey = alice.frames_in.some((f) => f.startsWith("<message") && /from=["']bob@localhost\//.test(f) && prekeyFor.test(f));
   await send(alice, texts.a2p);
   await matchProf(omemoLine("alice@localhost", texts.a2p));
   await shot(alice, "e2e-profanity");
@@ -60,7 +61,8 @@ await main(async () => {
   await trust("carol", hex(sc.own), sc.id);
   await send(carol, texts.c2p);
   await matchProf(omemoLine("carol@localhost", texts.c2p));
-  const outPrekey = sentFrames(carol).some((f) => f.startsWith("<message") && f.includes(BOB) && /prekey=["'](true|1)["']/.test(f));
+  // carol's first message: a PreKey message for bob's device.
+  const outPrekey = sentFrames(carol).some((f) => f.startsWith("<message") && f.includes(BOB) && new RegExp(`<key [^>]*rid=["']${bobDevice}["'][^>]*prekey=["']true["']|<key [^>]*prekey=["']true["'][^>]*rid=["']${bobDevice}["']`).test(f));
   await type(texts.p2c);
   await matchProf(omemoLine("me", texts.p2c));
   const cIn = await waitIn(carol, texts.p2c);
