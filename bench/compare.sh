@@ -20,6 +20,10 @@
 #   SM=1 SERVERS="bluetick bluetick-mem ejabberd prosody" SCENARIOS="chat offline" bench/compare.sh
 #                                           # with XEP-0198: chat also reports the sender's ✓ (ack_p50/ack_p99)
 #   SM=1 CHAT_RATE=10000 SCENARIOS=chat bench/compare.sh   # chat paced at 10,000 msg/s in total
+#   TRANSPORTS="tcp websocket" SCENARIOS=conns SLOPE="5000 10000 18000" bench/compare.sh
+#                                           # conns and the slope also over WebSocket (wss on each server's
+#                                           # HTTPS listener: Bluetick listen.https, ejabberd's TLS ejabberd_http
+#                                           # with /ws, Prosody's https_ports); results as <server>-ws-*
 #
 # Every server started here is stopped on exit (trap), whatever happens.
 set -euo pipefail
@@ -45,7 +49,13 @@ GROUP_MEMBERS=${GROUP_MEMBERS:-256}   # group: one room of this many members (us
 GROUP_SENDERS=${GROUP_SENDERS:-4}     # the first S members send
 GROUP_MESSAGES=${GROUP_MESSAGES:-200} # messages per sender
 GROUP_WINDOW=${GROUP_WINDOW:-$WINDOW} # own messages not yet reflected by the room, per sender
-SLOPE=${SLOPE:-}            # e.g. "5000 10000 19000": conns runs for the memory slope
+SLOPE=${SLOPE:-}            # e.g. "5000 10000 18000": conns runs for the memory slope
+# TRANSPORTS: conns (and SLOPE) runs over "tcp" (STARTTLS), "websocket" (RFC 7395 over TLS: wss on the
+# server's HTTPS listener), or both; the other scenarios always run over TCP.
+TRANSPORTS=${TRANSPORTS:-tcp}
+# WAKE=N: each conns run then times the first message to N parked sessions against the next one to each
+# (--wake; wake_parked_p99 vs wake_active_p99). 0: off.
+WAKE=${WAKE:-0}
 ROUNDS=${ROUNDS:-1}         # repeat the scenarios; the table shows medians and the per-round ratio range
 DURATION=${DURATION:-180s}  # hard cap per scenario run
 SOURCES=${SOURCES:-127.0.0.1-8}
@@ -71,11 +81,17 @@ MUCMAM=${MUCMAM:-1}
 
 # Ports: the peers' configs use 25222 (ejabberd) and 26222 (Prosody).
 EJ_PORT=${EJ_PORT:-25222} EJ_HTTP=${EJ_HTTP:-25280} EJ_HTTPS=${EJ_HTTPS:-25443}
-PROS_PORT=${PROS_PORT:-26222} PROS_HTTP=${PROS_HTTP:-26280}
-BT_PORT=${BT_PORT:-27222} BT_TLS=${BT_TLS:-27223} BT_HTTP=${BT_HTTP:-27280}
+PROS_PORT=${PROS_PORT:-26222} PROS_HTTP=${PROS_HTTP:-26280} PROS_HTTPS=${PROS_HTTPS:-26443}
+BT_PORT=${BT_PORT:-27222} BT_TLS=${BT_TLS:-27223} BT_HTTP=${BT_HTTP:-27280} BT_HTTPS=${BT_HTTPS:-27443}
 EJ_NODE=${EJ_NODE:-btbench@localhost}
 
 # Server labels (the functions setup_X, start_X, stop_X of bluetick-mem are bluetick's with another config).
+for tr in $TRANSPORTS; do
+	case $tr in
+	tcp | websocket) ;;
+	*) echo "compare.sh: unknown transport $tr in TRANSPORTS (tcp, websocket)" >&2; exit 2 ;;
+	esac
+done
 for srv in $SERVERS; do
 	case $srv in
 	bluetick | bluetick-mem | ejabberd | prosody) ;;
@@ -194,6 +210,8 @@ ejabberd_config() {
 	chmod u+w "$W/ejb/ejabberd.yml"
 	sed -i -e "s#/tmp/ejb-bar#$W/ejb#g" -e "s#port: 25222#port: $EJ_PORT#" -e "s#port: 25280#port: $EJ_HTTP#" \
 		-e "s#port: 25443#port: $EJ_HTTPS#" -e "s#127.0.0.1:25443#127.0.0.1:$EJ_HTTPS#" "$W/ejb/ejabberd.yml"
+	# WebSocket over TLS: /ws also on the TLS listener (the peers' config has it on plain HTTP only).
+	sed -i -e "s#^      /upload: mod_http_upload#      /upload: mod_http_upload\n      /ws: ejabberd_http_ws#" "$W/ejb/ejabberd.yml"
 	if [ "$NOMAM" = 1 ] && [ "$1" = 0 ]; then
 		python3 - "$W/ejb/ejabberd.yml" <<'EOF'
 import sys, re
@@ -213,10 +231,11 @@ start_ejabberd() {
 	wait_port "$EJ_PORT" 60 || { log "ejabberd did not open $EJ_PORT"; tail "$W/ejb/logs/error.log" >&2; exit 1; }
 	SERVER_PID=$(ej_pid)
 	SERVER_ADDR=127.0.0.1:$EJ_PORT
+	SERVER_WS=wss://127.0.0.1:$EJ_HTTPS/ws
 	log "ejabberd up, beam.smp pid $SERVER_PID, nofile $(awk '/open files/{print $4"/"$5}' /proc/$SERVER_PID/limits)"
 }
 setup_prosody() {
-	PROS_PORT=$(pick_port "$PROS_PORT") PROS_HTTP=$(pick_port "$PROS_HTTP")
+	PROS_PORT=$(pick_port "$PROS_PORT") PROS_HTTP=$(pick_port "$PROS_HTTP") PROS_HTTPS=$(pick_port "$PROS_HTTPS")
 	mkdir -p "$W/pros/data"
 	prosody_config 0
 	openssl x509 -in "$PEERS/ejabberd/bench.local.pem" -out "$W/pros/bench.local.crt"
@@ -229,6 +248,8 @@ prosody_config() {
 	cp "$PEERS/prosody/prosody.cfg.lua" "$W/pros/"
 	chmod u+w "$W/pros/prosody.cfg.lua"
 	sed -i -e "s#/tmp/pros#$W/pros#g" -e "s#{ 26222 }#{ $PROS_PORT }#" -e "s#{ 26280 }#{ $PROS_HTTP }#" "$W/pros/prosody.cfg.lua"
+	# WebSocket over TLS: an HTTPS listener with the host's certificate (the peers' config has none).
+	sed -i -e "s#^https_ports = { }#https_ports = { $PROS_HTTPS }\nhttps_interfaces = { \"127.0.0.1\" }\nhttps_certificate = \"$W/pros/bench.local.crt\"#" "$W/pros/prosody.cfg.lua"
 	if [ "$NOMAM" = 1 ]; then
 		sed -i -e 's/"mam", //' "$W/pros/prosody.cfg.lua"
 		if [ "$1" = 0 ]; then
@@ -246,6 +267,7 @@ start_prosody() {
 	[ -n "$PROS_PID" ] || PROS_PID=$su_pid
 	SERVER_PID=$PROS_PID
 	SERVER_ADDR=127.0.0.1:$PROS_PORT
+	SERVER_WS=wss://127.0.0.1:$PROS_HTTPS/xmpp-websocket
 	log "prosody up, pid $SERVER_PID ($(cat /proc/$SERVER_PID/comm)), nofile $(awk '/open files/{print $4"/"$5}' /proc/$SERVER_PID/limits)"
 }
 # Bluetick: label bluetick → config bluetick-bench.toml, data $W/bt; bluetick-mem → bluetick-bench-mem.toml,
@@ -254,20 +276,23 @@ bt_conf() { case $1 in bluetick) echo "$HERE/bluetick-bench.toml" ;; bluetick-me
 bt_dir() { case $1 in bluetick) echo "$W/bt" ;; bluetick-mem) echo "$W/btmem" ;; esac; }
 setup_bluetick() { # [label]
 	local label=${1:-bluetick}
-	BT_PORT=$(pick_port "$BT_PORT") BT_TLS=$(pick_port "$BT_TLS") BT_HTTP=$(pick_port "$BT_HTTP")
+	BT_PORT=$(pick_port "$BT_PORT") BT_TLS=$(pick_port "$BT_TLS") BT_HTTP=$(pick_port "$BT_HTTP") BT_HTTPS=$(pick_port "$BT_HTTPS")
 	mkdir -p "$(bt_dir "$label")/data"
+	# The config plus an HTTPS listener (WebSocket over TLS; TRANSPORTS=websocket).
+	{ cat "$(bt_conf "$label")"; printf '\n[listen]\nhttps = "127.0.0.1:%s"\n' "$BT_HTTPS"; } >"$(bt_dir "$label")/bench.toml"
 }
 start_bluetick() { # [label]
 	local label=${1:-bluetick} dir
 	dir=$(bt_dir "$label")
 	port_free "$BT_PORT" || { log "port $BT_PORT busy: set BT_PORT"; exit 1; }
-	"$BT" serve --config "$(bt_conf "$label")" --data "$dir/data" --domain bench.local --registration open \
+	"$BT" serve --config "$dir/bench.toml" --data "$dir/data" --domain bench.local --registration open \
 		--c2s 127.0.0.1:$BT_PORT --c2s-tls 127.0.0.1:$BT_TLS --http 127.0.0.1:$BT_HTTP --log-level warn \
 		>>"$dir/serve.log" 2>&1 &
 	BT_PID=$!
 	wait_port "$BT_PORT" 30 || { log "$label did not open $BT_PORT"; cat "$dir/serve.log" >&2; exit 1; }
 	SERVER_PID=$BT_PID
 	SERVER_ADDR=127.0.0.1:$BT_PORT
+	SERVER_WS=wss://127.0.0.1:$BT_HTTPS/xmpp-websocket
 	# Durable delivery keeps live sessions' messages in data/journal; without it there is none.
 	local mode="durable delivery on (data/journal)"
 	[ -d "$dir/data/journal" ] || mode="durable delivery off (no data/journal)"
@@ -295,11 +320,13 @@ for n in $((2 * PAIRS)) $((2 * OFF_USERS)) $STORM $GROUP_MEMBERS $SLOPE; do
 done
 procs_for() { echo $(( ($1 + 9499) / 9500 )); } # at most 9,500 clients per generator process
 
-bench() { # server scenario tag extra-args...
+bench() { # server scenario tag extra-args...   (TR=websocket: over WebSocket, label <server>-ws)
 	local srv=$1 scen=$2 tag=$3; shift 3
-	local sm=""
+	local sm="" server="--server $SERVER_ADDR" label=$srv
 	if [ "$SM" = 1 ]; then sm="--sm"; fi
-	"$BT" bench --server "$SERVER_ADDR" --domain bench.local --label "$srv" --users 'user%d' --password benchpass \
+	if [ "${TR:-tcp}" = websocket ]; then server="--server $SERVER_WS --transport websocket" label=$srv-ws; fi
+	# shellcheck disable=SC2086
+	"$BT" bench $server --domain bench.local --label "$label" --users 'user%d' --password benchpass \
 		$CLIENT $sm --sources "$SOURCES" --scram-cache "$W/scram-$srv.cache" --pid "$SERVER_PID" --duration "$DURATION" \
 		--scenario "$scen" --json "$OUT/$srv-$tag.json" "$@" >"$OUT/$srv-$tag.md" 2>"$OUT/$srv-$tag.log" ||
 		log "$srv $tag: bench exited with $? (see $OUT/$srv-$tag.log)"
@@ -322,7 +349,7 @@ muc_service() {
 
 scenario_args() { # scenario server
 	case $1 in
-	conns) echo "--conns $CONNS --hold $HOLD --procs $(procs_for "$CONNS")" ;;
+	conns) echo "--conns $CONNS --hold $HOLD --procs $(procs_for "$CONNS") --wake $WAKE" ;;
 	chat) echo "--pairs $PAIRS --messages $MESSAGES --window $WINDOW${CHAT_RATE:+ --rate $CHAT_RATE}" ;;
 	offline) echo "--offline-users $OFF_USERS --offline-messages $OFF_MSGS" ;;
 	storm) echo "--storm $STORM --storm-window $STORM_WINDOW --procs $(procs_for "$STORM")" ;;
@@ -350,19 +377,29 @@ for round in $(seq "$ROUNDS"); do
 	for scen in $SCENARIOS; do
 		for srv in $SERVERS; do
 			server_config "$srv" "$scen"
-			start_server "$srv"
-			# shellcheck disable=SC2046
-			bench "$srv" "$scen" "$scen-r$round" $(scenario_args "$scen" "$srv")
-			stop_server "$srv"
+			trs=tcp
+			if [ "$scen" = conns ]; then trs=$TRANSPORTS; fi
+			for tr in $trs; do
+				pre=""
+				if [ "$tr" = websocket ]; then pre="ws-"; fi
+				start_server "$srv"
+				# shellcheck disable=SC2046
+				TR=$tr bench "$srv" "$scen" "$pre$scen-r$round" $(scenario_args "$scen" "$srv")
+				stop_server "$srv"
+			done
 		done
 	done
 done
 for n in $SLOPE; do
-	for srv in $SERVERS; do
-		server_config "$srv" conns
-		start_server "$srv"
-		bench "$srv" conns "conns$n" --conns "$n" --hold "$HOLD" --procs "$(procs_for "$n")" --concurrency 100
-		stop_server "$srv"
+	for tr in $TRANSPORTS; do
+		for srv in $SERVERS; do
+			pre=""
+			if [ "$tr" = websocket ]; then pre="ws-"; fi
+			server_config "$srv" conns
+			start_server "$srv"
+			TR=$tr bench "$srv" conns "${pre}conns$n" --conns "$n" --hold "$HOLD" --procs "$(procs_for "$n")" --concurrency 100 --wake "$WAKE"
+			stop_server "$srv"
+		done
 	done
 done
 
@@ -377,7 +414,24 @@ if [ ${#files[@]} -gt 0 ]; then
 	case " $SERVERS " in *" bluetick "*) ;; *) base=${SERVERS%% *} ;; esac
 	"$BT" bench report --base "$base" --md "$OUT/compare.md" --png "$OUT/compare.png" --json "$OUT/compare.json" "${files[@]}"
 fi
+# Over WebSocket: a table of its own (same scenario as the TCP runs; base bluetick-ws).
+wsfiles=()
+for round in $(seq "$ROUNDS"); do
+	for srv in $SERVERS; do
+		if [ -f "$OUT/$srv-ws-conns-r$round.json" ]; then wsfiles+=("$OUT/$srv-ws-conns-r$round.json"); fi
+	done
+done
+if [ ${#wsfiles[@]} -gt 0 ]; then
+	"$BT" bench report --base "${SERVERS%% *}-ws" --md "$OUT/compare-ws.md" --png "$OUT/compare-ws.png" --json "$OUT/compare-ws.json" "${wsfiles[@]}"
+fi
 if [ -n "$SLOPE" ]; then
-	python3 "$HERE/slope.py" "$OUT" "$SERVERS" "$SLOPE" | tee -a "$OUT/compare.md"
+	for tr in $TRANSPORTS; do
+		if [ "$tr" = tcp ]; then
+			python3 "$HERE/slope.py" "$OUT" "$SERVERS" "$SLOPE" | tee -a "$OUT/compare.md"
+		else
+			# shellcheck disable=SC2001
+			python3 "$HERE/slope.py" "$OUT" "$(echo "$SERVERS" | sed 's/\([^ ]*\)/\1-ws/g')" "$SLOPE" | tee -a "$OUT/compare-ws.md"
+		fi
+	done
 fi
 log "done: $OUT/compare.md, $OUT/compare.png"

@@ -32,8 +32,9 @@ for srv in servers:
         my = sum(p[1] for p in pts) / len(pts)
         fits[srv] = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts) / 1024
 print()
-print("| server | slope KiB/session | bluetick/server |")
+print(f"| server | slope KiB/session | {servers[0]}/server |")
 print("|---|---:|---:|")
 for srv, k in fits.items():
-    ratio = f"{fits['bluetick'] / k:.2f}" if "bluetick" in fits and k else "–"
+    base = servers[0]  # bluetick, or bluetick-ws for the WebSocket runs
+    ratio = f"{fits[base] / k:.2f}" if base in fits and k else "–"
     print(f"| {srv} | {k:.1f} | {ratio} |")

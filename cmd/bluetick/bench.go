@@ -55,6 +55,7 @@ func benchCmd(args []string) error {
 	fs.StringVar(&opt.Server, "server", "127.0.0.1:5222", "server host:port")
 	fs.StringVar(&opt.Domain, "domain", "", "XMPP domain (default: the server host)")
 	fs.StringVar(&opt.TLS, "tls", "starttls", "starttls (required), none, or direct (XEP-0368; the default of --scenario reconnect)")
+	fs.StringVar(&opt.Transport, "transport", "tcp", "tcp, or websocket (RFC 7395; --server is then a ws:// or wss:// URL, or HOST:PORT of an HTTPS listener for wss://HOST:PORT/xmpp-websocket; TLS is wss, not STARTTLS)")
 	fs.StringVar(&opt.Mech, "mech", "SCRAM-SHA-1", "SASL mechanism: SCRAM-SHA-1, SCRAM-SHA-256 or PLAIN")
 	fs.StringVar(&opt.Resource, "resource", "bench", "resource to bind")
 	fs.BoolVar(&opt.SM, "sm", false, "enable XEP-0198 stream management when offered")
@@ -79,6 +80,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&cfg.Procs, "procs", 1, "spread connections over N child processes (one process holds at most ~19,900 files here)")
 	fs.IntVar(&cfg.Conns, "conns", 2000, "conns: sessions to open")
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "conns: how long to hold them idle")
+	fs.IntVar(&cfg.Wake, "wake", 0, "conns: after the hold, time a message to N parked sessions and a second one to each, awake (wake_parked_p99 vs wake_active_p99)")
 	fs.IntVar(&cfg.Pairs, "pairs", 50, "chat: online pairs")
 	fs.IntVar(&cfg.Messages, "messages", 200, "chat: messages each side sends")
 	fs.IntVar(&cfg.Window, "window", 10, "chat: unreceipted messages in flight per sender; group: own messages not yet reflected by the room")
@@ -112,6 +114,15 @@ func benchCmd(args []string) error {
 	}
 	if cfg.Scenario == "reconnect" && !flagSet(fs, "tls") {
 		opt.TLS = "direct" // the scenario measures reconnects over direct TLS (XEP-0368)
+	}
+	switch opt.Transport {
+	case "tcp", "":
+	case "websocket":
+		if opt.TLS == "starttls" {
+			opt.TLS = "direct" // wss: TLS comes with the connection
+		}
+	default:
+		return fmt.Errorf("bench: unknown --transport %q (use tcp or websocket)", opt.Transport)
 	}
 	ips, err := parseSources(*sources)
 	if err != nil {

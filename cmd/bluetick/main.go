@@ -30,6 +30,8 @@ Usage:
   bluetick bench --server H:P --scenario conns|chat|offline|storm   load test any XMPP server
   bluetick backup FILE                    copy a running server's state (SQLite store, keys) into FILE (.tar or .tar.gz)
   bluetick restore FILE                   put a backup back (the server must be stopped; the old state is kept aside)
+  bluetick export FILE|DIR/              the whole server in XEP-0227 (accounts, rosters, vCards, PEP, offline, rooms)
+  bluetick import FILE|DIR...             accounts from XEP-0227 files (Bluetick, Prosody, ejabberd); safe to repeat
   bluetick version                        the build: module version, commit, Go, dependencies
 
 Common flags: --config FILE (TOML, see docs/configuration.md), --data DIR, --domain NAME.
@@ -59,6 +61,10 @@ func main() {
 		err = backupCmd(os.Args[2:])
 	case "restore":
 		err = restoreCmd(os.Args[2:])
+	case "export":
+		err = exportCmd(os.Args[2:])
+	case "import":
+		err = importCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version", "--version", "-v":

@@ -55,8 +55,18 @@ type boshTransport struct {
 	authid  string
 	closed  bool
 	endErr  *stanza.StreamError // why we closed, told in the terminate body
-	idle    *time.Timer         // ends a session nobody polls
+	expiry  *time.Timer         // ends a session nobody polls
+
+	// Parking (see parker): between requests the stream loop holds no
+	// goroutine. idleAfter is set by the stream loop once bound; wake is
+	// the parked loop's continuation, run by the request or the Close
+	// that gives it something to read.
+	idleAfter time.Duration
+	wake      func()
 }
+
+// errBOSHIdle: the stream loop found no input for idleAfter.
+var errBOSHIdle = errors.New("c2s: BOSH session idle")
 
 // BOSHHandler serves XEP-0206 at /http-bind.
 func (s *Service) BOSHHandler() http.Handler {
@@ -159,16 +169,16 @@ func (s *Service) boshCreate(w http.ResponseWriter, r *http.Request, body *xmlst
 	}
 	t.in = append(t.in, xmlstream.Event{Kind: xmlstream.StreamStart, Elem: header, DefaultNS: xmlstream.NSClient})
 	t.rid = rid + 1
-	t.idle = time.AfterFunc(boshInactivity, t.expire)
+	t.expiry = time.AfterFunc(boshInactivity, t.expire)
 	s.bosh.Store(t.sid, t)
 	s.active.Add(1)
 	st := newStream(s, t)
 	t.onRead = st.touch
-	go func() {
-		st.run()
+	st.done = func() {
 		s.active.Add(-1)
 		s.bosh.Delete(t.sid)
-	}()
+	}
+	go st.run()
 	t.respond(w, r, rid, true)
 }
 
@@ -205,6 +215,7 @@ func (t *boshTransport) request(w http.ResponseWriter, r *http.Request, body *xm
 		t.take(b)
 	}
 	t.signal()
+	t.unparkLocked()
 	t.mu.Unlock()
 	if t.onRead != nil {
 		t.onRead()
@@ -254,7 +265,7 @@ func (t *boshTransport) respond(w http.ResponseWriter, r *http.Request, rid int6
 	defer timer.Stop()
 	t.mu.Lock()
 	t.waiting = append(t.waiting, rid)
-	t.idle.Stop()
+	t.expiry.Stop()
 	for {
 		// The creation answer waits for the stream features, which
 		// clients expect in it (XEP-0206 §5); any other request is
@@ -287,7 +298,7 @@ func (t *boshTransport) respond(w http.ResponseWriter, r *http.Request, rid int6
 		}
 	}
 	if len(t.waiting) == 0 && !t.closed {
-		t.idle.Reset(boshInactivity)
+		t.expiry.Reset(boshInactivity)
 	}
 	var b []byte
 	switch {
@@ -337,6 +348,12 @@ func (t *boshTransport) expire() {
 }
 
 func (t *boshTransport) Next() (xmlstream.Event, error) {
+	var timeout <-chan time.Time
+	if t.idleAfter > 0 {
+		tm := time.NewTimer(t.idleAfter)
+		defer tm.Stop()
+		timeout = tm.C
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for len(t.in) == 0 {
@@ -345,7 +362,15 @@ func (t *boshTransport) Next() (xmlstream.Event, error) {
 		}
 		ch := t.changed
 		t.mu.Unlock()
-		<-ch
+		select {
+		case <-ch:
+		case <-timeout:
+			t.mu.Lock()
+			if len(t.in) == 0 && !t.closed {
+				return xmlstream.Event{}, errBOSHIdle
+			}
+			continue
+		}
 		t.mu.Lock()
 	}
 	ev := t.in[0]
@@ -391,6 +416,34 @@ func (t *boshTransport) Close(se *stanza.StreamError) {
 	}
 	t.closed = true
 	t.endErr = se
-	t.idle.Stop()
+	t.expiry.Stop()
 	t.signal()
+	t.unparkLocked()
+}
+
+// armIdle lets the stream loop's next read give up after d without input
+// (then it parks: a BOSH session between requests holds no goroutine).
+func (t *boshTransport) armIdle(d time.Duration) { t.idleAfter = d }
+
+func (t *boshTransport) idle(err error) bool { return err == errBOSHIdle }
+
+// park leaves wake to the request (or Close) that brings input; it
+// reports false when there is some already.
+func (t *boshTransport) park(wake func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.in) > 0 || t.closed {
+		return false
+	}
+	t.wake = wake
+	return true
+}
+
+// unparkLocked continues a parked stream loop that now has something to
+// read (t.mu held).
+func (t *boshTransport) unparkLocked() {
+	if w := t.wake; w != nil && (len(t.in) > 0 || t.closed) {
+		t.wake = nil
+		w()
+	}
 }

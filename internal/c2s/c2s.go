@@ -6,13 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"bluetick/internal/admission"
@@ -230,34 +228,6 @@ func (s *Service) exempt(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
-}
-
-// WebSocketHandler serves RFC 7395 at the path it is mounted on.
-func (s *Service) WebSocketHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.admit(r.RemoteAddr) {
-			http.Error(w, "too many connections", http.StatusServiceUnavailable)
-			return
-		}
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-			Subprotocols:       []string{"xmpp"},
-			InsecureSkipVerify: true, // browsers on any origin may connect; auth is SASL, not cookies
-		})
-		if err != nil {
-			return // Accept has answered the HTTP request
-		}
-		if c.Subprotocol() != "xmpp" {
-			c.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required (RFC 7395 §3.2)")
-			return
-		}
-		s.active.Add(1)
-		defer s.active.Add(-1)
-		t := newWSTransport(c, r, s.lim, s.cfg.Limits.WriteTimeout.Duration)
-		st := newStream(s, t)
-		t.onRead = st.touch
-		t.onStuck = st.stuck
-		st.run()
-	})
 }
 
 // Shutdown ends every session of this node before the process exits, so

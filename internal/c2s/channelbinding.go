@@ -3,6 +3,7 @@ package c2s
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 
 	"bluetick/internal/auth"
 	"bluetick/internal/xmlstream"
@@ -31,7 +32,16 @@ func (t *tcpTransport) tlsState() *tls.ConnectionState {
 	return &cs
 }
 
-func (t *wsTransport) tlsState() *tls.ConnectionState { return t.tls }
+// tlsState of a WebSocket is that of the HTTPS connection it upgraded
+// (read when asked rather than kept: an idle session holds no copy).
+func (t *wsTransport) tlsState() *tls.ConnectionState {
+	tc, ok := t.conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
+}
 
 // channelBinding is what SASL on this stream can bind to (see
 // auth.ChannelBinding). It depends only on the connection, so the features
@@ -47,9 +57,15 @@ func (st *stream) channelBinding() auth.ChannelBinding {
 
 // saslMechanisms is the mechanism list this stream advertises and accepts:
 // PLAIN only inside TLS, the -PLUS mechanisms only where channel binding
-// works. It is also the Offered list of auth.Config, which XEP-0474 hashes.
+// works, SCRAM-SHA-256 unless sasl.scram_sha256 is off (accounts imported
+// with only SCRAM-SHA-1 credentials). It is also the Offered list of
+// auth.Config, which XEP-0474 hashes.
 func (st *stream) saslMechanisms() []string {
-	return auth.MechanismsFor(st.t.Secure(), st.channelBinding())
+	m := auth.MechanismsFor(st.t.Secure(), st.channelBinding())
+	if !st.svc.cfg.SASL.SCRAMSHA256 {
+		m = slices.DeleteFunc(m, func(s string) bool { return s == auth.SCRAMSHA256 || s == auth.SCRAMSHA256Plus })
+	}
+	return m
 }
 
 // channelBindingFeature is the XEP-0440 stream feature listing the

@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"errors"
+	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -33,13 +34,14 @@ type parker interface {
 	park(wake func()) bool
 }
 
-// Parking states of a tcpTransport.
+// Parking states of a connection.
 const (
 	running int32 = iota
 	parked
 )
 
-// parkState is the part of a tcpTransport the poller works on.
+// parkState is the part of a parkable connection (TCP, WebSocket) the
+// poller works on.
 type parkState struct {
 	poller       *poller // set while parked
 	state        atomic.Int32
@@ -51,15 +53,54 @@ type parkState struct {
 	readDeadline time.Time // owned by the reading goroutine
 }
 
-func (t *tcpTransport) armIdle(d time.Duration) {
+// armDeadline bounds the next read of c to about d.
+func (ps *parkState) armDeadline(c net.Conn, d time.Duration) {
 	now := time.Now()
 	// Moving the deadline is a timer update in the runtime: do it once per
 	// half period, not once per stanza.
-	if t.readDeadline.Sub(now) < d/2 {
-		t.readDeadline = now.Add(d)
-		t.raw.SetReadDeadline(t.readDeadline)
+	if ps.readDeadline.Sub(now) < d/2 {
+		ps.readDeadline = now.Add(d)
+		c.SetReadDeadline(ps.readDeadline)
 	}
 }
+
+// parkConn hands raw (the socket under any TLS) to the poller: wake runs
+// once when input arrives or the connection is closed (see parker.park).
+func (ps *parkState) parkConn(raw net.Conn, wake func()) bool {
+	p, err := sharedPoller()
+	if err != nil {
+		return false
+	}
+	ps.wake = wake
+	ps.poller = p
+	// Parked before armed: an event that fires at once must find it so.
+	ps.state.Store(parked)
+	if !p.arm(ps, raw) {
+		// Closed meanwhile: whoever closed it runs wake.
+		return !ps.state.CompareAndSwap(parked, running)
+	}
+	if ps.closing.Load() {
+		ps.unpark()
+	}
+	return true
+}
+
+// unpark runs wake if the connection is parked; only one caller wins.
+func (ps *parkState) unpark() {
+	if ps.state.CompareAndSwap(parked, running) {
+		ps.poller.forget(ps)
+		ps.wake()
+	}
+}
+
+// wakeClosed tells a parked connection that it was closed: it wakes, reads
+// the error and ends.
+func (ps *parkState) wakeClosed() {
+	ps.closing.Store(true)
+	ps.unpark()
+}
+
+func (t *tcpTransport) armIdle(d time.Duration) { t.armDeadline(t.raw, d) }
 
 // idle: a read that timed out left every buffer consistent (crypto/tls
 // keeps a partial record and treats the timeout as temporary; the decoder
@@ -67,29 +108,6 @@ func (t *tcpTransport) armIdle(d time.Duration) {
 func (t *tcpTransport) idle(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 func (t *tcpTransport) park(wake func()) bool {
-	p, err := sharedPoller()
-	if err != nil {
-		return false
-	}
 	t.dec.Idle()
-	t.wake = wake
-	t.poller = p
-	// Parked before armed: an event that fires at once must find it so.
-	t.state.Store(parked)
-	if !p.arm(t) {
-		// Closed meanwhile: whoever closed it runs wake.
-		return !t.state.CompareAndSwap(parked, running)
-	}
-	if t.closing.Load() {
-		t.unpark()
-	}
-	return true
-}
-
-// unpark runs wake if the connection is parked; only one caller wins.
-func (t *tcpTransport) unpark() {
-	if t.state.CompareAndSwap(parked, running) {
-		t.poller.forget(t)
-		t.wake()
-	}
+	return t.parkConn(t.raw, wake)
 }

@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"net"
 	"sync"
 	"syscall"
 
@@ -18,7 +19,7 @@ type poller struct {
 	epfd int
 
 	mu     sync.Mutex
-	parked map[uint64]*tcpTransport // by registration key
+	parked map[uint64]*parkState // by registration key
 	next   uint64
 }
 
@@ -27,7 +28,7 @@ var sharedPoller = sync.OnceValues(func() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: fd, parked: map[uint64]*tcpTransport{}}
+	p := &poller{epfd: fd, parked: map[uint64]*parkState{}}
 	go p.loop()
 	return p, nil
 })
@@ -59,9 +60,9 @@ func (p *poller) loop() {
 
 // arm registers t's socket for one readiness event. It reports false if the
 // socket cannot be watched (the caller then keeps its goroutine).
-func (p *poller) arm(t *tcpTransport) bool {
+func (p *poller) arm(t *parkState, raw net.Conn) bool {
 	if t.pkey == 0 {
-		sc, ok := t.raw.(syscall.Conn)
+		sc, ok := raw.(syscall.Conn)
 		if !ok {
 			return false
 		}
@@ -102,7 +103,7 @@ func (p *poller) arm(t *tcpTransport) bool {
 }
 
 // forget drops t's registration key (its socket was closed or woke).
-func (p *poller) forget(t *tcpTransport) {
+func (p *poller) forget(t *parkState) {
 	p.mu.Lock()
 	delete(p.parked, t.pkey)
 	p.mu.Unlock()

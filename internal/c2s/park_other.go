@@ -2,7 +2,10 @@
 
 package c2s
 
-import "errors"
+import (
+	"errors"
+	"net"
+)
 
 // Without epoll, idle connections keep their goroutine: parking is an
 // optimisation, never needed for correctness.
@@ -10,6 +13,6 @@ type poller struct{}
 
 var sharedPoller = func() (*poller, error) { return nil, errors.New("c2s: parking needs Linux epoll") }
 
-func (p *poller) arm(t *tcpTransport) bool { return false }
-func (p *poller) forget(t *tcpTransport)   {}
-func canPark() bool                        { return false }
+func (p *poller) arm(t *parkState, raw net.Conn) bool { return false }
+func (p *poller) forget(t *parkState)                 {}
+func canPark() bool                                   { return false }

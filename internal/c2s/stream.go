@@ -67,7 +67,7 @@ type stream struct {
 
 func newStream(svc *Service, t transport) *stream {
 	st := &stream{svc: svc, t: t, id: server.NewID(), started: time.Now(), fin: newFinisher(), shaper: svc.newShaper(t.Remote())}
-	st.log = svc.log.With("conn", st.id, "transport", t.Kind(), "remote", t.Remote().String())
+	st.log = newStreamLogger(svc.log, st) // conn, transport and remote, formatted only when used
 	st.lastRead.Store(time.Now().UnixNano())
 	return st
 }

@@ -215,8 +215,7 @@ func (t *tcpTransport) Close(se *stanza.StreamError) {
 	t.ackedAtClose.Store(acked)
 	t.isClosed.Store(true)
 	t.conn.Close()
-	t.closing.Store(true)
-	t.unpark() // a parked stream wakes, reads the error and ends
+	t.wakeClosed() // a parked stream wakes, reads the error and ends
 }
 
 // Written implements session.Progress.

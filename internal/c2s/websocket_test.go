@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +73,17 @@ func hmac256(key, msg []byte) []byte {
 // scramLogin runs SCRAM-SHA-256 as a client (RFC 5802 §3).
 func (w *wsClient) scramLogin(user, pass string) {
 	w.t.Helper()
+	scramOver(w.t, w.send, w.next, user, pass)
+}
+
+// scramOver runs SCRAM-SHA-256 over any framing's send and next.
+func scramOver(t testing.TB, send func(string), next func() *xmlstream.Element, user, pass string) {
+	t.Helper()
+	w := struct {
+		t    testing.TB
+		send func(string)
+		next func() *xmlstream.Element
+	}{t, send, next}
 	nb := make([]byte, 18)
 	rand.Read(nb)
 	cnonce := base64.RawStdEncoding.EncodeToString(nb)
@@ -92,7 +104,7 @@ func (w *wsClient) scramLogin(user, pass string) {
 		}
 	}
 	saltB, _ := base64.StdEncoding.DecodeString(salt)
-	salted, _ := pbkdf2.Key(sha256.New, pass, saltB, iter, 32)
+	salted := saltedPassword(pass, saltB, iter)
 	ck := hmac256(salted, []byte("Client Key"))
 	stored := sha256.Sum256(ck)
 	final := "c=biws,r=" + nonce
@@ -153,4 +165,18 @@ func TestWebSocketLoginAndChat(t *testing.T) {
 	if el := ws.next(); el.Name != "close" {
 		t.Fatalf("want <close/> answer, got %v", el)
 	}
+}
+
+// saltedPasswords caches PBKDF2 results, as real clients do: a driver
+// logging thousands of users in with one password pays it once per salt.
+var saltedPasswords sync.Map
+
+func saltedPassword(pass string, salt []byte, iter int) []byte {
+	key := pass + "\x00" + string(salt) + "\x00" + strconv.Itoa(iter)
+	if v, ok := saltedPasswords.Load(key); ok {
+		return v.([]byte)
+	}
+	salted, _ := pbkdf2.Key(sha256.New, pass, salt, iter, 32)
+	saltedPasswords.Store(key, salted)
+	return salted
 }

@@ -80,6 +80,7 @@ type Config struct {
 	Push    Push     `toml:"push"`
 	Fast    Fast     `toml:"fast"` // XEP-0484 login tokens (fast.go)
 	Web     Web      `toml:"web"`  // Bluetick Web, the browser app (web.go)
+	SASL    SASL     `toml:"sasl"` // password mechanisms offered (sasl.go)
 	// Components are the XEP-0114 external components allowed to attach.
 	Components []Component `toml:"components"`
 }
@@ -725,6 +726,7 @@ func Default() Config {
 		},
 		Fast: DefaultFast(),
 		Web:  DefaultWeb(),
+		SASL: DefaultSASL(),
 	}
 }
 

@@ -10,6 +10,9 @@
 // size (default 64 MiB) — as a percentage, never above Go's 100 and never
 // below MinPercent, so a huge heap still collects at a sane rate.
 //
+// When the process goes quiet holding far more than its live heap, the
+// tuner also returns that memory to the OS at once (quiet.go).
+//
 // An operator who sets GOGC or GOMEMLIMIT in the environment has chosen
 // already: the tuner then does nothing.
 package gctune
@@ -44,6 +47,11 @@ func Start(headroom uint64, interval time.Duration) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		qs := make([]metrics.Sample, len(quietSamples))
+		for i, n := range quietSamples {
+			qs[i].Name = n
+		}
+		var q quiet
 		cur := 100
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -57,6 +65,7 @@ func Start(headroom uint64, interval time.Duration) (stop func()) {
 					cur = p
 				}
 			}
+			releaseIfQuiet(&q, qs) // see quiet.go
 			select {
 			case <-done:
 				debug.SetGCPercent(100)

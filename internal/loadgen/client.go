@@ -29,14 +29,17 @@ const (
 
 // Options say how a client connects; one Options is shared by all clients.
 type Options struct {
-	Server   string        // host:port
-	Domain   string        // XMPP domain (the 'to' of the stream)
-	TLS      string        // "starttls" (required), "none" or "direct"
-	Mech     string        // SASL mechanism; "" = SCRAM-SHA-1
-	Resource string        // resource to bind ("" = bench)
-	SM       bool          // enable XEP-0198 when offered
-	Timeout  time.Duration // bound on each negotiation step
-	Sources  []net.IP      // local addresses, used round-robin
+	Server string // host:port
+	Domain string // XMPP domain (the 'to' of the stream)
+	TLS    string // "starttls" (required), "none" or "direct"
+	// Transport is "tcp" (or "") or "websocket" (RFC 7395; Server is then
+	// a ws:// or wss:// URL or host:port, see WebSocketURL).
+	Transport string
+	Mech      string        // SASL mechanism; "" = SCRAM-SHA-1
+	Resource  string        // resource to bind ("" = bench)
+	SM        bool          // enable XEP-0198 when offered
+	Timeout   time.Duration // bound on each negotiation step
+	Sources   []net.IP      // local addresses, used round-robin
 	// Curves limits the TLS key exchanges offered (nil: Go's default, which
 	// includes post-quantum X25519MLKEM768 that OpenSSL 3.0 peers lack).
 	Curves []tls.CurveID
@@ -131,6 +134,7 @@ type Conn struct {
 	AckLat []int64
 	stop   func() bool
 	done   atomic.Bool
+	ws     bool // over WebSocket: one element per write (RFC 7395 §3.3.3)
 }
 
 // PhaseError says in which step a login failed.
@@ -210,6 +214,9 @@ type dialExtra struct {
 
 // dialWith is dial with extras.
 func dialWith(ctx context.Context, opt *Options, x dialExtra) (*Conn, *Elem, error) {
+	if opt.Transport == "websocket" {
+		return dialWS(ctx, opt, x)
+	}
 	raw, err := opt.dialer().DialContext(ctx, "tcp", opt.Server)
 	if err != nil {
 		return nil, nil, phase("connect", err)
@@ -260,6 +267,27 @@ func dialWith(ctx context.Context, opt *Options, x dialExtra) (*Conn, *Elem, err
 			c.Close()
 			return nil, nil, phase("stream", err)
 		}
+	}
+	return c, f, nil
+}
+
+// dialWS is dialWith over WebSocket: TLS (wss) comes with the connection,
+// so there is no STARTTLS step.
+func dialWS(ctx context.Context, opt *Options, x dialExtra) (*Conn, *Elem, error) {
+	w, err := dialWebSocket(ctx, opt)
+	if err != nil {
+		return nil, nil, phase("connect", err)
+	}
+	c := &Conn{opt: opt, raw: w.raw, from: x.from, early: x.early, ws: true}
+	if w.tls != nil {
+		c.TLSVersion, c.TLSCurve = w.tls.Version, w.tls.CurveID
+	}
+	c.stop = context.AfterFunc(ctx, func() { w.raw.Close() })
+	c.setIO(w)
+	f, err := c.openStream()
+	if err != nil {
+		c.Close()
+		return nil, nil, phase("stream", err)
 	}
 	return c, f, nil
 }
@@ -349,6 +377,9 @@ func (c *Conn) SendStanza(s string, timed bool) error {
 		c.smOut++
 		if timed {
 			c.timed = append(c.timed, timedStanza{c.smOut, time.Now().UnixNano()})
+			if c.ws {
+				c.bw.Flush() // its own message
+			}
 			c.bw.WriteString("<r xmlns='" + nsSM + "'/>")
 		}
 	}

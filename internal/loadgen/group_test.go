@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -24,6 +25,14 @@ import (
 // registration; the group service on groups.<domain>; FAST login tokens —
 // over a fresh SQLite store, and returns the c2s address.
 func startBluetick(t *testing.T, directTLS bool) string {
+	t.Helper()
+	addr, _, _ := startBluetickService(t, directTLS)
+	return addr
+}
+
+// startBluetickService is startBluetick that also returns the c2s service
+// (for its WebSocket handler) and the server's TLS configuration.
+func startBluetickService(t *testing.T, directTLS bool) (string, *c2s.Service, *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -59,7 +68,7 @@ func startBluetick(t *testing.T, directTLS bool) string {
 	}
 	go svc.ServeTCP(ln, directTLS)
 	t.Cleanup(func() { ln.Close(); svc.Shutdown(context.Background()) })
-	return ln.Addr().String()
+	return ln.Addr().String(), svc, tlsConf
 }
 
 func groupConfig(addr string, members, senders, messages int) *loadgen.Config {

@@ -37,8 +37,11 @@ type Config struct {
 	SaltCache   string // file keeping SCRAM salted passwords between runs
 	Warm        bool   // after registering, log every user in once (fills SaltCache)
 
-	Conns           int
-	Hold            time.Duration
+	Conns int
+	Hold  time.Duration
+	// Wake: after the hold, measure the first message to this many parked
+	// sessions against one to the same sessions awake (conns; wake.go).
+	Wake            int
 	Pairs           int
 	Messages        int
 	Window          int
@@ -211,25 +214,29 @@ func (s Span) Seconds() float64 {
 
 // Partial is what one process measured; the parent merges them.
 type Partial struct {
-	Attempts   int                `json:"attempts"`
-	OK         int                `json:"ok"`
-	Failed     int                `json:"failed"`
-	Errors     map[string]int     `json:"errors,omitempty"`
-	Registered int                `json:"registered"`
-	Existing   int                `json:"existing"`
-	RegFailed  int                `json:"register_failed"`
-	Sent       int64              `json:"sent"`
-	Received   int64              `json:"received"`
-	Receipts   int64              `json:"receipts"`
-	Expected   int64              `json:"expected"`
-	Flushed    int64              `json:"flushed"`
-	Dropped    int64              `json:"dropped"` // connections lost during the measured phase
-	Duplicates int64              `json:"duplicates"`
-	MsgErrors  int64              `json:"message_errors"`
-	Lat        []int64            `json:"lat,omitempty"`
-	RTT        []int64            `json:"rtt,omitempty"`
-	Ack        []int64            `json:"ack,omitempty"` // sender's ✓: message to the server's XEP-0198 ack
-	Login      []int64            `json:"login,omitempty"`
+	Attempts   int            `json:"attempts"`
+	OK         int            `json:"ok"`
+	Failed     int            `json:"failed"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	Registered int            `json:"registered"`
+	Existing   int            `json:"existing"`
+	RegFailed  int            `json:"register_failed"`
+	Sent       int64          `json:"sent"`
+	Received   int64          `json:"received"`
+	Receipts   int64          `json:"receipts"`
+	Expected   int64          `json:"expected"`
+	Flushed    int64          `json:"flushed"`
+	Dropped    int64          `json:"dropped"` // connections lost during the measured phase
+	Duplicates int64          `json:"duplicates"`
+	MsgErrors  int64          `json:"message_errors"`
+	Lat        []int64        `json:"lat,omitempty"`
+	RTT        []int64        `json:"rtt,omitempty"`
+	Ack        []int64        `json:"ack,omitempty"` // sender's ✓: message to the server's XEP-0198 ack
+	Login      []int64        `json:"login,omitempty"`
+	// conns --wake: send → receive of a message to a parked session, and
+	// of the next one to the same session, awake (nanoseconds).
+	WakeParked []int64            `json:"wake_parked,omitempty"`
+	WakeActive []int64            `json:"wake_active,omitempty"`
 	Spans      map[string]Span    `json:"spans,omitempty"`
 	GenCPU     float64            `json:"gen_cpu"`
 	BytesIn    int64              `json:"bytes_in"`
@@ -341,6 +348,8 @@ func (p *Partial) merge(o *Partial) {
 	p.RTT = append(p.RTT, o.RTT...)
 	p.Ack = append(p.Ack, o.Ack...)
 	p.Login = append(p.Login, o.Login...)
+	p.WakeParked = append(p.WakeParked, o.WakeParked...)
+	p.WakeActive = append(p.WakeActive, o.WakeActive...)
 	for k, s := range o.Spans {
 		cur, ok := p.Spans[k]
 		if !ok || s.Start < cur.Start {

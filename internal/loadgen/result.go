@@ -35,27 +35,30 @@ type Result struct {
 	Params   map[string]any `json:"params"`
 	Host     map[string]any `json:"host"`
 
-	TLS          map[string]int        `json:"tls"`
-	Mech         string                `json:"mechanism"`
-	Attempts     int                   `json:"attempts"`
-	OK           int                   `json:"ok"`
-	Failed       int                   `json:"failed"`
-	Errors       map[string]int        `json:"errors,omitempty"`
-	Registered   int                   `json:"registered"`
-	Existing     int                   `json:"already_registered"`
-	RegFailed    int                   `json:"register_failed"`
-	Sent         int64                 `json:"sent"`
-	Received     int64                 `json:"received"`
-	Receipts     int64                 `json:"receipts"`
-	Expected     int64                 `json:"expected"`
-	Flushed      int64                 `json:"flushed_leftovers,omitempty"`
-	Dropped      int64                 `json:"dropped_connections"`
-	Duplicates   int64                 `json:"duplicates"`
-	MsgErrors    int64                 `json:"message_errors"`
-	Latency      Summary               `json:"latency"`
-	ReceiptRTT   Summary               `json:"receipt_rtt"`
-	AckLatency   Summary               `json:"ack_latency"` // sender's ✓ (XEP-0198 ack), with --sm
-	LoginTime    Summary               `json:"login_time"`
+	TLS        map[string]int `json:"tls"`
+	Mech       string         `json:"mechanism"`
+	Attempts   int            `json:"attempts"`
+	OK         int            `json:"ok"`
+	Failed     int            `json:"failed"`
+	Errors     map[string]int `json:"errors,omitempty"`
+	Registered int            `json:"registered"`
+	Existing   int            `json:"already_registered"`
+	RegFailed  int            `json:"register_failed"`
+	Sent       int64          `json:"sent"`
+	Received   int64          `json:"received"`
+	Receipts   int64          `json:"receipts"`
+	Expected   int64          `json:"expected"`
+	Flushed    int64          `json:"flushed_leftovers,omitempty"`
+	Dropped    int64          `json:"dropped_connections"`
+	Duplicates int64          `json:"duplicates"`
+	MsgErrors  int64          `json:"message_errors"`
+	Latency    Summary        `json:"latency"`
+	ReceiptRTT Summary        `json:"receipt_rtt"`
+	AckLatency Summary        `json:"ack_latency"` // sender's ✓ (XEP-0198 ack), with --sm
+	LoginTime  Summary        `json:"login_time"`
+	// conns --wake: first message to a parked session, and to an awake one.
+	WakeParked   Summary               `json:"wake_parked"`
+	WakeActive   Summary               `json:"wake_active"`
 	Spans        map[string]float64    `json:"spans_seconds"`
 	Samples      map[string]ProcSample `json:"server_samples,omitempty"`
 	ServerCPU    float64               `json:"server_cpu_seconds"`
@@ -123,6 +126,7 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 	r.Dropped, r.MsgErrors, r.Duplicates = p.Dropped, p.MsgErrors, p.Duplicates
 	r.Latency, r.ReceiptRTT, r.LoginTime = Summarize(p.Lat), Summarize(p.RTT), Summarize(p.Login)
 	r.AckLatency = Summarize(p.Ack)
+	r.WakeParked, r.WakeActive = Summarize(p.WakeParked), Summarize(p.WakeActive)
 	r.Spans = map[string]float64{}
 	for k, s := range p.Spans {
 		r.Spans[k] = round(s.Seconds(), 3)
@@ -176,6 +180,13 @@ func (r *Result) fill(cfg *Config, p *Partial, parentCPU float64) {
 		}
 		if c, ok := cpu("connected", "held"); ok {
 			add("idle_cpu", c, "s", "lower")
+		}
+		if r.WakeParked.N > 0 && r.WakeActive.N > 0 {
+			add("wake_parked_p50", r.WakeParked.P50, "ms", "lower")
+			add("wake_parked_p99", r.WakeParked.P99, "ms", "lower")
+			add("wake_active_p50", r.WakeActive.P50, "ms", "lower")
+			add("wake_active_p99", r.WakeActive.P99, "ms", "lower")
+			add("wake_p99_cost", r.WakeParked.P99-r.WakeActive.P99, "ms", "lower")
 		}
 		add("failed", float64(r.Failed+int(r.Dropped)), "", "lower")
 	case "chat":

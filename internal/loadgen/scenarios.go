@@ -66,7 +66,8 @@ func (w *worker) conns() error {
 	}
 	w.measureStart()
 	conns := w.loginMany(w.ctx, idx, LoginOptions{Presence: true}, "login")
-	wg := w.serveAll(conns, nil)
+	ww := &wakeWaiter{ch: map[string]chan time.Time{}}
+	wg := w.serveAll(conns, ww.handle)
 	if _, err := w.barrier("connected"); err != nil {
 		closeAll(conns)
 		return err
@@ -74,6 +75,13 @@ func (w *worker) conns() error {
 	sleepUntil(w.ctx, time.Now().Add(w.cfg.Hold))
 	_, err := w.barrier("held")
 	w.measureEnd()
+	if w.cfg.Wake > 0 && err == nil {
+		// One process measures; the others hold their sessions meanwhile.
+		if w.cfg.Shard == 0 {
+			w.wake(conns, ww)
+		}
+		_, err = w.barrier("woken")
+	}
 	closeAll(conns)
 	wg.Wait()
 	return err

@@ -131,11 +131,7 @@ func (b *Blocker) Blocks(ctx context.Context, user string, j jid.JID) (bool, err
 func (b *Blocker) Set(ctx context.Context, user string) (Set, error) {
 	if !b.cache {
 		l, err := b.st.Blocklist(ctx, user)
-		set := make(Set, len(l))
-		for _, s := range l {
-			set[s] = true
-		}
-		return set, err
+		return setOf(l), err
 	}
 	b.mu.Lock()
 	set, ok := b.lists[user]
@@ -146,10 +142,7 @@ func (b *Blocker) Set(ctx context.Context, user string) (Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		set = make(Set, len(l))
-		for _, s := range l {
-			set[s] = true
-		}
+		set = setOf(l)
 		b.mu.Lock()
 		if len(b.lists) >= maxCached {
 			clear(b.lists)
@@ -160,6 +153,19 @@ func (b *Blocker) Set(ctx context.Context, user string) (Set, error) {
 		b.mu.Unlock()
 	}
 	return set, nil
+}
+
+// setOf makes the Set of a blocklist. An empty list — nearly every
+// user's — is the nil Set: the cache then holds no map per user.
+func setOf(l []string) Set {
+	if len(l) == 0 {
+		return nil
+	}
+	set := make(Set, len(l))
+	for _, s := range l {
+		set[s] = true
+	}
+	return set
 }
 
 // List returns the user's blocklist.

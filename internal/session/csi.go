@@ -23,6 +23,12 @@ type heldKey struct {
 	from string
 }
 
+// heldEntry is a stanza held back while inactive, and what it replaces.
+type heldEntry struct {
+	el  *xmlstream.Element
+	key heldKey
+}
+
 // SetInactive records the client's state; becoming active flushes what
 // was held.
 func (s *Session) SetInactive(inactive bool) {
@@ -86,15 +92,14 @@ func (s *Session) holdLocked(el *xmlstream.Element) bool {
 		return false
 	}
 	for i := range s.held {
-		if s.heldKeys[i] == k {
+		if s.held[i].key == k {
 			// Replace in place: the newest state, at the oldest position
 			// (a contact's presence does not jump ahead of others').
-			s.held[i] = el
+			s.held[i].el = el
 			return true
 		}
 	}
-	s.held = append(s.held, el)
-	s.heldKeys = append(s.heldKeys, k)
+	s.held = append(s.held, heldEntry{el, k})
 	return true
 }
 
@@ -102,11 +107,11 @@ func (s *Session) holdLocked(el *xmlstream.Element) bool {
 // not enforced here: held entries were bounded by contacts, and dropping
 // them would lose the latest presence.
 func (s *Session) flushHeldLocked() {
-	for _, el := range s.held {
+	for _, h := range s.held {
 		s.outSeq++
-		s.queue = append(s.queue, entry{el: el, seq: s.outSeq})
+		s.queue = append(s.queue, entry{el: h.el, seq: s.outSeq})
 	}
-	s.held, s.heldKeys = nil, nil
+	s.held = nil
 }
 
 // Asleep reports whether a stanza queued now would not reach a client the

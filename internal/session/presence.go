@@ -34,14 +34,29 @@ func (s *Session) SetPresence(p *xmlstream.Element, available bool, priority int
 	s.available = available
 	s.priority = priority
 	if available {
-		s.presence = p.Compact() // kept for the session's life: do not pin the decoder's block
+		s.presence = keptPresence(p)
 	} else {
 		s.presence = nil
 	}
 	return initial
 }
 
-// Presence returns the last available presence broadcast, or nil.
+// keptPresence is the form of a presence a session keeps for its life:
+// without 'from' and 'to' (every reader addresses the copy it sends), and
+// shared read-only with every session whose presence is the same
+// (xmlstream.Canonical), so an idle session pays nothing for the usual
+// presence and never pins the decoder's block.
+func keptPresence(p *xmlstream.Element) *xmlstream.Element {
+	if p.Attr("from") != "" || p.Attr("to") != "" {
+		p = p.Copy()
+		p.SetAttr("from", "")
+		p.SetAttr("to", "")
+	}
+	return xmlstream.Canonical(p)
+}
+
+// Presence returns the last available presence broadcast, or nil. It is
+// shared with other sessions: Copy it before changing it.
 func (s *Session) Presence() *xmlstream.Element {
 	s.mu.Lock()
 	defer s.mu.Unlock()

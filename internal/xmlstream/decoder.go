@@ -120,7 +120,9 @@ type Decoder struct {
 	declDone   bool // an XML declaration (or the root) was seen: no declaration may follow
 	pendingEnd bool // the root was written <stream:stream .../>: StreamEnd comes next
 	f          framer
-	b          builder
+	// No builder here: element takes one from builderPool for the
+	// element it builds, so a decoder between elements — every idle
+	// connection — holds none of the builder's scratch (~0.5 KiB).
 
 	// The root's namespace context, in scope for every child.
 	rootBinds []binding
@@ -158,7 +160,6 @@ func (d *Decoder) Reset(r io.Reader) {
 	d.state, d.mode = stPrologue, modeNone
 	d.declDone, d.pendingEnd = false, false
 	d.f = framer{}
-	d.b.release()
 	clear(d.rootBinds)
 	d.rootBinds = d.rootBinds[:0]
 	d.rootDefNS, d.rootQName = "", ""
@@ -177,7 +178,6 @@ func (d *Decoder) Next() (Event, error) {
 		ev, ok, err := d.step()
 		if err != nil {
 			d.err = err
-			d.b.release()
 			return Event{}, err
 		}
 		if ok {
@@ -282,15 +282,16 @@ func (d *Decoder) element() (Event, bool, error) {
 		return Event{}, false, err
 	}
 	start, end := d.f.start, d.f.pos
-	d.b.reset(d.buf[start:end], d.off+int64(start), &d.f, d.rootBinds)
-	defer d.b.release()
+	b := builderPool.Get().(*builder)
+	defer putBuilder(b)
+	b.reset(d.buf[start:end], d.off+int64(start), &d.f, d.rootBinds)
 	var ev Event
 	if d.mode == modeRoot {
-		el, inner, qname, err := d.b.build(true, "")
+		el, inner, qname, err := b.build(true, "")
 		if err != nil {
 			return Event{}, false, err
 		}
-		d.rootBinds = append(d.rootBinds[:0], d.b.binds...)
+		d.rootBinds = append(d.rootBinds[:0], b.binds...)
 		d.rootDefNS = inner
 		d.rootQName = string(qname)
 		d.state = stStream
@@ -298,7 +299,7 @@ func (d *Decoder) element() (Event, bool, error) {
 		d.pendingEnd = d.f.empty
 		ev = Event{Kind: StreamStart, Elem: el, DefaultNS: inner}
 	} else {
-		el, _, _, err := d.b.build(false, d.rootDefNS)
+		el, _, _, err := b.build(false, d.rootDefNS)
 		if err != nil {
 			return Event{}, false, err
 		}
@@ -359,6 +360,16 @@ func (d *Decoder) endRoot() (Event, bool, error) {
 	d.mode = modeNone
 	d.state = stEnded
 	return Event{Kind: StreamEnd}, true, nil
+}
+
+// builderPool holds the builders of elements being built: a builder is
+// scratch for one element (see element), so decoders share them.
+var builderPool = sync.Pool{New: func() any { return new(builder) }}
+
+// putBuilder drops b's references into the element it built and pools it.
+func putBuilder(b *builder) {
+	b.release()
+	builderPool.Put(b)
 }
 
 // bufPool holds the small read buffers of connections parked between

@@ -20,6 +20,31 @@ func TestE2E(t *testing.T) {
 	t.Run("chat", func(t *testing.T) { t.Parallel(); e2eChat(t) })
 	t.Run("devices", func(t *testing.T) { t.Parallel(); e2eDevices(t) })
 	t.Run("group", func(t *testing.T) { t.Parallel(); e2eGroup(t) })
+	t.Run("scan", func(t *testing.T) { t.Parallel(); e2eScan(t) })
+}
+
+// e2eScan: verification by QR code through chromium's fake camera
+// (e2e-scan.mjs).
+func e2eScan(t *testing.T) {
+	fs := run(t, "e2e-scan", nil, "alice", "bob", "carol")
+	s := fs.get(t, "scan")
+	if !strings.HasPrefix(s.str("result"), "✓ Verified one device of bob") {
+		t.Errorf("scanning bob's code: %q, want it verified", s.str("result"))
+	}
+	trust, _ := s["trust"].([]any)
+	ok := false
+	for _, d := range trust {
+		m, _ := d.(map[string]any)
+		if m["fp"] == s.str("bob_fp") && m["trust"] == "verified" {
+			ok = true
+		}
+	}
+	if !ok {
+		t.Errorf("bob's device with fingerprint %s is not verified in alice's sheet: %v", s.str("bob_fp"), trust)
+	}
+	if !strings.Contains(s.str("other"), "bob@localhost's, not carol's") {
+		t.Errorf("bob's code scanned in the chat with carol: %q, want it refused as bob's", s.str("other"))
+	}
 }
 
 // e2eRun runs scenario name and checks the server never stored any of

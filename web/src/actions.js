@@ -71,7 +71,7 @@ export async function send(chat, text) {
   if (edit && edit.chat === chat) return correct(edit, text);
   const extra = {};
   if (reply && reply.chat === chat) {
-    extra.reply = { id: reply.id, dir: reply.dir, text: snippet(reply.body) };
+    extra.reply = { id: reply.id, dir: reply.dir, text: snippet(reply.media?.aesgcm ? reply.preview : reply.body) }; // never an aesgcm link (its key)
   }
   if (state.hasNewer && state.open === chat) {
     // Scrolled back in a long chat: show the latest, where this one goes.

@@ -8,13 +8,16 @@
 //   avatars   XEP-0084 avatars by bare JID: {jid, id, type, blob}
 //   uploads   media.js: a file waiting to be uploaded, {key (its message),
 //             chat, blob, seq}; kept until its slot's PUT succeeds
+//   e2efiles  encmedia.js: the plaintext of end-to-end encrypted media
+//             (XEP-0454), {key (its message), blob, type}: the sender's
+//             original, or what the receiver downloaded and decrypted
 import { openDB } from "idb";
 
 const NAME = "bluetick";
 let dbp = null;
 
 export function db() {
-  dbp ??= openDB(NAME, 3, {
+  dbp ??= openDB(NAME, 4, {
     upgrade(d, oldVersion) {
       if (oldVersion < 1) {
         d.createObjectStore("kv");
@@ -28,6 +31,8 @@ export function db() {
       if (!d.objectStoreNames.contains("avatars")) d.createObjectStore("avatars", { keyPath: "jid" });
       // uploads: files waiting for their upload (media.js), kept across reloads.
       if (!d.objectStoreNames.contains("uploads")) d.createObjectStore("uploads", { keyPath: "key" });
+      // e2efiles: decrypted (or not yet encrypted) encrypted media (encmedia.js).
+      if (!d.objectStoreNames.contains("e2efiles")) d.createObjectStore("e2efiles", { keyPath: "key" });
     },
     blocking() {
       // Another tab wants to upgrade or delete: let it.

@@ -13,9 +13,19 @@
 //
 // Receiving: the same elements are read back; a message with only an OOB
 // link equal to its body (most clients) is shown as media too.
+//
+// In an end-to-end encrypted chat (e2e.active) a file goes as XEP-0454
+// says instead: encrypted here with AES-256-GCM (aesgcm.js) before it is
+// stored for upload, uploaded as ciphertext under a random name, and sent
+// as a body that is only its aesgcm:// link, with none of the elements
+// above (they would tell the server its name, type, size and thumbnail).
+// The thumbnail, name and hash stay in this device's message record, the
+// original in "e2efiles" (encmedia.js reads it and receives such files).
 import { xml } from "@xmpp/client";
 import * as core from "./core.js";
 import * as store from "./db.js";
+import * as aesgcm from "./aesgcm.js";
+import { e2e } from "./e2e.js";
 
 const NS = {
   upload: "urn:xmpp:http:upload:0",
@@ -59,7 +69,7 @@ export function kindOf(type) {
 }
 
 const PREVIEW = { image: "📷 Photo", video: "🎥 Video", audio: "🎤 Voice note", file: "📄 " };
-const previewOf = (media) => {
+export const previewOf = (media) => {
   const k = kindOf(media.type);
   if (k === "audio" && !media.voice) return "🎵 " + media.name;
   if (k === "audio" && media.duration) return "🎤 Voice note " + fmtDuration(media.duration);
@@ -124,7 +134,7 @@ export const uploadAvailable = () => !service || Boolean(service.jid);
 const cleanName = (n) =>
   (String(n || "file").replace(/[\u0000-\u001f\u007f/\\]/g, "_").replace(/^\.+$/, "_").slice(0, 120) || "file");
 
-async function thumbnail(file) {
+export async function thumbnail(file) {
   const bmp = await createImageBitmap(file);
   const scale = Math.min(1, 200 / Math.max(bmp.width, bmp.height));
   const w = Math.max(1, Math.round(bmp.width * scale));
@@ -148,6 +158,17 @@ async function sha256(blob) {
   return btoa(s);
 }
 
+// encryptFile (XEP-0454) sets media.enc: a random upload name with the
+// file's extension, the ciphertext's size, a fresh key and IV for this
+// file, kept (until sent, in the link) with its message. It returns the
+// ciphertext, the only thing stored for upload.
+async function encryptFile(file, media) {
+  const enc = await aesgcm.encrypt(await file.arrayBuffer());
+  const rand = aesgcm.toHex(crypto.getRandomValues(new Uint8Array(12)));
+  media.enc = { name: `${rand}.${aesgcm.extFor(media.name, media.type)}`, size: enc.ciphertext.length, key: aesgcm.toHex(enc.key), iv: aesgcm.toHex(enc.iv) };
+  return { blob: new Blob([enc.ciphertext], { type: "application/octet-stream" }) };
+}
+
 // sendFile queues a file for chat; opts.duration (ms) and opts.voice for a
 // voice note. Refused at once, with a notice, when over the server's limit.
 export async function sendFile(chat, file, opts = {}) {
@@ -169,16 +190,20 @@ export async function sendFile(chat, file, opts = {}) {
     }
   }
   media.hash = await sha256(file);
+  let blob = file;
+  if (e2e.active(chat)) ({ blob } = await encryptFile(file, media));
   const id = crypto.randomUUID();
   const m = {
     key: store.msgKey(chat, "out", id), chat, dir: "out", id, body: "", ts: Date.now(), tick: "pending",
     media, upload: "waiting", preview: previewOf(media),
   };
   const d = await store.db();
-  const tx = d.transaction(["messages", "uploads"], "readwrite");
+  const names = media.enc ? ["messages", "uploads", "e2efiles"] : ["messages", "uploads"];
+  const tx = d.transaction(names, "readwrite");
   await Promise.all([
     tx.objectStore("messages").put(m),
-    tx.objectStore("uploads").put({ key: m.key, chat, blob: file, seq: m.ts }),
+    tx.objectStore("uploads").put({ key: m.key, chat, blob, seq: m.ts }),
+    media.enc && tx.objectStore("e2efiles").put({ key: m.key, blob: file, type }),
     tx.done,
   ]);
   setNotice("");
@@ -251,8 +276,12 @@ async function setUpload(m, upload, error) {
 
 // requestSlot asks the service for a slot: the slot, null when refused
 // (the message is marked failed), {stop: true} when offline.
+// What the upload service is told and given: the file, or for an
+// encrypted one its random name, the ciphertext's size and no type.
+const upFile = (f) => (f.enc ? { name: f.enc.name, size: f.enc.size, type: "application/octet-stream" } : f);
+
 async function requestSlot(c, m) {
-  const { name, size, type } = m.media;
+  const { name, size, type } = upFile(m.media);
   let slot;
   try {
     slot = await c.iqCaller.request(
@@ -266,7 +295,7 @@ async function requestSlot(c, m) {
       return { stop: true };
     }
     await setUpload(m, "failed", refusal(e));
-    setNotice(`“${name}” was not sent: ${refusal(e)}`);
+    setNotice(`“${m.media.name}” was not sent: ${refusal(e)}`);
     return null;
   }
   const s = slot.getChild("slot", NS.upload);
@@ -287,7 +316,29 @@ async function requestSlot(c, m) {
 
 // uploadOne returns false when the pump should stop (offline).
 async function uploadOne(c, { m, blob }) {
-  const { name, size, type } = m.media;
+  if (!m.media.enc && e2e.active(m.chat)) {
+    // Picked before the chat's encryption was known (just signed in, the
+    // contact's devices not fetched yet): encrypted now, before any byte
+    // of it leaves the device (a slot asked for the plain file is dropped).
+    slots.delete(m.key);
+    const plain = blob;
+    const media = { ...m.media };
+    ({ blob } = await encryptFile(plain, media));
+    if (cancelled.has(m.key)) return true;
+    m = { ...m, media };
+    const d = await store.db();
+    const tx = d.transaction(["messages", "uploads", "e2efiles"], "readwrite");
+    const row = await tx.objectStore("uploads").get(m.key);
+    if (!row) return true; // cancelled meanwhile
+    await Promise.all([
+      tx.objectStore("messages").put(m),
+      tx.objectStore("uploads").put({ ...row, blob }),
+      tx.objectStore("e2efiles").put({ key: m.key, blob: plain, type: media.type }),
+      tx.done,
+    ]);
+    showMessage(m);
+  }
+  const { size, type } = upFile(m.media);
   if (!service) await discover(c).catch(() => {});
   if (!service?.jid) {
     await setUpload(m, "failed", "This server has no file upload service.");
@@ -362,7 +413,14 @@ async function uploadOne(c, { m, blob }) {
     await d.delete("uploads", m.key);
     return true;
   }
-  const done = { ...cur, body: get, media: { ...cur.media, url: get }, upload: undefined, error: undefined };
+  let done = { ...cur, body: get, media: { ...cur.media, url: get }, upload: undefined, error: undefined };
+  if (cur.media.enc) {
+    // The body is the aesgcm link and nothing else; no url, so the
+    // outgoing hook adds no OOB, SFS or thumbnail.
+    const { enc, ...f } = cur.media;
+    const link = aesgcm.link(get, aesgcm.fromHex(enc.key), aesgcm.fromHex(enc.iv));
+    done = { ...cur, body: link, media: { ...f, aesgcm: link }, upload: undefined, error: undefined };
+  }
   const tx = d.transaction(["messages", "outbox", "uploads"], "readwrite");
   await Promise.all([
     tx.objectStore("messages").put(done),
@@ -400,10 +458,10 @@ export async function cancel(key) {
   slots.delete(key);
   ui.progress.delete(key);
   const m = await store.getMessage(key);
-  if (!m || m.media?.url) return;
+  if (!m || m.media?.url || m.media?.aesgcm) return;
   const d = await store.db();
-  const tx = d.transaction(["messages", "uploads"], "readwrite");
-  await Promise.all([tx.objectStore("messages").delete(key), tx.objectStore("uploads").delete(key), tx.done]);
+  const tx = d.transaction(["messages", "uploads", "e2efiles"], "readwrite");
+  await Promise.all([tx.objectStore("messages").delete(key), tx.objectStore("uploads").delete(key), tx.objectStore("e2efiles").delete(key), tx.done]);
   const st = core.state;
   st.messages = st.messages.filter((x) => x.key !== key);
   const chat = st.chats.get(m.chat);

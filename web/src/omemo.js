@@ -169,9 +169,11 @@ async function start(c) {
     core.changed();
     core.flush(); // messages that waited for the keys
   } catch (e) {
-    ui.error = `Encryption is not available: ${e?.text ?? e?.message ?? e}`;
+    // Messages wait (🕐) meanwhile; tried again shortly, and on every new session.
+    ui.error = `Encryption is not available yet: ${e?.text ?? e?.message ?? e}`;
     console.warn("omemo:", e);
     core.changed();
+    setTimeout(() => c === core.connection() && !ui.ready && start(c), 15000);
   }
 }
 
@@ -295,7 +297,6 @@ core.hooks.seal.push(async (m, st) => {
   if (!body || row?.plain || st.getChild("retract", "urn:xmpp:message-retract:1")) return st;
   const c = core.connection();
   if (!c) return null;
-  if (ui.error) throw new Error(ui.error);
   if (!ui.ready) return null; // waits for the keys (start() flushes again)
   const group = Boolean(row?.group);
   // A peer without OMEMO (no device list, asked again now) gets the

@@ -317,7 +317,7 @@ core.hooks.stored.push(async (m) => {
   try {
     const reg = await navigator.serviceWorker.ready;
     await reg.showNotification(`New message from ${name}`, {
-      body: prefs.previews ? m.body : "",
+      body: prefs.previews ? (m.media?.aesgcm ? m.preview : m.body) : "", // an encrypted file: "📷 Photo", not its link
       tag: "chat:" + m.chat,
       data: { chat: m.chat },
       icon: "/icon-192.png",

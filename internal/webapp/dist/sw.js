@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "176c50ce3c";
-const SHELL = ["/","/app-193ff710c9.css","/app-ZKWX4TMU.js","/chunk-5IO6J44D.js","/chunk-FINLVSAY.js","/chunk-INPV2VWT.js","/chunk-VKSV3I5W.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "e5c23f9738";
+const SHELL = ["/","/app-01c8772665.css","/app-5U2P7JEL.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-NJJ2V6XR.js","/chunk-O53DWSWD.js","/chunk-OZGH2YIR.js","/chunk-TUTRABXC.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

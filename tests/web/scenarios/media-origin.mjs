@@ -7,7 +7,7 @@
 // note recorded by holding the microphone button. Last, a
 // file cancelled while its slot request is unanswered (server frozen)
 // stays cancelled when the answer comes.
-import { cfg, emit, main, context, page, signIn, openChatWith, send, launchArgs, control } from "./lib.mjs";
+import { cfg, emit, main, context, page, signIn, openChatWith, send, launchArgs, control, plainChat } from "./lib.mjs";
 
 launchArgs.push("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream");
 cfg.url = cfg.url.replace("//localhost:", "//127.0.0.1:");
@@ -19,6 +19,7 @@ await main(async () => {
   await signIn(alice, "alice");
   await signIn(bob, "bob");
   await openChatWith(alice, "bob");
+  await plainChat(alice); // plain media here; OMEMO would encrypt them (encmedia.mjs)
   await send(alice, "from another origin");
   await bob.waitForSelector('.chat[data-jid="alice@localhost"]', { timeout: 20000 });
   await openChatWith(bob, "alice");

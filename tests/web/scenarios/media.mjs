@@ -11,7 +11,7 @@
 //   a document picked with the server stopped: 🕐 and kept across a
 //     reload (the blob in IndexedDB), uploaded and sent once it is back
 //   one upload too many in the hour: the server's refusal shown
-import { cfg, emit, sleep, control, main, context, page, signIn, openChatWith, send, shot, launchArgs, online } from "./lib.mjs";
+import { cfg, emit, sleep, control, main, context, page, signIn, openChatWith, send, shot, launchArgs, online, plainChat } from "./lib.mjs";
 
 launchArgs.push("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required");
 
@@ -27,6 +27,7 @@ await main(async () => {
   await signIn(alice, "alice");
   await signIn(bob, "bob");
   await openChatWith(alice, "bob");
+  await plainChat(alice); // plain media here; OMEMO would encrypt them (encmedia.mjs)
   await send(alice, "Photos from the trip 👇");
   await bob.waitForSelector('.chat[data-jid="alice@localhost"]', { timeout: 20000 });
   await openChatWith(bob, "alice");

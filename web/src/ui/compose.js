@@ -19,7 +19,7 @@ export function ComposeBar({ jid }) {
   const { reply, edit } = actions.compose;
   if (reply && reply.chat === jid) {
     return html`<div class="compose-bar" role="status" data-mode="reply">
-      <div class="quote in-bar"><span class="qwho">${reply.dir === "out" ? "You" : nameOf(jid)}</span><span class="qtext">${reply.body}</span></div>
+      <div class="quote in-bar"><span class="qwho">${reply.dir === "out" ? "You" : nameOf(jid)}</span><span class="qtext">${reply.media?.aesgcm ? reply.preview : reply.body}</span></div>
       <button type="button" class="icon" aria-label="Cancel reply" onClick=${actions.cancelCompose}>×</button>
     </div>`;
   }

@@ -6,6 +6,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as core from "../core.js";
 import * as media from "../media.js";
+import { isEncrypted } from "../encmedia.js";
+import { EncMediaBody } from "./encmedia.js";
 
 const html = htm.bind(h);
 const { ui } = media;
@@ -82,6 +84,7 @@ function Doc({ m }) {
 // MediaBody replaces the text of a message that carries a file.
 export function MediaBody({ m }) {
   const f = m.media;
+  if (isEncrypted(f)) return html`<${EncMediaBody} m=${m} Progress=${Progress} />`; // XEP-0454 (ui/encmedia.js)
   const kind = media.kindOf(f.type);
   return html`<div class=${"media media-" + kind} data-kind=${kind}>
     ${kind === "image" && html`<${Photo} m=${m} />`}

@@ -135,7 +135,7 @@ function Quote({ m }) {
     return () => (live = false);
   }, [m.key, m.reply?.id, state.messages]);
   const who = m.reply.dir === "out" ? "You" : nameOf(m.chat);
-  const text = q ? (q.retracted ? "This message was deleted" : q.body) : m.reply.text;
+  const text = q ? (q.retracted ? "This message was deleted" : q.media?.aesgcm ? q.preview : q.body) : m.reply.text;
   return html`<button type="button" class=${"quote " + m.reply.dir} data-reply-to=${m.reply.id} aria-label=${"Reply to " + who + ": " + text} onClick=${() => q && jumpTo(q)}>
     <span class="qwho">${who}</span><span class="qtext">${text}</span>
   </button>`;
@@ -206,6 +206,7 @@ function Message({ m, menu, setMenu, q }) {
           ? html`<${MediaBody} m=${m} />`
           : html`<span class="text"><${Marked} text=${m.body} q=${q} /></span>`}
       ${m.e2e?.ok === false && html`<${Unreadable} m=${m} />`}
+      ${m.tick === "failed" && m.failure && html`<div class="msg-error" role="alert">Not sent: ${m.failure}</div>`}
       <span class="stamp">${m.e2e?.ok && html`<span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted">🔒 </span>`}${m.edited && !m.retracted ? html`<span class="edited">edited </span>` : ""}${hhmm(d)}${m.dir === "out" && html` <${Tick} tick=${m.tick} />`}</span>
       ${!m.retracted && html`<button type="button" class="more" ref=${btn} aria-label="Message actions" aria-haspopup="menu" aria-expanded=${open} onClick=${() => setMenu(open ? null : m.key)}>⌄</button>`}
       ${open && html`<${Menu} m=${m} close=${(refocus) => { setMenu(null); if (refocus) btn.current?.focus(); }} />`}

@@ -5,7 +5,7 @@
 // fingerprint and QR code, removing old ones), and the warning shown when
 // a verified contact has a device that is not.
 import { h } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import qrcode from "qrcode-generator";
 import * as core from "../core.js";
@@ -113,10 +113,16 @@ function ChatToggle({ jid }) {
 
 function Contact({ jid }) {
   const [devs, err] = useDevices(jid);
+  const [scanning, setScanning] = useState(false);
+  const [result, setResult] = useState(null);
   const who = jid.split("@")[0];
   return html`<div class="e2e-part" aria-label=${"Devices of " + who}>
     <h3>${who}'s devices</h3>
-    <p class="hint">Compare each fingerprint with what ${who}'s app shows (or scan its QR code with your phone's app), then mark it verified. Until you verify one, every device is trusted as it comes; after that, new ones wait for you.</p>
+    <p class="hint">Compare each fingerprint with what ${who}'s app shows, or scan the QR code ${who}'s app shows, then mark it verified. Until you verify one, every device is trusted as it comes; after that, new ones wait for you.</p>
+    ${scanning
+      ? html`<${Scanner} jid=${jid} done=${(r) => { setScanning(false); setResult(r); }} />`
+      : html`<button type="button" class="link scan" onClick=${() => { setResult(null); setScanning(true); }}>Scan ${who}'s code</button>`}
+    ${result && html`<p class=${"scan-result " + (result.ok ? "ok" : "error")} role="status">${result.text}</p>`}
     ${err && html`<p class="error">${err}</p>`}
     ${devs === null ? html`<p class="hint">Loading…</p>` : devs.length === 0 ? html`<p class="hint">No devices with encryption keys.</p>` : html`<ul class="devices">${devs.map((d) => html`<${Device} key=${d.addr} d=${d} />`)}</ul>`}
   </div>`;
@@ -157,4 +163,90 @@ export function Warning({ jid }) {
   const who = jid.split("@")[0];
   return html`<div class="e2e-warning" role="alert">⚠ ${who} has ${list.length === 1 ? "a new device" : `${list.length} new devices`} you have not verified; ${list.length === 1 ? "it gets" : "they get"} no messages until you decide.
     <button class="link" onClick=${() => open(jid)}>Review</button></div>`;
+}
+
+// ---- scanning a code ----------------------------------------------------------------
+
+// parseURI reads Conversations' verification URI: the account and
+// {device id: fingerprint} (XEP-0384 fingerprints, lowercase hex).
+export function parseURI(text) {
+  const m = /^xmpp:([^?]+)\?(.*)$/i.exec(String(text).trim());
+  if (!m) return null;
+  const devices = new Map();
+  for (const part of m[2].split(";")) {
+    const kv = /^omemo-sid-(\d+)=([0-9a-f]{64})$/i.exec(part);
+    if (kv) devices.set(Number(kv[1]), kv[2].toLowerCase());
+  }
+  return { jid: decodeURIComponent(m[1]).toLowerCase(), devices };
+}
+
+// Scanner reads the camera until a QR code shows up (jsQR, loaded when
+// needed), then checks it against what we know of jid's devices: each
+// device whose fingerprint matches is verified; a code of someone else or
+// with another key verifies nothing and says so.
+function Scanner({ jid, done }) {
+  const video = useRef(null);
+  const [note, setNote] = useState("Starting the camera…");
+  useEffect(() => {
+    let stream = null;
+    let timer = null;
+    let live = true;
+    (async () => {
+      const [{ default: jsQR }] = await Promise.all([import("jsqr")]);
+      if (!navigator.mediaDevices?.getUserMedia) throw new Error("This browser gives no access to a camera: compare the fingerprints instead.");
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      if (!live) return;
+      const v = video.current;
+      v.srcObject = stream;
+      await v.play();
+      setNote("Point the camera at the code.");
+      const canvas = document.createElement("canvas");
+      const ctx = canvas.getContext("2d", { willReadFrequently: true });
+      const look = async () => {
+        if (!live) return;
+        if (v.videoWidth) {
+          canvas.width = v.videoWidth;
+          canvas.height = v.videoHeight;
+          ctx.drawImage(v, 0, 0);
+          const code = jsQR(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+          if (code?.data) return done(await check(jid, code.data));
+        }
+        timer = setTimeout(look, 150);
+      };
+      look();
+    })().catch((e) => live && done({ ok: false, text: e?.name === "NotAllowedError" ? "The camera was not allowed: compare the fingerprints instead." : String(e?.message ?? e) }));
+    return () => {
+      live = false;
+      clearTimeout(timer);
+      stream?.getTracks().forEach((t) => t.stop());
+    };
+  }, [jid]);
+  return html`<div class="scanner">
+    <video ref=${video} muted playsinline aria-label="Camera"></video>
+    <p class="hint">${note}</p>
+    <button type="button" class="link" onClick=${() => done(null)}>Cancel</button>
+  </div>`;
+}
+
+async function check(jid, text) {
+  const code = parseURI(text);
+  const who = jid.split("@")[0];
+  if (!code || code.devices.size === 0) return { ok: false, text: "That is not an encryption code." };
+  if (code.jid !== jid) return { ok: false, text: `That code is ${code.jid}'s, not ${who}'s: nothing was verified.` };
+  const known = await omemo.devices(jid);
+  let verified = 0;
+  let mismatched = 0;
+  for (const [id, fp] of code.devices) {
+    const d = known.find((x) => x.id === id);
+    if (!d?.fingerprint) continue;
+    if (d.fingerprint === fp) {
+      await omemo.setTrust(jid, id, "verified");
+      verified++;
+    } else {
+      mismatched++;
+    }
+  }
+  if (mismatched) return { ok: false, text: `⚠ The code does not match the keys ${who}'s devices use here: someone may be in between. Nothing was verified.` };
+  if (!verified) return { ok: false, text: `The code names no device of ${who}'s that this app knows.` };
+  return { ok: true, text: `✓ Verified ${verified === 1 ? "one device" : verified + " devices"} of ${who}.` };
 }
