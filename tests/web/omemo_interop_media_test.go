@@ -99,8 +99,11 @@ func TestOMEMOInteropMedia(t *testing.T) {
 	} else if !bytes.Equal(got, photos[fromWeb]) {
 		t.Errorf("profanity saved %d bytes (sha %s), want alice's photo (%d bytes, sha %s)", len(got), sum(got), len(photos[fromWeb]), sum(photos[fromWeb]))
 	}
-	if out.boolean("link_in_clear") {
-		t.Errorf("alice's page sent the aesgcm link in clear: %s", out)
+	if out.boolean("link_in_clear") || !out.boolean("encrypted") {
+		t.Errorf("alice's page sent the aesgcm link in clear, or no <encrypted/> to bob: %s", out)
+	}
+	if mine, _ := out["alice"].(map[string]any); mine["state"] != "ready" || mine["msg_e2e"] != "ok" {
+		t.Errorf("alice's own photo on her page: %v, want it shown (ready) and encrypted", mine)
 	}
 
 	// The server's upload storage has both ciphertexts and neither photo.
