@@ -7,6 +7,7 @@
 //            changed (forgery) are shown as refused, never as text
 // e2e-devices.mjs and e2e-group.mjs do the rest.
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { cfg, emit, log, sleep, main, context, page, signIn, openChatWith, send, waitTick, shot } from "./lib.mjs";
 import { reopen, texts, waitIn, plainOnWire, sentPlain, pair } from "./e2e-lib.mjs";
 
@@ -41,7 +42,13 @@ await main(async () => {
   // ---- replay and forgery: a captured message of alice's, sent again ----
   const captured = bob.frames_in.filter((f) => f.startsWith("<message") && f.includes("<encrypted") && f.includes("<payload>")).at(-1);
   const el = /<encrypted[\s\S]*<\/encrypted>/.exec(captured)[0];
-  const forged = el.replace(/<payload>([A-Za-z0-9+/]{4})/, (_, a) => `<payload>${a === "AAAA" ? "BBBB" : "AAAA"}`);
+  // The forgery: each key element keeps its version byte, the rest is
+  // random (what someone without the session could make up).
+  const forged = el.replace(/(<key [^>]*>)([^<]+)(<\/key>)/g, (_, open, data, close) => {
+    const raw = Buffer.from(data, "base64");
+    const fake = Buffer.concat([raw.subarray(0, 1), randomBytes(raw.length - 1)]);
+    return open + fake.toString("base64") + close;
+  });
   const before = (await texts(bob)).length;
   const out = execFileSync("node", ["--experimental-websocket", new URL("./omemo-forge.mjs", import.meta.url).pathname, JSON.stringify(cfg), "alice", "bob@localhost", el, forged], { encoding: "utf8", timeout: 40000 });
   if (!out.includes("sent")) throw new Error("omemo-forge: " + out);
