@@ -4,22 +4,24 @@
 # runtime's memory statistics after a forced GC while they are held (every TCP
 # session parked by then), and the wake-up latency of parked sessions (--wake).
 #
-#   bench/idle-heap.sh BIN OUTDIR "5000 10000 17500" [tcp|websocket]
+#   bench/idle-heap.sh BIN OUTDIR "5000 10000 17900" [tcp|websocket]
 #
 # BIN is a bluetick binary; users user1..userN must exist in $DATA with password
 # benchpass (register them once: BIN bench --scenario register --register-count N
 # --warm --scram-cache $DATA/../scram.cache ...). Per size it writes OUTDIR/<tr>N.json (the bench
 # result: RSS before/held, wake_*), heap-<tr>N.pb (go tool pprof BIN heap-...pb) and
-# mem-<tr>N.txt (HeapAlloc, HeapInuse, ... after a GC). 17,500 is the most one
-# process holds here: the admission gate keeps 10% of the 20,000 open files in
-# reserve (it refuses the 18,000th connection, the profile's HTTP request too).
+# mem-<tr>N.txt (HeapAlloc, HeapInuse, ... after a GC). About 17,900 is the most
+# one process holds here: the admission gate keeps 10% of the 20,000 open files
+# in reserve (18,000 connections at once, the profile's HTTP request included).
+# CURVES is the client's TLS key exchanges (bench --tls-curves): x25519 (the
+# default) or default (Go's list: X25519MLKEM768 first, as browsers offer).
 set -euo pipefail
 BIN=$1 OUT=$2 SIZES=$3 TR=${4:-tcp}
 DATA=${DATA:-/tmp/idleheap/data}
 # Ports below the ephemeral range (32768-60999): with tens of thousands of client
 # sockets on loopback, a listener in that range may find its port taken.
 C2S=${C2S:-127.0.0.1:17222} HTTP=${HTTP:-127.0.0.1:17280} HTTPS=${HTTPS:-127.0.0.1:17443}
-HOLD=${HOLD:-25s} WAKE=${WAKE:-1000}
+HOLD=${HOLD:-25s} WAKE=${WAKE:-1000} CURVES=${CURVES:-x25519}
 mkdir -p "$OUT" "$DATA"
 conf=$OUT/bench.toml
 { cat "$(dirname "$0")/bluetick-bench.toml"; printf '\n[listen]\nhttps = "%s"\n' "$HTTPS"; } >"$conf"
@@ -32,7 +34,7 @@ for n in $SIZES; do
 	if [ "$TR" = websocket ]; then server=$HTTPS extra="--transport websocket"; fi
 	# shellcheck disable=SC2086
 	"$BIN" bench --server "$server" $extra --domain bench.local --users 'user%d' --password benchpass \
-		--tls-curves x25519 --sources 127.0.0.1-8 --scram-cache "$DATA/../scram.cache" --pid "$sp" \
+		--tls-curves "$CURVES" --sources 127.0.0.1-8 --scram-cache "$DATA/../scram.cache" --pid "$sp" \
 		--scenario conns --conns "$n" --hold "$HOLD" --wake "$WAKE" --procs $(((n + 9499) / 9500)) \
 		--concurrency 100 --json "$OUT/$TR$n.json" >"$OUT/$TR$n.md" 2>"$OUT/$TR$n.log" &
 	bp=$!

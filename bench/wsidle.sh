@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idle WebSocket sessions: RSS and goroutines per idle authenticated wss
 # session, and the first-message latency to and from a parked session
-# (docs/benchmarks.md, "Idle WebSocket sessions").
+# (docs/benchmarks.md, "Ten kilobytes per idle session (issue 19)").
 #
 #   bench/wsidle.sh [BINARY...]     default: a build of this tree
 #   COUNTS=5000,15000  sessions at which to sample (each ≤ 19,000)

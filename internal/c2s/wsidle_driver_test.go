@@ -22,7 +22,7 @@ import (
 // active one. It runs only when BLUETICK_WSIDLE_ADDR names the server's
 // HTTPS listener (loopback only); every loop is bounded by the counts
 // given and by BLUETICK_WSIDLE_TIMEOUT (default 15m). See
-// docs/benchmarks.md ("Idle WebSocket sessions") for how it is run.
+// docs/benchmarks.md ("Ten kilobytes per idle session (issue 19)") for how it is run.
 //
 //	BLUETICK_WSIDLE_ADDR    127.0.0.1:PORT of listen.https
 //	BLUETICK_WSIDLE_PID     the server's pid (RSS from /proc)
