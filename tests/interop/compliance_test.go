@@ -119,12 +119,12 @@ func parseCompliance(t *testing.T) []complianceRow {
 	return rows
 }
 
-// testIndex lists the Go test functions and t.Run subtest names of the
+// testIndex lists the Go test, fuzz and benchmark functions and t.Run subtest names of the
 // repository.
 func testIndex(t *testing.T) (funcs, runs map[string]bool) {
 	t.Helper()
 	funcs, runs = map[string]bool{}, map[string]bool{}
-	fn := regexp.MustCompile(`(?m)^func (Test\w+)\(`)
+	fn := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)\w+)\(`)
 	run := regexp.MustCompile(`t\.Run\("([^"]+)"`)
 	err := filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
