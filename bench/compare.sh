@@ -24,6 +24,8 @@
 #                                           # conns and the slope also over WebSocket (wss on each server's
 #                                           # HTTPS listener: Bluetick listen.https, ejabberd's TLS ejabberd_http
 #                                           # with /ws, Prosody's https_ports); results as <server>-ws-*
+#   REGISTER=bulk SERVERS="ejabberd prosody" TRANSPORTS=websocket SCENARIOS= SLOPE="5000 10000 17900" bench/compare.sh
+#                                           # the peers' WebSocket slope with users created in bulk (REGISTER)
 #
 # Every server started here is stopped on exit (trap), whatever happens.
 set -euo pipefail
@@ -78,6 +80,12 @@ NOMAM=${NOMAM:-1}
 # never puts groupchat into users' archives; Prosody: muc_mam) even with NOMAM=1, so all three store each
 # room message once. MUCMAM=0 drops them too.
 MUCMAM=${MUCMAM:-1}
+# REGISTER=inband (default): users are registered over XMPP (XEP-0077) and logged in once (SCRAM cache).
+# REGISTER=bulk: the peers get theirs without XMPP, in seconds even for 17,900 users (in-band took over
+# 15 minutes on ejabberd): ejabberd imports an XEP-0227 file (ejabberdctl import_piefxis), Prosody gets
+# its internal storage account files written directly (bench/bulk-users.py); Bluetick still registers
+# in-band.
+REGISTER=${REGISTER:-inband}
 
 # Ports: the peers' configs use 25222 (ejabberd) and 26222 (Prosody).
 EJ_PORT=${EJ_PORT:-25222} EJ_HTTP=${EJ_HTTP:-25280} EJ_HTTPS=${EJ_HTTPS:-25443}
@@ -367,7 +375,30 @@ for srv in $SERVERS; do
 		log "$srv: users already registered in $W"
 		continue
 	fi
+	if [ "$REGISTER" = bulk ] && [ "$srv" = prosody ]; then
+		log "prosody: writing $max_users accounts into its internal storage"
+		python3 "$HERE/bulk-users.py" prosody "$max_users" bench.local benchpass "$W/pros/data"
+		chown -R prosody:prosody "$W/pros/data"
+		echo "$max_users" >"$W/registered-$srv"
+		continue
+	fi
 	start_server "$srv"
+	if [ "$REGISTER" = bulk ] && [ "$srv" = ejabberd ]; then
+		log "ejabberd: importing $max_users users from XEP-0227 files, 2,500 a file"
+		# One ejabberdctl call gives up after about a minute (then the node is stopped mid-import):
+		# chunks of 2,500 users (~25 s each here).
+		for first in $(seq 1 2500 "$max_users"); do
+			last=$((first + 2499)); [ "$last" -le "$max_users" ] || last=$max_users
+			python3 "$HERE/bulk-users.py" piefxis "$last" bench.local benchpass "$W/ejb/users.xml" "$first"
+			chown ejabberd:ejabberd "$W/ejb/users.xml"
+			timeout 5m su ejabberd -s /bin/sh -c "ejabberdctl --ctl-config $W/ejb/ejabberdctl.cfg --config $W/ejb/ejabberd.yml --spool $W/ejb/spool --logs $W/ejb/logs --node $EJ_NODE import_piefxis $W/ejb/users.xml" ||
+				{ log "ejabberd: import_piefxis of user$first..user$last failed (see $W/ejb/logs/error.log)"; exit 1; }
+			log "ejabberd: user$first..user$last imported"
+		done
+		echo "$max_users" >"$W/registered-$srv"
+		stop_server "$srv"
+		continue
+	fi
 	log "$srv: registering $max_users users in-band (and one login each to cache SCRAM keys)"
 	bench "$srv" register register --register-count "$max_users" --warm --procs "$(procs_for "$max_users")" --duration 20m
 	echo "$max_users" >"$W/registered-$srv"
