@@ -57,20 +57,7 @@ func TestWebInterop(t *testing.T) {
 	waitOut(t, slixOut, `"event": "ready"`, 20*time.Second)
 
 	// profanity as carol.
-	tmp := t.TempDir()
-	tmux := []string{"tmux", "-S", filepath.Join(tmp, "tmux.sock"), "-f", "/dev/null"}
-	t.Cleanup(func() { exec.Command(tmux[0], append(tmux[1:], "kill-server")...).Run() })
-	prof := &profTerm{t: t, tmux: tmux, name: "carol", home: filepath.Join(tmp, "carol")}
-	t.Cleanup(func() {
-		if t.Failed() || verbose() {
-			t.Logf("---- profanity screen ----\n%s\n---- profanity debug log (end) ----\n%s", prof.screenNoFail(), tail(prof.debugLog(), 8000))
-		}
-	})
-	prof.start()
-	prof.typeLine(fmt.Sprintf("/connect carol@%s server 127.0.0.1 port %d tls trust", domain, s.c2s))
-	prof.waitFor("Enter password", 25*time.Second)
-	prof.typeLine(s.users["carol"])
-	prof.waitFor("logged in successfully", 25*time.Second)
+	prof := profanitySignedIn(t, s, "carol", 8000)
 	prof.typeLine("/receipts send on")
 	prof.typeLine("/receipts request on")
 
@@ -176,6 +163,28 @@ func TestWebInterop(t *testing.T) {
 	} else {
 		t.Errorf("profanity did not ask for a receipt for its message (/receipts request on)")
 	}
+}
+
+// profanitySignedIn starts profanity for user in a tmux server of the
+// test's own (killed at cleanup) and signs it in over STARTTLS. A failed
+// test logs its screen and the last logTail bytes of its debug log.
+func profanitySignedIn(t *testing.T, s *server, user string, logTail int) *profTerm {
+	t.Helper()
+	tmp := t.TempDir()
+	tmux := []string{"tmux", "-S", filepath.Join(tmp, "tmux.sock"), "-f", "/dev/null"}
+	t.Cleanup(func() { exec.Command(tmux[0], append(tmux[1:], "kill-server")...).Run() })
+	prof := &profTerm{t: t, tmux: tmux, name: user, home: filepath.Join(tmp, user)}
+	t.Cleanup(func() {
+		if t.Failed() || verbose() {
+			t.Logf("---- profanity screen ----\n%s\n---- profanity debug log (end) ----\n%s", prof.screenNoFail(), tail(prof.debugLog(), logTail))
+		}
+	})
+	prof.start()
+	prof.typeLine(fmt.Sprintf("/connect %s@%s server 127.0.0.1 port %d tls trust", user, domain, s.c2s))
+	prof.waitFor("Enter password", 25*time.Second)
+	prof.typeLine(s.users[user])
+	prof.waitFor("logged in successfully", 25*time.Second)
+	return prof
 }
 
 func tail(s string, n int) string {

@@ -137,20 +137,7 @@ func startOMEMOProfanity(t *testing.T, s *server) (*profTerm, string) {
 			t.Fatalf("%s is missing (apt-get install -y profanity tmux)", tool)
 		}
 	}
-	tmp := t.TempDir()
-	tmux := []string{"tmux", "-S", filepath.Join(tmp, "tmux.sock"), "-f", "/dev/null"}
-	t.Cleanup(func() { exec.Command(tmux[0], append(tmux[1:], "kill-server")...).Run() })
-	prof := &profTerm{t: t, tmux: tmux, name: "bob", home: filepath.Join(tmp, "bob")}
-	t.Cleanup(func() {
-		if t.Failed() || verbose() {
-			t.Logf("---- profanity screen ----\n%s\n---- profanity debug log (end) ----\n%s", prof.screenNoFail(), tail(prof.debugLog(), 30000))
-		}
-	})
-	prof.start()
-	prof.typeLine(fmt.Sprintf("/connect bob@%s server 127.0.0.1 port %d tls trust", domain, s.c2s))
-	prof.waitFor("Enter password", 25*time.Second)
-	prof.typeLine(s.users["bob"])
-	prof.waitFor("logged in successfully", 25*time.Second)
+	prof := profanitySignedIn(t, s, "bob", 30000)
 	prof.typeLine("/omemo gen")
 	return prof, prof.waitMatchOMEMO(regexp.MustCompile(`Your Device ID is (\d+)`), 40*time.Second)[1]
 }
