@@ -26,7 +26,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cfg, emit, log, main, context, page, signIn, openChatWith, shot, control, online, plainChat } from "./lib.mjs";
+import { cfg, emit, log, main, context, page, signIn, openChatWith, shot, control, online, plainChat, storedFile } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const manifestPath = process.env.BLUETICK_E2E_MANIFEST;
@@ -42,25 +42,11 @@ const peer = (user, to, list = "files") =>
   });
 
 // In the page: what a bubble shows, and the stored plaintext's SHA-256.
-const inspect = (p, id) =>
-  p.evaluate(async (id) => {
+const inspect = async (p, id) => {
+  const shown = await p.evaluate((id) => {
     const msg = document.querySelector(`.msg[data-id="${id}"]`);
     const media = msg?.querySelector(".media");
     const key = msg?.dataset.key;
-    const stored = await new Promise((resolve, reject) => {
-      const r = indexedDB.open("bluetick");
-      r.onsuccess = () => {
-        const q = r.result.transaction("e2efiles").objectStore("e2efiles").get(key);
-        q.onsuccess = () => { resolve(q.result?.blob ?? null); r.result.close(); };
-        q.onerror = () => reject(q.error);
-      };
-      r.onerror = () => reject(r.error);
-    });
-    let sha = "";
-    if (stored) {
-      const d = new Uint8Array(await crypto.subtle.digest("SHA-256", await stored.arrayBuffer()));
-      sha = [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
-    }
     const full = media?.querySelector("img.full");
     const doc = media?.querySelector("a.doc");
     return {
@@ -75,10 +61,13 @@ const inspect = (p, id) =>
       href: doc?.href.slice(0, 5) ?? "",
       download: doc?.getAttribute("download") ?? "",
       name: media?.querySelector(".doc .name")?.textContent ?? "",
-      sha,
-      stored_type: stored?.type ?? "",
+      key: key ?? "",
     };
   }, id);
+  const { key, ...rest } = shown;
+  const f = await storedFile(p, key);
+  return { ...rest, sha: f.sha, stored_type: f.type };
+};
 
 // pixels reads points of the decrypted photo back from a canvas.
 const pixels = (p, id, points) =>

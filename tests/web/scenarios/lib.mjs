@@ -208,3 +208,21 @@ export async function plainChat(p) {
   await p.click('.e2e-sheet [aria-label="Close"]');
   await p.waitForSelector('.lock-btn[data-e2e="off"]');
 }
+
+// storedFile is what the page keeps in IndexedDB (e2efiles) for the
+// message with that key: the decrypted file's SHA-256 and type.
+export const storedFile = (p, key) =>
+  p.evaluate(async (key) => {
+    const stored = await new Promise((resolve, reject) => {
+      const r = indexedDB.open("bluetick");
+      r.onsuccess = () => {
+        const q = r.result.transaction("e2efiles").objectStore("e2efiles").get(key);
+        q.onsuccess = () => { resolve(q.result?.blob ?? null); r.result.close(); };
+        q.onerror = () => reject(q.error);
+      };
+      r.onerror = () => reject(r.error);
+    });
+    if (!stored) return { sha: "", type: "" };
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", await stored.arrayBuffer()));
+    return { sha: [...d].map((b) => b.toString(16).padStart(2, "0")).join(""), type: stored.type };
+  }, key ?? "");

@@ -9,7 +9,7 @@
 //   web → profanity  alice attaches a photo; profanity shows the link and
 //                    saves the decrypted file with /url save
 import { readFileSync } from "node:fs";
-import { emit, log, main, context, page, signIn, launchArgs, shot } from "./lib.mjs";
+import { emit, log, main, context, page, signIn, launchArgs, shot, storedFile } from "./lib.mjs";
 import { prof, BOB, profanity, type, waitProf, matchProf, esc, sentFrames, sheet, befriend, trust } from "./omemo-prof.mjs";
 
 const { bobDevice, fromProf, fromWeb, saved } = JSON.parse(process.env.BLUETICK_TEST_OMEMO ?? "{}");
@@ -18,33 +18,23 @@ launchArgs.push("--ignore-certificate-errors");
 
 // What a message's file shows, and the SHA-256 of the plaintext the page
 // keeps in IndexedDB (e2efiles).
-const inspect = (p, sel) =>
-  p.evaluate(async (sel) => {
+const inspect = async (p, sel) => {
+  const shown = await p.evaluate((sel) => {
     const msg = [...document.querySelectorAll(sel)].at(-1);
     const media = msg?.querySelector(".media");
     const key = msg?.dataset.key;
-    const stored = await new Promise((resolve, reject) => {
-      const r = indexedDB.open("bluetick");
-      r.onsuccess = () => {
-        const q = r.result.transaction("e2efiles").objectStore("e2efiles").get(key);
-        q.onsuccess = () => { resolve(q.result?.blob ?? null); r.result.close(); };
-        q.onerror = () => reject(q.error);
-      };
-      r.onerror = () => reject(r.error);
-    });
-    let sha = "";
-    if (stored) {
-      const d = new Uint8Array(await crypto.subtle.digest("SHA-256", await stored.arrayBuffer()));
-      sha = [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
-    }
     const full = media?.querySelector("img.full");
     return {
       id: msg?.dataset.id ?? "", msg_e2e: msg?.dataset.e2e ?? "",
       state: media?.dataset.e2e ?? "", kind: media?.dataset.kind ?? "",
       error: media?.querySelector(".e2e-failed .error")?.textContent ?? "",
-      full_src: full?.src.slice(0, 5) ?? "", w: full?.naturalWidth ?? 0, sha,
+      full_src: full?.src.slice(0, 5) ?? "", w: full?.naturalWidth ?? 0, key: key ?? "",
     };
   }, sel);
+  const { key, ...rest } = shown;
+  const f = await storedFile(p, key);
+  return { ...rest, sha: f.sha };
+};
 
 await main(async () => {
   if (!prof || !bobDevice) throw new Error("BLUETICK_TEST_PROFANITY / BLUETICK_TEST_OMEMO not set");
