@@ -102,7 +102,7 @@ async function setList(jid, ids) {
     // A device never seen before: new. Under blind trust it is used at
     // once; if this contact has a verified device, it is not, and the
     // chat says so until the user decides (verify or trust).
-    if (!d) await eng.putDevice({ addr: `${jid}.${id}`, jid, id, key: null, trust: (await hasVerified(jid)) ? "untrusted" : "blind", active: true, seen: Date.now(), fresh: old !== null });
+    if (!d) await eng.putDevice({ addr: `${jid}.${id}`, jid, id, key: null, trust: (await hasVerified(jid)) ? "untrusted" : "blind", active: true, seen: Date.now() });
   }
   ui.version++;
   core.changed();

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "37ed8e4527";
-const SHELL = ["/","/app-01c8772665.css","/app-H5CM2EWV.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-OZGH2YIR.js","/chunk-S7N7WVBA.js","/chunk-WKP4EZHU.js","/chunk-Y4W6U5TI.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "c7156af6fd";
+const SHELL = ["/","/app-01c8772665.css","/app-6X247LTX.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-OZGH2YIR.js","/chunk-PTIL6T6Y.js","/chunk-WKP4EZHU.js","/chunk-Y4W6U5TI.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -192,11 +192,11 @@ export async function setTrust(jid, id, trust) {
   if (d) await putDevice({ ...d, trust, changed: false });
 }
 
-export async function noteDevice(jid, id, key) {
+export async function noteDevice(jid, id) {
   const addr = `${jid}.${id}`;
   const d = await getDevice(addr);
   if (d) return d;
-  const nd = { addr, jid, id: Number(id), key: key ? ab(unb64(key)) : null, trust: "blind", active: true, seen: Date.now() };
+  const nd = { addr, jid, id: Number(id), key: null, trust: "blind", active: true, seen: Date.now() };
   await putDevice(nd);
   return nd;
 }
