@@ -197,13 +197,24 @@ func startDNS(t *testing.T) string {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// The kernel picks a free UDP port; the same number may be taken on
+	// TCP by another test's listener, so try again with a new one.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		p, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", p.LocalAddr().String())
+		if err != nil {
+			p.Close()
+			if attempt == 50 {
+				t.Fatal(err)
+			}
+			continue
+		}
+		pc, ln = p, l
 	}
 	udp, tcp := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
 	go udp.ActivateAndServe()
