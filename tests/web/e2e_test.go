@@ -130,9 +130,13 @@ func e2eDevices(t *testing.T) {
 	}
 }
 
-// e2eGroup: a group of three (e2e-group.mjs).
+// e2eGroup: two first messages built on one prekey of an offline device,
+// then a group of three (e2e-group.mjs).
 func e2eGroup(t *testing.T) {
 	fs := e2eRun(t, "e2e-group", "alice", "bob", "carol")
+	if p := fs.get(t, "shared-prekey"); p.str("alice") != "ok" || p.str("carol") != "ok" {
+		t.Errorf("two first messages on one prekey of an offline device: %s", p)
+	}
 	if g := fs.get(t, "group"); g.str("bob") != "ok" || g.str("carol") != "ok" || g.str("alice_from_carol") != "ok" || g.str("bob_from_carol") != "ok" || g.boolean("plain_seen") {
 		t.Errorf("group: %s", g)
 	}

@@ -127,7 +127,8 @@ async function publishList(c, ids) {
 }
 
 async function publishBundle(c) {
-  const b = await (await E()).bundle();
+  const eng = await E();
+  const b = await eng.bundle();
   await iq(c, "set", undefined, xml("pubsub", { xmlns: PUBSUB },
     xml("publish", { node: BUNDLES + ui.deviceId }, xml("item", { id: "current" },
       xml("bundle", { xmlns: NS },
@@ -136,6 +137,7 @@ async function publishBundle(c) {
         xml("identityKey", {}, b.identityKey),
         xml("prekeys", {}, ...b.preKeys.map((p) => xml("preKeyPublic", { preKeyId: String(p.id) }, p.key)))))),
     publishOptions()));
+  await eng.forgetUsedPreKeys();
 }
 
 async function fetchBundle(c, jid, id) {

@@ -3,15 +3,41 @@
 // no page received the text in the clear.
 import { execFileSync } from "node:child_process";
 import { cfg, emit, log, sleep, main, context, page, signIn, openChatWith, send, waitTick, shot } from "./lib.mjs";
-import { reopen, texts, waitIn, plainOnWire, sentPlain, pair } from "./e2e-lib.mjs";
+import { reopen, texts, waitIn, plainOnWire, sentPlain, pair, lockOn } from "./e2e-lib.mjs";
 
 await main(async () => {
-  const { alice, bob } = await pair();
-  // ---- a group of three, encrypted ----
+  let { alice, bob } = await pair();
   const cctx = await context();
   const carol = await page(cctx, "carol");
   await signIn(carol, "carol");
   await sleep(500);
+
+  // ---- two first messages on one prekey ----
+  // bob's device is offline and its bundle offers one prekey: alice and
+  // carol both build their session on it. bob reads both when back.
+  const bctx = bob.context();
+  await bob.close();
+  const trimmed = execFileSync("node", ["--experimental-websocket", new URL("./omemo-stale-bundle.mjs", import.meta.url).pathname, JSON.stringify(cfg), "bob"], { encoding: "utf8", timeout: 40000 });
+  if (!trimmed.startsWith("trimmed ")) throw new Error("omemo-stale-bundle: " + trimmed);
+  const s1 = "alice's first words to offline bob", s2 = "carol's first words to offline bob";
+  await reopen(alice, "bob");
+  await send(alice, s1);
+  await lockOn(carol, "bob");
+  await send(carol, s2);
+  await waitTick(alice, s1, "sent", 30000, true);
+  await waitTick(carol, s2, "sent", 30000, true);
+  bob = await page(bctx, "bob");
+  await bob.waitForSelector(".side", { timeout: 30000 });
+  const fromOffline = {};
+  for (const [who, t] of [["alice", s1], ["carol", s2]]) {
+    await bob.waitForSelector(`.chat[data-jid="${who}@localhost"]`, { timeout: 30000 });
+    await openChatWith(bob, who);
+    fromOffline[who] = await waitIn(bob, t).catch(async () => (await bob.evaluate(() => [...document.querySelectorAll(".msg.in")].map((l) => l.querySelector(".unreadable")?.textContent || l.dataset.e2e))).join("; ") || "missing");
+  }
+  emit("shared-prekey", { trimmed: trimmed.trim(), ...fromOffline });
+  await bob.keyboard.press("Escape");
+
+  // ---- a group of three, encrypted ----
   const GROUP = "Secret plans";
   await alice.keyboard.press("Escape");
   await alice.waitForSelector("section.main.empty-main");
@@ -40,8 +66,13 @@ await main(async () => {
   const ga = await g(alice, t7);
   const gb7 = await g(bob, t7);
   await shot(carol, "e2e-group");
+  // What a page shows instead of a missing text: its last messages, with
+  // why they could not be read.
+  const seen = (p) => p.evaluate(() => [...document.querySelectorAll(".messages .msg")].slice(-4)
+    .map((l) => `${l.dataset.e2e}: ${l.querySelector(".text")?.textContent ?? ""} ${l.querySelector(".unreadable")?.textContent ?? ""}`.trim()));
   emit("group", { bob: gb, carol: gc, alice_from_carol: ga, bob_from_carol: gb7,
+    bob_sees: await seen(bob), carol_sees: await seen(carol), alice_sees: await seen(alice),
     plain_seen: [bob, carol, alice].some((p) => p.frames_in.some((f) => f.includes(t6) || f.includes(t7))) });
 
-  emit("texts", { all: [t6, t7] });
+  emit("texts", { all: [s1, s2, t6, t7] });
 });

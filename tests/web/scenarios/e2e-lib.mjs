@@ -20,18 +20,23 @@ export const plainOnWire = (p, text) => p.frames_in.some((f) => f.includes(text)
 export const sentPlain = (p, text) => p.sm.some((fr) => fr.some(([dir, f]) => dir === "out" && f.includes(text)));
 
 // pair signs alice and bob in and opens alice's chat with bob once bob's
-// keys are published (the lock turns on; the chat asks again each time it
-// is opened).
+// keys are published.
 export async function pair() {
   const alice = await page(await context(), "alice");
   const bob = await page(await context(), "bob");
   await signIn(alice, "alice");
   await signIn(bob, "bob");
-  await openChatWith(alice, "bob");
-  for (let i = 0; !(await alice.$('.lock-btn[data-e2e="on"]')); i++) {
-    if (i === 40) throw new Error("bob's keys never showed up");
-    await sleep(250);
-    await reopen(alice, "bob");
-  }
+  await lockOn(alice, "bob");
   return { alice, bob };
+}
+
+// lockOn opens p's chat with user once user's keys are published (the
+// lock turns on; the chat asks again each time it is opened).
+export async function lockOn(p, user) {
+  await openChatWith(p, user);
+  for (let i = 0; !(await p.$('.lock-btn[data-e2e="on"]')); i++) {
+    if (i === 40) throw new Error(`${user}'s keys never showed up`);
+    await sleep(250);
+    await reopen(p, user);
+  }
 }

@@ -23,17 +23,22 @@ export const NAME = "bluetick-omemo";
 let dbp = null;
 
 export function db() {
-  dbp ??= openDB(NAME, 1, {
-    upgrade(d) {
-      d.createObjectStore("kv"); // identity, registrationId, deviceId, jid, nextPreKeyId, signedPreKeyId
-      d.createObjectStore("prekeys"); // keyId -> {pubKey, privKey}
-      d.createObjectStore("signed"); // keyId -> {pubKey, privKey, signature, ts}
-      d.createObjectStore("sessions"); // "jid.device" -> libsignal session record (a string)
-      // Every device seen: {addr: "jid.device", jid, id, key (identity, 33 bytes),
-      // trust: "blind" | "verified" | "untrusted", active (in its device list), seen (ms)}.
-      const dev = d.createObjectStore("devices", { keyPath: "addr" });
-      dev.createIndex("byJid", "jid");
-      d.createObjectStore("lists", { keyPath: "jid" }); // device lists: {jid, ids, ts}
+  dbp ??= openDB(NAME, 2, {
+    upgrade(d, old) {
+      if (old < 1) {
+        d.createObjectStore("kv"); // identity, registrationId, deviceId, jid, nextPreKeyId, signedPreKeyId
+        d.createObjectStore("prekeys"); // keyId -> {pubKey, privKey}: published, not used yet
+        d.createObjectStore("signed"); // keyId -> {pubKey, privKey, signature, ts}
+        d.createObjectStore("sessions"); // "jid.device" -> libsignal session record (a string)
+        // Every device seen: {addr: "jid.device", jid, id, key (identity, 33 bytes),
+        // trust: "blind" | "verified" | "untrusted", active (in its device list), seen (ms)}.
+        const dev = d.createObjectStore("devices", { keyPath: "addr" });
+        dev.createIndex("byJid", "jid");
+        d.createObjectStore("lists", { keyPath: "jid" }); // device lists: {jid, ids, ts}
+      }
+      // keyId -> {pubKey, privKey, gone}: prekeys used once, kept for the
+      // other senders who took them from the same bundle (see removePreKey).
+      if (old < 2) d.createObjectStore("usedPrekeys");
     },
     blocking() {
       dbp?.then((d) => d.close());
@@ -137,9 +142,28 @@ export const signalStore = {
     });
     return Boolean(d?.key);
   },
-  loadPreKey: async (id) => (await db()).get("prekeys", Number(id)),
+  async loadPreKey(id) {
+    const d = await db();
+    return (await d.get("prekeys", Number(id))) ?? (await d.get("usedPrekeys", Number(id)));
+  },
   storePreKey: async (id, kp) => (await db()).put("prekeys", kp, Number(id)),
-  removePreKey: async (id) => (await db()).delete("prekeys", Number(id)),
+  // removePreKey is called once a prekey has made a session. OMEMO
+  // bundles are public and senders pick a prekey at random: until the
+  // bundle without it is published, and while this device is offline,
+  // another sender can pick the same one, and its first message must
+  // still open (XEP-0384 §6.2: without the key, libsignal builds a wrong
+  // session and every message of that sender fails). So the key leaves
+  // the bundle but is kept; forgetUsedPreKeys deletes it a day after the
+  // bundle without it was published.
+  async removePreKey(id) {
+    const tx = (await db()).transaction(["prekeys", "usedPrekeys"], "readwrite");
+    const kp = await tx.objectStore("prekeys").get(Number(id));
+    if (kp) {
+      tx.objectStore("usedPrekeys").put({ ...kp, gone: 0 }, Number(id));
+      tx.objectStore("prekeys").delete(Number(id));
+    }
+    await tx.done;
+  },
   loadSignedPreKey: async (id) => (await db()).get("signed", Number(id)),
   storeSignedPreKey: async (id, kp) => (await db()).put("signed", kp, Number(id)),
   removeSignedPreKey: async (id) => (await db()).delete("signed", Number(id)),
@@ -158,3 +182,21 @@ export const signalStore = {
     await writeSession(addr, undefined);
   },
 };
+
+// USED_KEPT: how long a used prekey is kept after a bundle without it was
+// published (senders who fetched the older bundle write within seconds;
+// their messages wait on the server while this device is offline, and the
+// bundle is published again at every sign-in, before the catch-up).
+export const USED_KEPT = 24 * 3600 * 1000;
+
+// forgetUsedPreKeys is called once a bundle is published: the used
+// prekeys it no longer offers are dated, those dated over USED_KEPT ago
+// are deleted (their one-time secrecy is then restored).
+export async function forgetUsedPreKeys(now = Date.now()) {
+  const tx = (await db()).transaction("usedPrekeys", "readwrite");
+  for (let cur = await tx.store.openCursor(); cur; cur = await cur.continue()) {
+    if (!cur.value.gone) cur.update({ ...cur.value, gone: now });
+    else if (now - cur.value.gone > USED_KEPT) cur.delete();
+  }
+  await tx.done;
+}

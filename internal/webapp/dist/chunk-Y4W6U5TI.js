@@ -1,1 +1,0 @@
-import{a,b,c,d,e,f,g,h,i,j,k}from"./chunk-WKP4EZHU.js";import"./chunk-OZGH2YIR.js";import"./chunk-FSRPMVAS.js";export{a as NAME,b as db,h as devicesOf,f as getDevice,i as getList,d as kvGet,e as kvSet,g as putDevice,j as putList,k as signalStore,c as wipe};
