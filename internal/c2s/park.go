@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -109,5 +110,8 @@ func (t *tcpTransport) idle(err error) bool { return errors.Is(err, os.ErrDeadli
 
 func (t *tcpTransport) park(wake func()) bool {
 	t.dec.Idle()
+	if tc, ok := t.conn.(*tls.Conn); ok {
+		releaseTLSReadBuffers(tc)
+	}
 	return t.parkConn(t.raw, wake)
 }

@@ -216,6 +216,9 @@ func (t *wsTransport) park(wake func()) bool {
 		t.buf, t.r0, t.w = nil, 0, 0
 	}
 	t.fr.idle()
+	if tc, ok := t.conn.(*tls.Conn); ok {
+		releaseTLSReadBuffers(tc)
+	}
 	return t.parkConn(t.raw, wake)
 }
 
