@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,6 +99,18 @@ func e2eChat(t *testing.T) {
 	}
 	if r := fs.get(t, "reload"); r.str("e2e") != "ok" {
 		t.Errorf("after a reload: %s", r)
+	}
+	// [{id, ts, replaced}] of bob's signed prekeys, before and after.
+	var rot struct {
+		Before, After  []struct{ ID, Replaced float64 }
+		Published, E2E string
+	}
+	if err := json.Unmarshal([]byte(fs.get(t, "rotation").String()), &rot); err != nil {
+		t.Fatal(err)
+	}
+	if len(rot.Before) != 1 || len(rot.After) != 2 || rot.After[0].ID != rot.Before[0].ID || rot.After[0].Replaced == 0 ||
+		rot.After[1].Replaced != 0 || rot.Published != fmt.Sprint(rot.After[1].ID) || rot.E2E != "ok" {
+		t.Errorf("signed prekey 8 days old at sign-in: %s; want a new one published, the old one kept as replaced, the session going on", fs.get(t, "rotation"))
 	}
 	r := fs.get(t, "refused")
 	var whys []string

@@ -177,6 +177,7 @@ async function start(c) {
   try {
     await deviceId();
     const mine = await deviceList(c, state.account.jid, true);
+    await (await E()).rotateSignedPreKey();
     await publishBundle(c);
     if (!mine.includes(ui.deviceId)) await publishList(c, [...mine, ui.deviceId]);
     ui.ready = true;

@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "f2b58399be";
-const SHELL = ["/","/app-01c8772665.css","/app-ZUJL7NNL.js","/chunk-46IDN5FF.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-NAZG5VK3.js","/chunk-OZGH2YIR.js","/chunk-SN5ZDG4O.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "5589eb7920";
+const SHELL = ["/","/app-01c8772665.css","/app-2YHU5SME.js","/chunk-46IDN5FF.js","/chunk-4ANORRZN.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-OZGH2YIR.js","/chunk-SN5ZDG4O.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

@@ -39,6 +39,44 @@ await main(async () => {
   const e3 = await waitIn(bob, t3).catch(() => "missing");
   emit("reload", { e2e: e3, prekey_after_reload: bob.frames_in.filter((f) => f.includes(t3) || f.includes("prekey=")).length });
 
+  // ---- signed prekey rotation ----
+  // bob's signed prekey is made 8 days old: at the next sign-in a new one
+  // is published, the old one is kept, and the session goes on.
+  const signed = () => bob.evaluate(() => new Promise((resolve, reject) => {
+    const r = indexedDB.open("bluetick-omemo");
+    r.onerror = () => reject(r.error);
+    r.onsuccess = () => {
+      const tx = r.result.transaction("signed");
+      const all = tx.objectStore("signed").getAll();
+      const keys = tx.objectStore("signed").getAllKeys();
+      tx.oncomplete = () => { resolve(keys.result.map((k, i) => ({ id: k, ts: all.result[i].ts, replaced: all.result[i].replaced ?? 0 }))); r.result.close(); };
+    };
+  }));
+  const signedBefore = await signed();
+  await bob.evaluate((days) => new Promise((resolve, reject) => {
+    const r = indexedDB.open("bluetick-omemo");
+    r.onerror = () => reject(r.error);
+    r.onsuccess = () => {
+      const tx = r.result.transaction("signed", "readwrite");
+      const st = tx.objectStore("signed");
+      st.openCursor().onsuccess = (e) => {
+        const c = e.target.result;
+        if (c) { c.update({ ...c.value, ts: c.value.ts - days * 86400000 }); c.continue(); }
+      };
+      tx.oncomplete = () => { r.result.close(); resolve(); };
+    };
+  }), 8);
+  const published = () => bob.sm.flat().filter(([dir, f]) => dir === "out" && f.includes(".bundles:")).map(([, f]) => /signedPreKeyId=["'](\d+)/.exec(f)?.[1]);
+  const n0 = published().length;
+  await bob.reload();
+  await bob.waitForSelector(".side", { timeout: 15000 });
+  await openChatWith(bob, "alice");
+  for (let i = 0; i < 40 && published().length <= n0; i++) await sleep(250);
+  const t5 = "after bob's new signed prekey";
+  await send(alice, t5);
+  const e5 = await waitIn(bob, t5).catch(() => "missing");
+  emit("rotation", { before: signedBefore, after: await signed(), published: published().at(-1) ?? "none", e2e: e5 });
+
   // ---- replay and forgery: a captured message of alice's, sent again ----
   const captured = bob.frames_in.filter((f) => f.startsWith("<message") && f.includes("<encrypted") && f.includes("<payload>")).at(-1);
   const el = /<encrypted[\s\S]*<\/encrypted>/.exec(captured)[0];
@@ -57,5 +95,5 @@ await main(async () => {
   await shot(bob, "e2e-refused");
   emit("refused", { refused, texts_after: (await texts(bob)).slice(before) });
 
-  emit("texts", { all: [t1, t2, t3] });
+  emit("texts", { all: [t1, t2, t3, t5] });
 });

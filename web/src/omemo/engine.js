@@ -70,10 +70,40 @@ export async function init(jid) {
   return id;
 }
 
+// newSignedPreKey makes the signed prekey keyId and publishes it from now
+// on ({pubKey, privKey, signature, ts: made, replaced: when a newer one
+// took its place}).
 async function newSignedPreKey(identity, keyId) {
   const spk = await KeyHelper.generateSignedPreKey(identity, keyId);
   await signalStore.storeSignedPreKey(keyId, { ...spk.keyPair, signature: spk.signature, ts: Date.now() });
   await kvSet("signedPreKeyId", keyId);
+}
+
+// SIGNED_EVERY: how long a signed prekey is published before it is
+// replaced (XEP-0384's business rules: between a week and a month). The
+// replaced one is kept for another SIGNED_EVERY: sessions started on it
+// by messages still on their way must open.
+export const SIGNED_EVERY = 7 * 24 * 3600 * 1000;
+
+// rotateSignedPreKey replaces the signed prekey once it is SIGNED_EVERY
+// old and deletes those replaced over SIGNED_EVERY ago; true when the
+// bundle must be published again. Called at every sign-in, before the
+// bundle is published and the catch-up read.
+export async function rotateSignedPreKey(now = Date.now()) {
+  const d = await db();
+  const id = await kvGet("signedPreKeyId");
+  const cur = await d.get("signed", id);
+  if (cur && now - cur.ts < SIGNED_EVERY) return false;
+  const next = id >= 0xffffff ? 1 : id + 1;
+  await newSignedPreKey(await kvGet("identity"), next);
+  const tx = d.transaction("signed", "readwrite");
+  for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
+    if (c.key === next) continue;
+    if (!c.value.replaced) c.update({ ...c.value, replaced: now });
+    else if (now - c.value.replaced > SIGNED_EVERY) c.delete();
+  }
+  await tx.done;
+  return true;
 }
 
 // refill tops the one-time prekeys up to PREKEYS; true when it made some

@@ -28,7 +28,7 @@ export function db() {
       if (old < 1) {
         d.createObjectStore("kv"); // identity, registrationId, deviceId, jid, nextPreKeyId, signedPreKeyId
         d.createObjectStore("prekeys"); // keyId -> {pubKey, privKey}: published, not used yet
-        d.createObjectStore("signed"); // keyId -> {pubKey, privKey, signature, ts}
+        d.createObjectStore("signed"); // keyId -> {pubKey, privKey, signature, ts, replaced}
         d.createObjectStore("sessions"); // "jid.device" -> libsignal session record (a string)
         // Every device seen: {addr: "jid.device", jid, id, key (identity, 33 bytes),
         // trust: "blind" | "verified" | "untrusted", active (in its device list), seen (ms)}.
