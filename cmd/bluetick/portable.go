@@ -12,6 +12,8 @@ import (
 	"bluetick/internal/backup"
 	"bluetick/internal/config"
 	"bluetick/internal/portable"
+	"bluetick/internal/store"
+	"bluetick/internal/store/sqlite"
 )
 
 // portableLock keeps a server from running on the data directory while
@@ -74,7 +76,7 @@ func exportCmd(args []string) error {
 }
 
 // importCmd is `bluetick import FILE|DIR...`.
-func importCmd(args []string) error {
+func importCmd(args []string) (err error) {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	var paths []string
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -93,11 +95,16 @@ func importCmd(args []string) error {
 		return err
 	}
 	defer unlock()
-	st, err := openUserStore(cfg)
+	st, err := openImportStore(cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	// Close syncs a bulk SQLite store: its error is the import's.
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("import: finishing %s: %v (import again: it is safe)", storeName(cfg), cerr)
+		}
+	}()
 	ctx := context.Background()
 	im := &portable.Importer{St: st, Domain: cfg.Domain}
 	var notices []string
@@ -164,4 +171,21 @@ func printList(title string, items []string) {
 	for _, it := range items {
 		fmt.Printf("    %s\n", it)
 	}
+}
+
+// openImportStore opens the store for an import: SQLite without a sync per
+// commit (sqlite.OpenBulk; the import can be run again, and no server is
+// running: portableLock), PostgreSQL as always.
+func openImportStore(cfg config.Config) (store.Store, error) {
+	if cfg.Store != "" {
+		return openUserStore(cfg)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := sqlite.OpenBulk(cfg.DBPath())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %v", cfg.DBPath(), err)
+	}
+	return st, nil
 }

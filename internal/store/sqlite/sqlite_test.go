@@ -54,7 +54,7 @@ func schemaVersion(t *testing.T, db *sql.DB) int {
 
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", dsn(path))
+	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +254,38 @@ func TestPragmas(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// TestOpenBulk: a bulk store does not sync each commit, and what it wrote
+// is in the database file itself after Close (the WAL checkpointed and
+// emptied), where a normal Open finds it.
+func TestOpenBulk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bulk.db")
+	s, err := OpenBulk(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sync string
+	if err := s.db.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&sync); err != nil || sync != "1" {
+		t.Fatalf("synchronous = %s (%v), want 1 (NORMAL)", sync, err)
+	}
+	if err := s.CreateUser(t.Context(), "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
+		t.Errorf("the WAL holds %d bytes after Close; want it checkpointed into the database", fi.Size())
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if ok, err := s2.UserExists(t.Context(), "alice"); err != nil || !ok {
+		t.Fatalf("after reopening: alice exists = %v, %v", ok, err)
 	}
 }
 
