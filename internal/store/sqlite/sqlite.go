@@ -61,7 +61,8 @@ type Store struct {
 	offlineGC groupCommit[*offlineReq]
 	archiveGC groupCommit[*archiveReq]
 	roomGC    groupCommit[*roomArchiveReq]
-	fastUseGC groupCommit[*fastUseReq] // token logins that write (fast.go)
+	fastUseGC groupCommit[*fastUseReq]      // token logins that write (fast.go)
+	lastGC    groupCommit[*lastActivityReq] // sessions ending (users.go)
 
 	// Prepared statements for the hot paths: one offline message is
 	// stored, listed and deleted per message routed to an offline user,
@@ -143,6 +144,7 @@ func open(path string, bulk bool) (*Store, error) {
 	s.fastUseGC = groupCommit[*fastUseReq]{apply: s.useFast, failed: func(r *fastUseReq, err error) { r.err = err }}
 	s.archiveGC = groupCommit[*archiveReq]{apply: s.appendOne, failed: func(r *archiveReq, err error) { r.err = err }}
 	s.roomGC = groupCommit[*roomArchiveReq]{apply: archiveOne, failed: func(r *roomArchiveReq, err error) { r.err, r.seq = err, 0 }}
+	s.lastGC = groupCommit[*lastActivityReq]{apply: setLastActivity, failed: func(r *lastActivityReq, err error) { r.err = err }}
 	if err := s.init(memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)

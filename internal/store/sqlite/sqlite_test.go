@@ -456,3 +456,32 @@ func BenchmarkOfflineDrain(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSetLastActivity: many sessions ending at once (a mass
+// disconnect, a shutdown) each record their last activity; they share
+// commits.
+func BenchmarkSetLastActivity(b *testing.B) {
+	s := openTemp(b)
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 64 {
+		s.CreateUser(ctx, fmt.Sprint("u", i), nil)
+	}
+	var mu sync.Mutex
+	next := 0
+	b.SetParallelism(16) // 32 goroutines on 2 cores: sessions end concurrently
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		u := fmt.Sprint("u", next%64)
+		next++
+		mu.Unlock()
+		for pb.Next() {
+			if err := s.SetLastActivity(ctx, u, time.Now(), "gone"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ends/s")
+}

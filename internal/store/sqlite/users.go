@@ -126,22 +126,43 @@ func (s *Store) ListUsers(ctx context.Context) ([]string, error) {
 // makes an unknown account insert nothing (ErrNotFound) instead of
 // tripping the foreign key.
 func (s *Store) SetLastActivity(ctx context.Context, user string, t time.Time, status string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Every session that ends writes here: when many end at once (a mass
+	// disconnect, a shutdown) they share commits (BenchmarkSetLastActivity).
+	r := &lastActivityReq{user: user, at: toDB(t), status: status}
+	s.lastGC.do(s, r)
+	return r.err
+}
+
+// lastActivityReq is one SetLastActivity in a group commit.
+type lastActivityReq struct {
+	user   string
+	at     int64
+	status string
+	err    error
+}
+
+// setLastActivity applies r in the batch's transaction; an account that
+// does not exist is r's answer, not the batch's.
+func setLastActivity(tx *sql.Tx, r *lastActivityReq) error {
+	res, err := tx.Exec(`
 INSERT INTO last_activity (user, at, status)
 SELECT name, ?, ? FROM users WHERE name = ?
 ON CONFLICT (user) DO UPDATE SET at = excluded.at, status = excluded.status`,
-			toDB(t), status, user)
-		if err != nil {
-			return fmt.Errorf("sqlite: set last activity: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return notFound("set last activity: user %q", user)
-		}
-		return nil
-	})
+		r.at, r.status, r.user)
+	if err != nil {
+		return fmt.Errorf("sqlite: set last activity: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		r.err = notFound("set last activity: user %q", r.user)
+	}
+	return nil
 }
 
 // LastActivity implements store.LastActivity.
