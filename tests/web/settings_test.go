@@ -108,6 +108,9 @@ enabled = true
 	if !slices.Equal(b.strs("list"), []string{"bob@localhost"}) {
 		t.Errorf("block list after blocking bob: %q", b.strs("list"))
 	}
+	if tick := b.str("sender_tick"); tick != "sent" {
+		t.Errorf("bob's message to alice while she blocked him: tick %q, want sent (✓, never delivered, as WhatsApp)", tick)
+	}
 	if txt := b.strs("texts"); slices.Contains(txt, "while you blocked me") || !slices.Contains(txt, "after the unblock") {
 		t.Errorf("alice's chat with bob: %q, want the message sent while blocked absent and the next present", txt)
 	}

@@ -50,11 +50,13 @@ export async function search(chat, q, n = 200) {
   return out;
 }
 
-// unreadOut returns our messages of the chat sent at or before ts that are
-// not marked read, newest first, stopping at the first one already read
-// (XEP-0333: a displayed marker covers every earlier message, so nothing
-// before it is unread): a marker costs the messages since the last one,
-// not the whole chat.
+// unreadOut returns our messages of the chat sent at or before ts that
+// were delivered (✓✓) and are not marked read, newest first, stopping at
+// the first one already read (XEP-0333: a displayed marker covers every
+// earlier message, so nothing before it is unread): a marker costs the
+// messages since the last one, not the whole chat. A message with only ✓
+// stays so: it may never have arrived (the contact blocked us meanwhile,
+// as WhatsApp's single tick), and a blue tick must be true.
 export async function unreadOut(chat, ts) {
   const range = IDBKeyRange.bound([chat, -Infinity], [chat, ts]);
   const out = [];
@@ -63,7 +65,7 @@ export async function unreadOut(chat, ts) {
     const v = cur.value;
     if (v.dir === "out") {
       if (v.tick === "read") break;
-      if (v.tick !== "pending") out.push(v.key);
+      if (v.tick === "delivered") out.push(v.key);
     }
     cur = await cur.continue();
   }

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
-import { emit, sleep, main, context, page, signIn, openChatWith, send, shot, waitTick, cfg } from "./lib.mjs";
+import { emit, sleep, main, context, page, signIn, openChatWith, send, shot, waitTick, tickOf, cfg } from "./lib.mjs";
 
 const origin = new URL(cfg.url).origin;
 const until = async (what, fn, timeout = 20000) => {
@@ -146,12 +146,16 @@ await main(async () => {
   await alice.getByRole("button", { name: "Settings" }).click();
   const blockedList = await alice.locator(".blocked li").evaluateAll((l) => l.map((e) => e.dataset.jid));
   await send(bob, "while you blocked me");
+  // Unblock only once the server has it (✓; bob's client encrypts first,
+  // and an unblock before it arrives would let it through). bob keeps his
+  // single ✓, as WhatsApp does: a block is not told to the blocked.
+  await waitTick(bob, "while you blocked me", "sent", 30000);
   await alice.locator('.blocked li[data-jid="bob@localhost"]').getByRole("button", { name: "Unblock" }).click();
   await alice.waitForSelector(".blocked li", { state: "detached" });
   await send(bob, "after the unblock");
   await alice.getByRole("button", { name: "Close", exact: true }).click();
   await until("bob's message after the unblock", async () => (await texts(alice)).includes("after the unblock"));
-  emit("block", { list: blockedList, texts: await texts(alice) });
+  emit("block", { list: blockedList, texts: await texts(alice), sender_tick: await tickOf(bob, "while you blocked me") });
 
   // Notifications: the Web Push attempt fails here (no push service) with
   // a message in Settings; the browser notification works in the tab.
