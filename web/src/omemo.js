@@ -358,8 +358,7 @@ core.hooks.unseal.push(async (c, st) => {
   const msg = inner(st);
   const enc = msg.getChild("encrypted", NS);
   if (!enc) return false;
-  const live = !st.getChild("result", "urn:xmpp:mam:2");
-  const job = chain.then(() => open(c, msg, enc, live)).catch((e) => console.warn("omemo:", e));
+  const job = chain.then(() => open(c, msg, enc)).catch((e) => console.warn("omemo:", e));
   chain = job;
   // An archive page's messages are read after its end (they wait for
   // settled()); a live message or a carbon copy once decrypted.
@@ -389,9 +388,8 @@ function setBody(msg, text) {
   b.children = [text];
 }
 
-// open decrypts msg in place; true when it was only keys (consumed). A
-// live message it cannot read is asked again (askAgain).
-async function open(c, msg, enc, live) {
+// open decrypts msg in place; true when it was only keys (consumed).
+async function open(c, msg, enc) {
   const eng = await E();
   const header = enc.getChild("header");
   const sid = Number(header?.attrs.sid);
@@ -404,15 +402,14 @@ async function open(c, msg, enc, live) {
     msg.e2e = { ok: true, ...info, own: true };
     return false;
   }
-  const fail = (why, again = false) => {
+  const fail = (why) => {
     msg.e2e = { ok: false, why, ...info };
-    if (again && live) msg.e2e.asked = askAgain(msg, info);
     setBody(msg, "🔒 This message could not be decrypted");
     return false;
   };
   if (!me) return fail("this device has no keys yet");
   const key = header?.getChildren("key").find((k) => Number(k.attrs.rid) === me);
-  if (!key) return fail("it was not encrypted for this device", true);
+  if (!key) return fail("it was not encrypted for this device");
   if (!jid || !sid) return fail("the sender is unknown");
   const prekey = ["true", "1"].includes(key.attrs.prekey);
   let material;
@@ -420,8 +417,7 @@ async function open(c, msg, enc, live) {
     material = await eng.decryptFrom(jid, sid, key.text(), prekey);
   } catch (e) {
     console.info("omemo: refused a message from", jid, sid, e?.message ?? e);
-    const replay = /counter was repeated|Duplicate|not filled|Message key not found/i.test(e?.message ?? "");
-    return replay ? fail("it was already received (a replay)") : fail("it could not be verified (a broken session, or a forged message)", true);
+    return fail(/counter was repeated|Duplicate|not filled|Message key not found/i.test(e?.message ?? "") ? "it was already received (a replay)" : "it could not be verified (a broken session, or a forged message)");
   }
   await eng.noteDevice(jid, sid);
   if (prekey) bundleSoon(c);
@@ -482,27 +478,6 @@ export async function repair(m) {
       xml("iv", {}, eng.b64(s.iv)))),
     xml("resend", { xmlns: RESEND, id: m.id }),
     xml("store", { xmlns: "urn:xmpp:hints" })));
-}
-
-// askAgain repairs by itself, as WhatsApp's "waiting for this message":
-// a live message not encrypted for this device (a new linked device the
-// sender had not seen) or on a broken session gets its sender's device
-// asked to send it again on a new session, after the decryptions already
-// queued. At most once per sender device in ASK_EVERY, so that forged
-// messages cannot make this device rebuild sessions in a loop; never for
-// our own devices' copies, replays or forged contents. True when the
-// message itself can come again (1:1: a group message only gets the
-// session rebuilt, so that the sender's next ones are readable).
-const ASK_EVERY = 10 * 60 * 1000;
-const askedAt = new Map(); // "jid.device" -> ms
-function askAgain(msg, info) {
-  const id = msg.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id || msg.attrs.id;
-  const k = `${info.jid}.${info.device}`;
-  if (!id || !info.jid || !info.device || info.jid === state.account.jid || Date.now() - (askedAt.get(k) ?? -Infinity) < ASK_EVERY) return false;
-  askedAt.set(k, Date.now());
-  const m = { e2e: info, chat: bare(msg.attrs.from || ""), id };
-  chain = chain.then(() => repair(m)).catch((e) => console.info("omemo: could not ask again:", e?.message ?? e));
-  return msg.attrs.type !== "groupchat";
 }
 
 // resend answers a repair: the message is encrypted again, for that one

@@ -181,15 +181,13 @@ function Menu({ m, close }) {
   </div>`;
 }
 
-// Unreadable: why an encrypted message could not be decrypted, whether the
-// app already asked for it again (omemo.js askAgain), and the way back by
-// hand (a new session, and the sender's device asked to send it again).
+// Unreadable: why an encrypted message could not be decrypted, and the way
+// back (a new session, and the sender's device asked to send it again).
 function Unreadable({ m }) {
   const [asked, setAsked] = useState("");
   const ask = () => omemo.repair(m).then(() => setAsked("Asked the sender's device to send it again."), (e) => setAsked(String(e?.message ?? e)));
   return html`<div class="unreadable" role="note">
     <small>${m.e2e.why}.</small>
-    ${m.e2e.asked && !asked && html`<small class="asked">Waiting for this message: the sender's device was asked to send it again.</small>`}
     ${m.dir === "in" && (asked ? html`<small class="asked">${asked}</small>` : html`<button type="button" class="link" onClick=${ask}>Fix the session and ask to send again</button>`)}
   </div>`;
 }
