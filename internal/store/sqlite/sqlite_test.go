@@ -400,18 +400,11 @@ func BenchmarkStoreOffline(b *testing.B) {
 		s := openTemp(b)
 		defer s.Close()
 		ctx := context.Background()
-		for i := range 64 {
-			s.CreateUser(ctx, fmt.Sprint("u", i), nil)
-		}
-		var mu sync.Mutex
-		next := 0
+		user := benchUsers(b, s)
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		b.RunParallel(func(pb *testing.PB) {
-			mu.Lock()
-			u := fmt.Sprint("u", next%64)
-			next++
-			mu.Unlock()
+			u := user()
 			for pb.Next() {
 				if _, err := s.StoreOffline(ctx, u, store.OfflineMessage{StanzaID: "Yb9tTQ", Stored: time.Now(), Data: data}, 1000000); err != nil {
 					b.Fatal(err)
@@ -464,18 +457,11 @@ func BenchmarkSetLastActivity(b *testing.B) {
 	s := openTemp(b)
 	defer s.Close()
 	ctx := context.Background()
-	for i := range 64 {
-		s.CreateUser(ctx, fmt.Sprint("u", i), nil)
-	}
-	var mu sync.Mutex
-	next := 0
+	user := benchUsers(b, s)
 	b.SetParallelism(16) // 32 goroutines on 2 cores: sessions end concurrently
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		mu.Lock()
-		u := fmt.Sprint("u", next%64)
-		next++
-		mu.Unlock()
+		u := user()
 		for pb.Next() {
 			if err := s.SetLastActivity(ctx, u, time.Now(), "gone"); err != nil {
 				b.Error(err)
@@ -484,4 +470,22 @@ func BenchmarkSetLastActivity(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ends/s")
+}
+
+// benchUsers creates 64 accounts for a parallel benchmark and returns a
+// function that gives each goroutine the next one.
+func benchUsers(b *testing.B, s *Store) func() string {
+	for i := range 64 {
+		if err := s.CreateUser(context.Background(), fmt.Sprint("u", i), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	next := 0
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		next++
+		return fmt.Sprint("u", (next-1)%64)
+	}
 }

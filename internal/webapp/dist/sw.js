@@ -1,8 +1,8 @@
 // Bluetick Web's service worker: keeps the app shell so the app opens
 // with no network (the chats themselves are in IndexedDB). The build fills
 // in the version and the list of files.
-const VERSION = "7bc88de21e";
-const SHELL = ["/","/app-01c8772665.css","/app-YCQCQJWA.js","/chunk-46IDN5FF.js","/chunk-4ANORRZN.js","/chunk-FSRPMVAS.js","/chunk-GZAWSEEK.js","/chunk-OZGH2YIR.js","/chunk-SN5ZDG4O.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
+const VERSION = "067dcdf50c";
+const SHELL = ["/","/app-01c8772665.css","/app-YZADY2JX.js","/chunk-AZCGKXLD.js","/chunk-FSRPMVAS.js","/chunk-GYEKQOCQ.js","/chunk-GZAWSEEK.js","/chunk-OZGH2YIR.js","/chunk-SHRWNPOA.js","/icon-192.png","/icon-512.png","/manifest.webmanifest"];
 const CACHE = "bluetick-shell-" + VERSION;
 
 self.addEventListener("install", (e) => {

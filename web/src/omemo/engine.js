@@ -15,7 +15,7 @@
 import {
   KeyHelper, SessionBuilder, SessionCipher, SignalProtocolAddress,
 } from "@privacyresearch/libsignal-protocol-typescript";
-import { signalStore, kvGet, kvSet, db, getDevice, putDevice } from "./store.js";
+import { signalStore, kvGet, kvSet, db, getDevice, putDevice, expire } from "./store.js";
 export * from "./store.js";
 
 export const PREKEYS = 100; // published at a time (as Conversations)
@@ -86,24 +86,15 @@ async function newSignedPreKey(identity, keyId) {
 export const SIGNED_EVERY = 7 * 24 * 3600 * 1000;
 
 // rotateSignedPreKey replaces the signed prekey once it is SIGNED_EVERY
-// old and deletes those replaced over SIGNED_EVERY ago; true when the
-// bundle must be published again. Called at every sign-in, before the
-// bundle is published and the catch-up read.
+// old and deletes those replaced over SIGNED_EVERY ago. Called at every
+// sign-in, before the bundle is published and the catch-up read.
 export async function rotateSignedPreKey(now = Date.now()) {
-  const d = await db();
   const id = await kvGet("signedPreKeyId");
-  const cur = await d.get("signed", id);
-  if (cur && now - cur.ts < SIGNED_EVERY) return false;
+  const cur = await (await db()).get("signed", id);
+  if (cur && now - cur.ts < SIGNED_EVERY) return;
   const next = id >= 0xffffff ? 1 : id + 1;
   await newSignedPreKey(await kvGet("identity"), next);
-  const tx = d.transaction("signed", "readwrite");
-  for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
-    if (c.key === next) continue;
-    if (!c.value.replaced) c.update({ ...c.value, replaced: now });
-    else if (now - c.value.replaced > SIGNED_EVERY) c.delete();
-  }
-  await tx.done;
-  return true;
+  await expire("signed", "replaced", SIGNED_EVERY, now, next);
 }
 
 // refill tops the one-time prekeys up to PREKEYS; true when it made some

@@ -192,11 +192,17 @@ export const USED_KEPT = 24 * 3600 * 1000;
 // forgetUsedPreKeys is called once a bundle is published: the used
 // prekeys it no longer offers are dated, those dated over USED_KEPT ago
 // are deleted (their one-time secrecy is then restored).
-export async function forgetUsedPreKeys(now = Date.now()) {
-  const tx = (await db()).transaction("usedPrekeys", "readwrite");
+export const forgetUsedPreKeys = (now = Date.now()) => expire("usedPrekeys", "gone", USED_KEPT, now);
+
+// expire keeps old private keys for a while, then deletes them: a record
+// of the store without a date in field gets now, one dated over keep ago
+// is deleted; the key except (the one in use) is left alone.
+export async function expire(store, field, keep, now, except) {
+  const tx = (await db()).transaction(store, "readwrite");
   for (let cur = await tx.store.openCursor(); cur; cur = await cur.continue()) {
-    if (!cur.value.gone) cur.update({ ...cur.value, gone: now });
-    else if (now - cur.value.gone > USED_KEPT) cur.delete();
+    if (cur.key === except) continue;
+    if (!cur.value[field]) cur.update({ ...cur.value, [field]: now });
+    else if (now - cur.value[field] > keep) cur.delete();
   }
   await tx.done;
 }

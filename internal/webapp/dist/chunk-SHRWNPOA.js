@@ -1,0 +1,1 @@
+import{a,b,c,d,e,f,g,h,i,j,k,l,m,n}from"./chunk-AZCGKXLD.js";import"./chunk-OZGH2YIR.js";import"./chunk-FSRPMVAS.js";export{a as NAME,l as USED_KEPT,b as db,h as devicesOf,n as expire,m as forgetUsedPreKeys,f as getDevice,i as getList,d as kvGet,e as kvSet,g as putDevice,j as putList,k as signalStore,c as wipe};

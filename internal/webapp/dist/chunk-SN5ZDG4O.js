@@ -1,1 +1,0 @@
-import{a,b,c,d,e,f,g,h,i,j,k,l,m}from"./chunk-46IDN5FF.js";import"./chunk-OZGH2YIR.js";import"./chunk-FSRPMVAS.js";export{a as NAME,l as USED_KEPT,b as db,h as devicesOf,m as forgetUsedPreKeys,f as getDevice,i as getList,d as kvGet,e as kvSet,g as putDevice,j as putList,k as signalStore,c as wipe};
